@@ -1,0 +1,129 @@
+"""Rich terminal views: live progress, the summary table, the plan and stored results. Presentation only."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Commit
+
+STATUS_STYLE = {PASS: "green", FAIL: "bold red", INFRA: "yellow", MATRIX_ERROR: "magenta"}
+STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
+
+
+def status_text(status: str) -> Text:
+    return Text(status.upper(), style=STATUS_STYLE.get(status, ""))
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class LiveProgress:
+    """One line per cell: state, elapsed time and the step tuxmake is on. Feed it with update()."""
+
+    def __init__(self, console: Console, cells: list[Cell], title: str):
+        self.console = console
+        self.title = title
+        self.rows = {cell.id: {"state": "stored", "detail": "", "started": None, "ended": None} for cell in cells}
+        self.live: Optional[Live] = None
+
+    def __enter__(self):
+        # Off a terminal (CI, pipes) only the final table is printed, once.
+        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.live.update(self._render())
+        return self.live.__exit__(*exc)
+
+    def update(self, cell_id: str, state: str, detail: str) -> None:
+        row = self.rows[cell_id]
+        if state == "building" and row["started"] is None:
+            row["started"] = time.monotonic()
+        if state == "done" and row["ended"] is None:
+            row["ended"] = time.monotonic()
+        row["state"], row["detail"] = state, detail
+        if self.live:
+            self.live.update(self._render())
+
+    def _render(self) -> Table:
+        table = Table(title=self.title, title_justify="left", expand=False)
+        table.add_column("cell")
+        table.add_column("state")
+        table.add_column("elapsed", justify="right")
+        table.add_column("step")
+        now = time.monotonic()
+        for cell_id, row in self.rows.items():
+            if row["state"] == "done":
+                state = status_text(row["detail"])
+                detail = ""
+            else:
+                state = Text(row["state"], style=STATE_STYLE.get(row["state"], ""))
+                detail = row["detail"]
+            elapsed = ""
+            if row["started"] is not None:
+                elapsed = duration((row["ended"] or now) - row["started"])
+            table.add_row(cell_id, state, elapsed, detail)
+        return table
+
+
+def summary(console: Console, commit: Commit, results: list[BuildResult], built: Optional[list[str]] = None) -> None:
+    table = Table(title=f"{commit.sha[:12]} {commit.subject}", title_justify="left")
+    table.add_column("cell")
+    table.add_column("status")
+    table.add_column("errors", justify="right")
+    table.add_column("warnings", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("first error / reason", overflow="fold")
+    for result in results:
+        cell = result.cell_id if built is None or result.cell_id in built else f"{result.cell_id} (stored)"
+        table.add_row(
+            cell,
+            status_text(result.status),
+            str(result.errors),
+            str(result.warnings),
+            duration(result.duration),
+            result.reason,
+        )
+    console.print(table)
+    counts = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no results")
+
+
+def plan(console: Console, cells: list[Cell], source: str) -> None:
+    table = Table(title=f"{len(cells)} cells, tree {source}", title_justify="left")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("fragments (configs/)")
+    table.add_column("targets")
+    table.add_column("make vars")
+    table.add_column("runtime")
+    for cell in cells:
+        table.add_row(
+            cell.id,
+            " ".join(f.path for f in cell.fragments),
+            " ".join(cell.targets + cell.make_targets),
+            " ".join(f"{k}={v}" for k, v in cell.make_variables),
+            cell.runtime,
+        )
+    console.print(table)
+
+
+def show(console: Console, commit: Commit, results: list[BuildResult]) -> None:
+    summary(console, commit, results)
+    for result in results:
+        console.print(
+            f"[bold]{result.cell_id}[/]: {result.runtime} runtime, {result.compiler or 'compiler unknown'}; "
+            f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}; "
+            f"artifacts {result.artifacts_dir}",
+            highlight=False,
+        )

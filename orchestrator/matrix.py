@@ -1,0 +1,420 @@
+"""Load and validate matrix.yaml, and expand its axes, include and exclude into Cells with stable ids.
+
+Every validation error is an InputError naming the file, the line, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from tuxmake.arch import Architecture
+from tuxmake.target import Target
+from tuxmake.toolchain import Toolchain
+
+from .models import Cell, Fragment, InputError
+
+# The four this project exists for come first in error messages; tuxmake knows the rest.
+MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
+ARCHES = MAIN_ARCHES + tuple(sorted(set(Architecture.supported()) - set(MAIN_ARCHES)))
+TOOLCHAINS = ("gcc", "clang") + tuple(sorted(set(Toolchain.supported()) - {"gcc", "clang"}))
+RUNTIMES = ("null", "podman", "docker", "podman-local", "docker-local")
+TUXMAKE_TARGETS = tuple(sorted(Target.supported()))
+
+# Named target sets. "kvm" builds the configuration and the arch's KVM directory only.
+TARGET_SETS = {
+    "kvm": ("config", "arch/{srcarch}/kvm/"),
+    "kernel": ("config", "kernel"),
+    "modules": ("config", "kernel", "modules"),
+}
+DEFAULT_TARGETS = "kvm"
+
+# "clang" means ClangBuiltLinux's full LLVM toolchain; a cell can override LLVM in make_variables.
+TOOLCHAIN_MAKE_VARIABLES = {"clang": {"LLVM": "1"}}
+
+TOP_KEYS = ("tree", "defaults", "axes", "include", "exclude")
+CELL_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets", "make_variables", "runtime")
+AXIS_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets")
+DEFAULT_KEYS = CELL_KEYS + ("jobs",)
+TREE_KEYS = ("path", "url", "branches", "name")
+
+BUILTIN_DEFAULTS = {
+    "toolchain": "gcc",
+    "kconfig": "defconfig",
+    "fragments": [],
+    "targets": DEFAULT_TARGETS,
+    "make_variables": {},
+    "runtime": "null",
+}
+
+CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+KCONFIG_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+@dataclass
+class TreeSpec:
+    """Where the kernel tree comes from: a local path, or a git URL and its branches."""
+
+    path: Optional[Path] = None
+    url: Optional[str] = None
+    branches: list[str] = field(default_factory=list)
+    name: str = ""
+
+
+@dataclass
+class Matrix:
+    path: Path
+    tree: TreeSpec
+    cells: list[Cell]
+    jobs: Optional[int] = None  # make -j per cell; None: let the runner choose
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+
+class _Mapping(dict):
+    lines: dict
+
+
+class _Sequence(list):
+    lines: list
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader whose mappings and sequences remember the line of each key and item."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = _Mapping(super().construct_mapping(node, deep=True))
+        mapping.lines = {
+            self.construct_object(key, deep=True): key.start_mark.line + 1 for key, _ in node.value
+        }
+        mapping.line = node.start_mark.line + 1
+        return mapping
+
+    def construct_sequence(self, node, deep=False):
+        sequence = _Sequence(super().construct_sequence(node, deep=True))
+        sequence.lines = [item.start_mark.line + 1 for item in node.value]
+        sequence.line = node.start_mark.line + 1
+        return sequence
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _LineLoader.construct_sequence)
+
+
+def _line(container: Any, key: Any = None) -> int:
+    if key is not None and isinstance(container, _Mapping):
+        return container.lines.get(key, getattr(container, "line", 0))
+    if key is not None and isinstance(container, _Sequence) and key < len(container.lines):
+        return container.lines[key]
+    return getattr(container, "line", 0)
+
+
+class _Where:
+    """Formats errors as `file:line: message`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def error(self, line: int, message: str) -> InputError:
+        return InputError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+
+def _one_of(values) -> str:
+    values = list(values)
+    shown = ", ".join(values[:6])
+    return shown + (", ..." if len(values) > 6 else "")
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
+    """Read and validate a matrix file; fragments are looked up in `configs/` beside it."""
+    path = Path(path)
+    where = _Where(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the matrix file ({error.strerror}); pass --matrix FILE")
+    try:
+        document = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        problem = getattr(error, "problem", None) or str(error)
+        raise where.error(line, f"not valid YAML: {problem}")
+    if not isinstance(document, dict):
+        raise where.error(0, "must be a mapping with the keys: " + ", ".join(TOP_KEYS))
+    _check_keys(where, document, TOP_KEYS, "top level")
+
+    configs = Path(configs_dir) if configs_dir else path.parent / "configs"
+    tree = _tree_spec(where, document.get("tree"), path.parent)
+    defaults = _mapping(where, document, "defaults")
+    _check_keys(where, defaults, DEFAULT_KEYS, "defaults")
+    jobs = _jobs(where, defaults)
+    base = dict(BUILTIN_DEFAULTS)
+    base.update({k: v for k, v in defaults.items() if k != "jobs"})
+    base_lines = {k: _line(defaults, k) for k in defaults}
+
+    axes = _mapping(where, document, "axes")
+    _check_keys(where, axes, AXIS_KEYS, "axes")
+    for name, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise where.error(_line(axes, name), f"axes.{name} must be a non-empty list")
+
+    specs: list[tuple[dict, dict]] = []  # (spec, line of each field)
+    if axes:
+        names = list(axes)
+        for combination in itertools.product(*(range(len(axes[n])) for n in names)):
+            spec, lines = dict(base), dict(base_lines)
+            for name, index in zip(names, combination):
+                spec[name] = axes[name][index]
+                lines[name] = _line(axes[name], index)
+            specs.append((spec, lines))
+
+    excludes = _sequence(where, document, "exclude")
+    for index, rule in enumerate(excludes):
+        if not isinstance(rule, dict) or not rule:
+            raise where.error(_line(excludes, index), "exclude entries must be mappings such as {arch: riscv}")
+        _check_keys(where, rule, CELL_KEYS, "exclude")
+        specs = [(s, l) for s, l in specs if not all(_same(s.get(k), v) for k, v in rule.items())]
+
+    includes = _sequence(where, document, "include")
+    for index, extra in enumerate(includes):
+        if not isinstance(extra, dict) or not extra:
+            raise where.error(_line(includes, index), "include entries must be mappings such as {arch: i386}")
+        _check_keys(where, extra, CELL_KEYS, "include")
+        spec, lines = dict(base), dict(base_lines)
+        spec.update(extra)
+        lines.update({k: _line(extra, k) for k in extra})
+        specs.append((spec, lines))
+
+    if not specs:
+        raise where.error(0, "declares no cells: add `axes` or `include`")
+
+    cells: dict[str, Cell] = {}
+    for spec, lines in specs:
+        cell = _cell(where, spec, lines, configs)
+        if cell.id in cells and cells[cell.id] != cell:
+            raise where.error(
+                lines.get("arch", 0),
+                f"two different cells have the id '{cell.id}'; give them different kconfig, fragments or targets",
+            )
+        cells.setdefault(cell.id, cell)
+    return Matrix(path=path, tree=tree, cells=list(cells.values()), jobs=jobs)
+
+
+def select(cells: list[Cell], patterns: list[str]) -> list[Cell]:
+    """Cells whose id matches any of the glob patterns (all cells when there are none)."""
+    from fnmatch import fnmatchcase
+
+    if not patterns:
+        return list(cells)
+    chosen = [c for c in cells if any(fnmatchcase(c.id, p) for p in patterns)]
+    if not chosen:
+        raise InputError(
+            f"--cells {','.join(patterns)}: matches no cell; `orchestrate plan` lists them ({_one_of(c.id for c in cells)})"
+        )
+    return chosen
+
+
+# --- pieces -----------------------------------------------------------------------------------
+
+
+def _check_keys(where: _Where, mapping: dict, allowed, context: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise where.error(_line(mapping, key), f"{context}: unknown field '{key}'; allowed: {', '.join(allowed)}")
+
+
+def _mapping(where: _Where, document: dict, key: str) -> dict:
+    value = document.get(key)
+    if value is None:
+        return _Mapping()
+    if not isinstance(value, dict):
+        raise where.error(_line(document, key), f"{key} must be a mapping")
+    return value
+
+
+def _sequence(where: _Where, document: dict, key: str) -> list:
+    value = document.get(key)
+    if value is None:
+        return _Sequence()
+    if not isinstance(value, list):
+        raise where.error(_line(document, key), f"{key} must be a list")
+    return value
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    if isinstance(value, list) or isinstance(wanted, list):
+        return list(value if isinstance(value, list) else [value]) == list(
+            wanted if isinstance(wanted, list) else [wanted]
+        )
+    return str(value) == str(wanted)
+
+
+def _jobs(where: _Where, defaults: dict) -> Optional[int]:
+    jobs = defaults.get("jobs", "auto")
+    if jobs in ("auto", None):
+        return None
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise where.error(_line(defaults, "jobs"), f"jobs '{jobs}' must be a positive number or 'auto'")
+    return jobs
+
+
+def _tree_spec(where: _Where, tree: Any, base_dir: Path) -> TreeSpec:
+    if tree is None:
+        return TreeSpec()
+    if isinstance(tree, str):
+        tree = _Mapping(path=tree)
+    if not isinstance(tree, dict):
+        raise where.error(0, "tree must be a mapping with `path` or `url` (and `branches`)")
+    _check_keys(where, tree, TREE_KEYS, "tree")
+    if ("path" in tree) == ("url" in tree):
+        raise where.error(_line(tree), "tree needs exactly one of `path` (a local git tree) or `url` (a git remote)")
+    branches = tree.get("branches", [])
+    if isinstance(branches, str):
+        branches = [branches]
+    if not isinstance(branches, list) or not all(isinstance(b, str) and b for b in branches):
+        raise where.error(_line(tree, "branches"), "tree.branches must be a list of branch names")
+    for branch in branches:
+        if branch.startswith("-"):
+            raise where.error(_line(tree, "branches"), f"tree.branches: '{branch}' may not begin with '-'")
+    spec = TreeSpec(branches=branches, name=str(tree.get("name", "")))
+    if "path" in tree:
+        spec.path = (base_dir / Path(str(tree["path"])).expanduser()).resolve()
+    else:
+        spec.url = str(tree["url"])
+        if spec.url.startswith("-"):
+            raise where.error(_line(tree, "url"), f"tree.url '{spec.url}' may not begin with '-'")
+    return spec
+
+
+def _choice(where: _Where, lines: dict, key: str, value: Any, allowed) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise where.error(lines.get(key, 0), f"{key} '{value}' is not one of: {_one_of(allowed)}")
+    return value
+
+
+def _cell(where: _Where, spec: dict, lines: dict, configs: Path) -> Cell:
+    arch = _choice(where, lines, "arch", spec.get("arch"), ARCHES)
+    toolchain = _choice(where, lines, "toolchain", spec.get("toolchain"), TOOLCHAINS)
+    runtime = _choice(where, lines, "runtime", spec.get("runtime"), RUNTIMES)
+    kconfig = spec.get("kconfig")
+    if not isinstance(kconfig, str) or not KCONFIG_NAME.match(kconfig) or kconfig.startswith("-"):
+        raise where.error(
+            lines.get("kconfig", 0), f"kconfig '{kconfig}' must be a make config target such as defconfig or tinyconfig"
+        )
+    srcarch = Architecture(arch).source_arch
+
+    fragment_names = spec.get("fragments") or []
+    if isinstance(fragment_names, str):
+        fragment_names = [fragment_names]
+    if not isinstance(fragment_names, list):
+        raise where.error(lines.get("fragments", 0), "fragments must be a list of names of files in configs/")
+    fragments: list[Fragment] = []
+    for name in fragment_names:
+        fragments.extend(_fragments(where, lines.get("fragments", 0), configs, name, arch))
+
+    targets_value = spec.get("targets")
+    targets, make_targets, targets_label = _targets(where, lines.get("targets", 0), targets_value, srcarch)
+
+    make_variables = dict(TOOLCHAIN_MAKE_VARIABLES.get(toolchain, {}))
+    user_variables = spec.get("make_variables") or {}
+    if not isinstance(user_variables, dict):
+        raise where.error(lines.get("make_variables", 0), "make_variables must be a mapping such as {W: 1}")
+    for key, value in user_variables.items():
+        if not re.match(r"^[A-Z_][A-Z0-9_]*$", str(key)) or key in ("ARCH", "CC", "HOSTCC", "O", "CROSS_COMPILE"):
+            raise where.error(
+                lines.get("make_variables", 0),
+                f"make_variables '{key}' is not allowed; use upper-case names other than ARCH, CC, HOSTCC, O, CROSS_COMPILE",
+            )
+        make_variables[str(key)] = "" if value is None else str(value)
+
+    cell_id = f"{arch}-{toolchain}-{kconfig}" + "".join(f"+{_short(n)}" for n in fragment_names)
+    if targets_label != DEFAULT_TARGETS:
+        cell_id += f"@{targets_label}"
+    return Cell(
+        id=cell_id,
+        arch=arch,
+        toolchain=toolchain,
+        kconfig=kconfig,
+        fragments=tuple(fragments),
+        targets=targets,
+        make_targets=make_targets,
+        make_variables=tuple(sorted(make_variables.items())),
+        runtime=runtime,
+    )
+
+
+def _short(name: str) -> str:
+    return Path(str(name)).name.removesuffix(".config")
+
+
+def _targets(where: _Where, line: int, value: Any, srcarch: str) -> tuple[tuple, tuple, str]:
+    """Split a targets value into tuxmake targets and plain Kbuild targets, with the label for the id."""
+    if isinstance(value, str):
+        if value not in TARGET_SETS:
+            raise where.error(line, f"targets '{value}' is not one of: {', '.join(TARGET_SETS)} (or a list of targets)")
+        items, label = list(TARGET_SETS[value]), value
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        items, label = value, "+".join(re.sub(r"[^A-Za-z0-9.]+", "_", v).strip("_") for v in value)
+    else:
+        raise where.error(line, f"targets must be one of {', '.join(TARGET_SETS)} or a list of targets")
+    targets, make_targets = [], []
+    for item in items:
+        item = item.format(srcarch=srcarch)
+        if item in TUXMAKE_TARGETS:
+            targets.append(item)
+        elif "/" in item and not item.startswith(("/", "-")) and ".." not in item.split("/"):
+            make_targets.append(item)
+        else:
+            raise where.error(
+                line, f"target '{item}' is neither a tuxmake target ({_one_of(TUXMAKE_TARGETS)}) nor a tree path like arch/x86/kvm/"
+            )
+    if "config" not in targets:
+        targets.insert(0, "config")
+    return tuple(targets), tuple(make_targets), label
+
+
+def _fragments(where: _Where, line: int, configs: Path, name: Any, arch: str) -> list[Fragment]:
+    """A fragment name gives configs/<name>.config and, layered on it, configs/<arch>/<name>.config."""
+    if not isinstance(name, str) or not name or name.startswith("-"):
+        raise where.error(line, f"fragment '{name}' must be the name of a file in {configs}/")
+    root = configs.resolve()
+    relative = name if name.endswith(".config") else f"{name}.config"
+    candidates = [root / relative]
+    if "/" not in name:
+        candidates.append(root / arch / relative)
+    found = []
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(root):
+            raise where.error(line, f"fragment '{name}' leaves {configs}/; fragments must live in it")
+        if resolved.is_file():
+            found.append(resolved)
+    if not found:
+        raise where.error(line, f"fragment '{name}': no {relative} in {configs}/ (nor in {configs}/{arch}/)")
+    return [_read_fragment(path, root) for path in found]
+
+
+def _read_fragment(path: Path, root: Path) -> Fragment:
+    text = path.read_text()
+    options = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if match := CONFIG_LINE.match(line):
+            options.append((match[1], match[2]))
+        elif match := UNSET_LINE.match(line):
+            options.append((match[1], "n"))
+        elif line and not line.startswith("#"):
+            raise InputError(
+                f"{path}:{number}: '{line}' is not a Kconfig line; write CONFIG_FOO=y or '# CONFIG_FOO is not set'"
+            )
+    return Fragment(path=str(path.relative_to(root)), text=text, options=tuple(options))

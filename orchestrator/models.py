@@ -1,0 +1,111 @@
+"""The records that flow between modules. Plain data, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+# Build statuses, as stored and shown.
+PASS = "pass"
+FAIL = "fail"
+INFRA = "infra"  # the build never got to compile: missing compiler, tuxmake crash, ...
+MATRIX_ERROR = "matrix-error"  # built, but Kconfig dropped an option the cell asked for
+STATUSES = (PASS, FAIL, INFRA, MATRIX_ERROR)
+
+
+class InputError(Exception):
+    """Bad user input: one line naming the file/field/value and how to fix it (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A Kconfig fragment file under configs/, with the options it asks for."""
+
+    path: str  # relative to the project's configs/ directory, e.g. "x86_64/kvm.config"
+    text: str
+    options: tuple[tuple[str, str], ...]  # ("CONFIG_KVM", "y"); "n" for "# CONFIG_X is not set"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One build of the matrix: what tuxmake is asked to do."""
+
+    id: str
+    arch: str  # tuxmake architecture name
+    toolchain: str  # tuxmake toolchain name
+    kconfig: str  # base config: a make target such as defconfig
+    fragments: tuple[Fragment, ...]
+    targets: tuple[str, ...]  # tuxmake targets ("config", "kernel", ...)
+    make_targets: tuple[str, ...]  # plain Kbuild targets ("arch/x86/kvm/")
+    make_variables: tuple[tuple[str, str], ...] = ()
+    runtime: str = "null"
+
+    @property
+    def required_options(self) -> dict[str, str]:
+        """Every option the cell's fragments ask for; later fragments win, as in merge_config.sh."""
+        wanted: dict[str, str] = {}
+        for fragment in self.fragments:
+            wanted.update(fragment.options)
+        return wanted
+
+    @property
+    def definition(self) -> str:
+        """Digest of what the cell builds. Results of different definitions are never compared."""
+        payload = {
+            "arch": self.arch,
+            "toolchain": self.toolchain,
+            "kconfig": self.kconfig,
+            "fragments": [f.text for f in self.fragments],
+            "targets": list(self.targets),
+            "make_targets": list(self.make_targets),
+            "make_variables": list(self.make_variables),
+        }
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Commit:
+    sha: str  # always the full 40-hex sha
+    subject: str
+    author_date: str  # ISO 8601
+
+
+@dataclass
+class BuildResult:
+    """What one cell's build of one commit produced."""
+
+    cell_id: str
+    sha: str
+    status: str  # one of STATUSES
+    definition: str = ""
+    reason: str = ""  # why, for infra and matrix errors; first error line for failures
+    targets: dict[str, str] = field(default_factory=dict)  # target -> PASS/FAIL/SKIP
+    duration: float = 0.0
+    runtime: str = ""
+    compiler: str = ""
+    errors: int = 0  # tuxmake's own counts
+    warnings: int = 0
+    artifacts_dir: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "BuildResult":
+        return cls(**json.loads(text))
+
+
+@dataclass
+class Diagnostic:
+    """One compiler/linker/Kconfig message found in a build log."""
+
+    severity: str  # "error" or "warning"
+    file: str  # relative to the kernel tree
+    line: Optional[int]
+    column: Optional[int]
+    message: str
+    option: str = ""  # "-Wunused-variable"
+    fingerprint: str = ""

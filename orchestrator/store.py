@@ -1,0 +1,216 @@
+"""The results store: SQLite at <results>/results.db (WAL), artifacts on disk beside it.
+
+Each finished build is committed in its own transaction, so an interrupted run keeps every build
+that finished. A build is keyed by (commit, cell, cell definition): when a cell's definition changes
+its old results stay, but no longer count as that cell's result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .models import INFRA, BuildResult, Commit, InputError
+
+DB_NAME = "results.db"
+
+# Each entry moves the schema from version N to N+1; never edit one that has shipped.
+MIGRATIONS = [
+    """
+    CREATE TABLE commits (
+        sha TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        author_date TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT,
+        command TEXT NOT NULL,
+        tree TEXT NOT NULL
+    );
+    CREATE TABLE builds (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        sha TEXT NOT NULL REFERENCES commits(sha),
+        cell TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        duration REAL NOT NULL,
+        runtime TEXT NOT NULL,
+        compiler TEXT NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        artifacts_dir TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        UNIQUE (sha, cell, definition)
+    );
+    CREATE INDEX builds_by_cell ON builds (cell, sha);
+    """,
+]
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("ORCHESTRATOR_RESULTS", "results"))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    def __init__(self, results_dir: Path | str):
+        self.root = Path(results_dir)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.root / DB_NAME, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (OSError, sqlite3.DatabaseError) as error:
+            raise InputError(f"{self.root / DB_NAME}: cannot open the results store ({error}); pass --results DIR")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise InputError(
+                f"{self.root / DB_NAME}: schema version {version} is newer than this orchestrator knows; upgrade it"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def transaction(self):
+        return _Transaction(self.db)
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def artifacts_dir(self, sha: str, cell_id: str) -> Path:
+        return self.root / sha / cell_id
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def add_commit(self, commit: Commit) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO commits (sha, subject, author_date) VALUES (?, ?, ?)",
+                (commit.sha, commit.subject, commit.author_date),
+            )
+
+    def start_run(self, command: str, tree: str) -> int:
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO runs (started, command, tree) VALUES (?, ?, ?)", (_now(), command, tree)
+            )
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run_id))
+
+    def add_build(self, result: BuildResult, run_id: Optional[int] = None) -> None:
+        """Store one finished build at once, replacing an earlier result of the same definition."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT OR REPLACE INTO builds (run_id, sha, cell, definition, status, reason, targets,
+                       duration, runtime, compiler, errors, warnings, artifacts_dir, finished)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    run_id,
+                    result.sha,
+                    result.cell_id,
+                    result.definition,
+                    result.status,
+                    result.reason,
+                    json.dumps(result.targets),
+                    result.duration,
+                    result.runtime,
+                    result.compiler,
+                    result.errors,
+                    result.warnings,
+                    result.artifacts_dir,
+                    _now(),
+                ),
+            )
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def commit(self, sha: str) -> Optional[Commit]:
+        row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()
+        return Commit(row["sha"], row["subject"], row["author_date"]) if row else None
+
+    def find_sha(self, rev: str) -> Optional[str]:
+        """The stored commit a hex prefix (4 to 40 digits) names, if exactly one does."""
+        if not (4 <= len(rev) <= 40) or any(c not in "0123456789abcdef" for c in rev.lower()):
+            return None
+        rows = self.db.execute(
+            "SELECT sha FROM commits WHERE sha >= ? AND sha < ? LIMIT 2", (rev.lower(), rev.lower() + "g")
+        ).fetchall()
+        return rows[0]["sha"] if len(rows) == 1 else None
+
+    def builds(self, sha: str) -> list[BuildResult]:
+        rows = self.db.execute("SELECT * FROM builds WHERE sha = ? ORDER BY id", (sha,)).fetchall()
+        return [_result(row) for row in rows]
+
+    def result(self, sha: str, cell_id: str, definition: str) -> Optional[BuildResult]:
+        row = self.db.execute(
+            "SELECT * FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
+        ).fetchone()
+        return _result(row) if row else None
+
+    def missing(self, sha: str, cells: Iterable) -> list:
+        """The cells with no usable result for `sha`; an infrastructure error is not a result."""
+        wanted = []
+        for cell in cells:
+            found = self.result(sha, cell.id, cell.definition)
+            if found is None or found.status == INFRA:
+                wanted.append(cell)
+        return wanted
+
+
+def _result(row: sqlite3.Row) -> BuildResult:
+    return BuildResult(
+        cell_id=row["cell"],
+        sha=row["sha"],
+        status=row["status"],
+        definition=row["definition"],
+        reason=row["reason"],
+        targets=json.loads(row["targets"]),
+        duration=row["duration"],
+        runtime=row["runtime"],
+        compiler=row["compiler"],
+        errors=row["errors"],
+        warnings=row["warnings"],
+        artifacts_dir=row["artifacts_dir"],
+    )
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection is in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind, value, traceback):
+        self.db.execute("ROLLBACK" if kind else "COMMIT")
+        return False

@@ -1,0 +1,81 @@
+"""Git: resolve refs to full shas, and check commits out in a worktree the tool owns.
+
+The user's working tree and branch are never touched: builds read a detached worktree under the
+results directory. Every git call takes an argument list, never a shell string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .models import Commit, InputError
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class GitError(Exception):
+    pass
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise GitError(result.stderr.strip() or f"git {args[0]} failed")
+    return result.stdout.strip()
+
+
+def check_tree(repo: Path) -> Path:
+    """The git top level of `repo`, or an InputError saying how to get a tree."""
+    repo = Path(repo)
+    if not repo.is_dir():
+        raise InputError(
+            f"{repo}: no such kernel tree; pass --tree PATH, or make the demo tree with `orchestrate demo-tree {repo}`"
+        )
+    try:
+        return Path(git(repo, "rev-parse", "--show-toplevel"))
+    except GitError:
+        raise InputError(f"{repo}: not a git tree; pass --tree PATH to a kernel git tree")
+
+
+def resolve(repo: Path, rev: str) -> str:
+    """The full 40-hex sha of the commit `rev` names."""
+    if not rev or rev.startswith("-"):
+        raise InputError(f"--commit '{rev}': a revision may not be empty or begin with '-'")
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    except GitError:
+        raise InputError(f"--commit '{rev}': no such commit in {repo}; give a sha, branch or tag that exists there")
+
+
+def commit_info(repo: Path, sha: str) -> Commit:
+    subject, date = git(repo, "show", "-s", "--format=%s%x00%aI", sha).split("\0")
+    return Commit(sha=sha, subject=subject, author_date=date)
+
+
+def worktree_dir(work_root: Path, repo: Path) -> Path:
+    """One worktree per source repository, at a stable path (so ccache and build dirs stay warm)."""
+    key = hashlib.sha256(str(Path(repo).resolve()).encode()).hexdigest()[:12]
+    return Path(work_root) / "worktrees" / f"{Path(repo).name}-{key}"
+
+
+def checkout(repo: Path, sha: str, work_root: Path) -> Path:
+    """A detached worktree of `repo` at `sha`, owned by the tool; made on first use, then moved."""
+    if not SHA.match(sha):
+        raise ValueError(f"checkout needs a full sha, got {sha!r}")
+    path = worktree_dir(work_root, repo)
+    if (path / ".git").exists():
+        try:
+            if git(path, "rev-parse", "HEAD") != sha:
+                git(path, "checkout", "--quiet", "--detach", "--force", sha)
+                git(path, "clean", "-fdxq")
+            return path
+        except GitError:
+            shutil.rmtree(path)  # a broken worktree (its repository moved, say): make it again
+    git(repo, "worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git(repo, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
+    return path
