@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from rich.console import Console
+from rich.console import Console  # for type hints
 
 from . import console as views
 from . import matrix as matrix_module
@@ -95,8 +95,8 @@ def demo_tree_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    out = Console()
-    err = Console(stderr=True)
+    out = views.make_console()
+    err = views.make_console(stderr=True)
     try:
         if argv and argv[0] in COMMANDS:
             command, rest = argv[0], argv[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Optional
 
@@ -14,6 +15,14 @@ from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Commit
 
 STATUS_STYLE = {PASS: "green", FAIL: "bold red", INFRA: "yellow", MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that, off a terminal, is wide enough that tables are not folded into 80 columns."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=160)
+    return console
 
 
 def status_text(status: str) -> Text:
@@ -35,14 +44,18 @@ class LiveProgress:
         self.live: Optional[Live] = None
 
     def __enter__(self):
-        # Off a terminal (CI, pipes) only the final table is printed, once.
-        self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
-        self.live.__enter__()
+        # Off a terminal (CI logs, pipes) a redrawn table is noise: print a line per finished cell instead.
+        if self.console.is_terminal:
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        else:
+            self.console.print(self.title, highlight=False)
         return self
 
     def __exit__(self, *exc):
-        self.live.update(self._render())
-        return self.live.__exit__(*exc)
+        if self.live:
+            return self.live.__exit__(*exc)
+        return False
 
     def update(self, cell_id: str, state: str, detail: str) -> None:
         row = self.rows[cell_id]
@@ -53,6 +66,8 @@ class LiveProgress:
         row["state"], row["detail"] = state, detail
         if self.live:
             self.live.update(self._render())
+        elif state == "done":
+            self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row['ended'] - (row['started'] or row['ended']))}", highlight=False)
 
     def _render(self) -> Table:
         table = Table(title=self.title, title_justify="left", expand=False)
@@ -77,8 +92,8 @@ class LiveProgress:
 
 def summary(console: Console, commit: Commit, results: list[BuildResult], built: Optional[list[str]] = None) -> None:
     table = Table(title=f"{commit.sha[:12]} {commit.subject}", title_justify="left")
-    table.add_column("cell")
-    table.add_column("status")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     table.add_column("errors", justify="right")
     table.add_column("warnings", justify="right")
     table.add_column("duration", justify="right")

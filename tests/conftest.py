@@ -1,0 +1,63 @@
+"""Shared fixtures. End-to-end tests build the demo tree for real; in CI (CI=true) they never skip."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+DEMO_TREE = Path(os.environ.get("ORCHESTRATOR_DEMO_TREE", PROJECT / "build" / "linux"))
+
+
+@pytest.fixture(scope="session")
+def demo_tree() -> Path:
+    if not (DEMO_TREE / ".git").exists():
+        message = f"no demo tree at {DEMO_TREE}: run scripts/setup (or orchestrate demo-tree {DEMO_TREE})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return DEMO_TREE
+
+
+def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real command line, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def commit_change(repo: Path, path: str, old: str, new: str, subject: str) -> str:
+    """Commit an edit of one file on top of HEAD without a checkout (plumbing only); returns the sha."""
+
+    def git(*args: str, input: str | None = None, env: dict | None = None) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            input=input,
+            env={**os.environ, **(env or {})},
+        ).stdout.strip()
+
+    text = git("show", f"HEAD:{path}")
+    assert old in text, f"{old!r} not in {path}"
+    blob = git("hash-object", "-w", "--stdin", input=text.replace(old, new, 1))
+    index = {"GIT_INDEX_FILE": str(repo / ".git" / "test-index")}
+    git("read-tree", "HEAD", env=index)
+    git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=index)
+    tree = git("write-tree", env=index)
+    identity = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t.invalid",
+    }
+    sha = git("commit-tree", tree, "-p", "HEAD", "-m", subject, env=identity)
+    git("update-ref", "HEAD", sha)
+    return sha

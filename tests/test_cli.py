@@ -1,0 +1,165 @@
+"""`orchestrate` end to end: real tuxmake builds of the demo kernel tree, through the real command line."""
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, commit_change, orchestrate
+from orchestrator.store import Store
+
+GCC_KVM = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
+KVM_DIR = {"x86_64": "arch/x86/kvm/", "arm64": "arch/arm64/kvm/", "riscv": "arch/riscv/kvm/"}
+
+pytestmark = pytest.mark.e2e
+
+
+def head(tree: Path) -> str:
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def gcc_kvm_run(demo_tree, tmp_path_factory):
+    """The three gcc KVM cells of the shipped matrix, built once for this module."""
+    results = tmp_path_factory.mktemp("results")
+    args = ["--commit", "HEAD", "--tree", str(demo_tree), "--results", str(results)]
+    for cell in GCC_KVM:
+        args += ["--cells", cell]
+    return results, orchestrate(*args)
+
+
+def test_gcc_kvm_cells_pass_and_are_stored(gcc_kvm_run, demo_tree):
+    results, run = gcc_kvm_run
+    assert run.returncode == 0, run.stdout + run.stderr
+    sha = head(demo_tree)
+    stored = {r.cell_id: r for r in Store(results).builds(sha)}
+    assert sorted(stored) == sorted(GCC_KVM)
+    for cell_id, result in stored.items():
+        arch = cell_id.split("-")[0]
+        assert result.status == "pass", result
+        assert result.targets == {"config": "PASS", f"make:{KVM_DIR[arch]}": "PASS"}
+        assert "gcc" in result.compiler and result.runtime == "null"
+        assert result.duration > 0
+        # The summary names every cell with its status.
+        assert cell_id in run.stdout
+    assert run.stdout.count("PASS") >= 3
+
+
+def test_artifacts_land_beside_the_store(gcc_kvm_run, demo_tree):
+    results, _ = gcc_kvm_run
+    sha = head(demo_tree)
+    for cell_id in GCC_KVM:
+        arch = cell_id.split("-")[0]
+        cell_dir = results / sha / cell_id
+        log = (cell_dir / "build.log").read_text()
+        assert KVM_DIR[arch] in log  # tuxmake really built the KVM directory
+        metadata = json.loads((cell_dir / "metadata.json").read_text())
+        assert metadata["results"]["status"] == "PASS"
+        config = (cell_dir / "config").read_text()
+        assert "CONFIG_KVM=y" in config
+        if arch == "x86_64":
+            for option in ("CONFIG_KVM_INTEL=y", "CONFIG_KVM_AMD=y", "CONFIG_KVM_AMD_SEV=y"):
+                assert option in config
+
+
+def test_second_run_builds_nothing_and_show_prints_the_stored_results(gcc_kvm_run, demo_tree):
+    results, _ = gcc_kvm_run
+    args = ["--commit", "HEAD", "--tree", str(demo_tree), "--results", str(results)]
+    again = orchestrate(*args, *sum((["--cells", c] for c in GCC_KVM), []))
+    assert again.returncode == 0
+    assert again.stdout.count("(stored)") == 3
+    shown = orchestrate("show", head(demo_tree)[:12], "--results", str(results))
+    assert shown.returncode == 0
+    for cell_id in GCC_KVM:
+        assert cell_id in shown.stdout
+    assert "null runtime" in shown.stdout
+
+
+def test_the_users_tree_is_never_touched(gcc_kvm_run, demo_tree):
+    status = subprocess.run(["git", "-C", str(demo_tree), "status", "--porcelain"], capture_output=True, text=True)
+    assert status.stdout == ""
+    branch = subprocess.run(["git", "-C", str(demo_tree), "symbolic-ref", "HEAD"], capture_output=True, text=True)
+    assert branch.stdout.strip() == "refs/heads/master"
+
+
+@pytest.fixture(scope="module")
+def broken_tree(demo_tree, tmp_path_factory):
+    """A clone of the demo tree with the seed thread's riscv breakage committed on top."""
+    clone = tmp_path_factory.mktemp("broken") / "linux"
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(demo_tree), str(clone)], check=True)
+    sha = commit_change(
+        clone,
+        "arch/riscv/kvm/vcpu_sbi.c",
+        "run->system_event.ndata = 1;",
+        "run->system_event.flags = 1;",
+        "riscv: use system_event.flags",
+    )
+    return clone, sha
+
+
+def test_a_compile_error_fails_the_cell_with_its_first_error(broken_tree, tmp_path):
+    clone, sha = broken_tree
+    run = orchestrate("--commit", sha, "--tree", str(clone), "--results", str(tmp_path), "--cells", "riscv-gcc-*")
+    assert run.returncode == 1, run.stdout + run.stderr
+    (result,) = Store(tmp_path).builds(sha)
+    assert result.status == "fail"
+    assert result.targets == {"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}
+    assert result.reason.startswith("arch/riscv/kvm/vcpu_sbi.c:")
+    assert "has no member named 'flags'" in result.reason
+    assert result.errors >= 1
+
+
+def write_matrix(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "configs").mkdir(exist_ok=True)
+    (tmp_path / "configs" / "amd.config").write_text("CONFIG_KVM_AMD=y\n")
+    path = tmp_path / "matrix.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_an_option_kconfig_drops_is_a_matrix_error(demo_tree, tmp_path):
+    # KVM_AMD does not exist on riscv: merge_config accepts it, olddefconfig silently drops it.
+    path = write_matrix(tmp_path, "include:\n  - {arch: riscv, fragments: [amd], targets: [config]}\n")
+    run = orchestrate("--commit", "HEAD", "--matrix", str(path), "--tree", str(demo_tree), "--results", str(tmp_path / "r"))
+    assert run.returncode == 2, run.stdout + run.stderr
+    (result,) = Store(tmp_path / "r").builds(head(demo_tree))
+    assert result.status == "matrix-error"
+    assert result.reason == "Kconfig dropped what the cell asked for: CONFIG_KVM_AMD=y (got not set)"
+
+
+def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path):
+    path = write_matrix(tmp_path, "include:\n  - {arch: s390, targets: [config]}\n")
+    run = orchestrate("--commit", "HEAD", "--matrix", str(path), "--tree", str(demo_tree), "--results", str(tmp_path / "r"))
+    assert run.returncode == 2
+    (result,) = Store(tmp_path / "r").builds(head(demo_tree))
+    assert result.status == "infra"
+    assert "s390x-linux-gnu-gcc" in result.reason
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--commit", "-rf"], "--commit '-rf': a revision may not begin with '-'"),
+        (["--commit", "no-such-branch"], "--commit 'no-such-branch': no such commit in"),
+        (["--commit", "HEAD", "--cells", "nope*"], "--cells nope*: matches no cell"),
+        (["--commit", "HEAD", "--jobs", "0"], "--jobs 0: must be a positive number"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(demo_tree, tmp_path, args, message):
+    run = orchestrate(*args, "--tree", str(demo_tree), "--results", str(tmp_path))
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+
+
+def test_missing_tree_says_how_to_make_one(tmp_path):
+    run = orchestrate("--commit", "HEAD", "--tree", str(tmp_path / "none"), "--results", str(tmp_path))
+    assert run.returncode == 2
+    assert "pass --tree PATH, or make the demo tree with `orchestrate demo-tree" in run.stderr
+
+
+def test_plan_lists_the_shipped_cells_without_building(tmp_path):
+    run = orchestrate("plan")
+    assert run.returncode == 0
+    assert "9 cells" in run.stdout and "i386-gcc-defconfig+kvm" in run.stdout

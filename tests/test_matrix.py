@@ -1,0 +1,246 @@
+"""matrix.yaml: loading, expansion into cells with stable ids, and validation errors that point at the line."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from orchestrator import matrix
+from orchestrator.models import InputError
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str, fragments: dict | None = None) -> Path:
+    configs = tmp_path / "configs"
+    configs.mkdir(exist_ok=True)
+    for name, body in (fragments or {"kvm.config": "CONFIG_KVM=y\n"}).items():
+        (configs / name).parent.mkdir(parents=True, exist_ok=True)
+        (configs / name).write_text(body)
+    path = tmp_path / "matrix.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(InputError) as caught:
+        matrix.load(path)
+    return str(caught.value)
+
+
+# --- the shipped matrix -----------------------------------------------------------------------
+
+
+def test_shipped_matrix_has_the_cells_the_project_promises():
+    loaded = matrix.load(PROJECT / "matrix.yaml")
+    ids = [cell.id for cell in loaded.cells]
+    assert ids == [
+        "x86_64-gcc-defconfig+kvm",
+        "x86_64-clang-defconfig+kvm",
+        "arm64-gcc-defconfig+kvm",
+        "arm64-clang-defconfig+kvm",
+        "riscv-gcc-defconfig+kvm",
+        "riscv-clang-defconfig+kvm",
+        "x86_64-gcc-defconfig+kvm+nocompat",
+        "x86_64-gcc-defconfig+kvm+x32",
+        "i386-gcc-defconfig+kvm",
+    ]
+
+
+def test_shipped_cells_enable_what_they_name():
+    cells = {cell.id: cell for cell in matrix.load(PROJECT / "matrix.yaml").cells}
+    x86 = cells["x86_64-gcc-defconfig+kvm"]
+    assert x86.required_options == {
+        "CONFIG_VIRTUALIZATION": "y",
+        "CONFIG_KVM": "y",
+        "CONFIG_KVM_INTEL": "y",
+        "CONFIG_KVM_AMD": "y",
+        "CONFIG_KVM_AMD_SEV": "y",
+        "CONFIG_CRYPTO_HW": "y",
+        "CONFIG_CRYPTO_DEV_CCP": "y",
+        "CONFIG_CRYPTO_DEV_CCP_DD": "y",
+        "CONFIG_CRYPTO_DEV_SP_PSP": "y",
+    }
+    assert x86.targets == ("config",) and x86.make_targets == ("arch/x86/kvm/",)
+    assert cells["riscv-gcc-defconfig+kvm"].make_targets == ("arch/riscv/kvm/",)
+    assert cells["arm64-clang-defconfig+kvm"].make_variables == (("LLVM", "1"),)
+    assert cells["arm64-gcc-defconfig+kvm"].make_variables == ()
+    nocompat = cells["x86_64-gcc-defconfig+kvm+nocompat"].required_options
+    assert nocompat["CONFIG_IA32_EMULATION"] == "n" and nocompat["CONFIG_X86_X32_ABI"] == "n"
+    assert cells["x86_64-gcc-defconfig+kvm+x32"].required_options["CONFIG_X86_X32_ABI"] == "y"
+    i386 = cells["i386-gcc-defconfig+kvm"].required_options
+    assert "CONFIG_KVM_AMD_SEV" not in i386 and i386["CONFIG_KVM_INTEL"] == "y"
+
+
+# --- expansion --------------------------------------------------------------------------------
+
+
+def test_axes_multiply_and_exclude_removes(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        axes:
+          arch: [arm64, riscv]
+          toolchain: [gcc, clang]
+        exclude:
+          - {arch: riscv, toolchain: clang}
+        """,
+    )
+    assert [c.id for c in matrix.load(path).cells] == ["arm64-gcc-defconfig", "arm64-clang-defconfig", "riscv-gcc-defconfig"]
+
+
+def test_ids_do_not_depend_on_position(tmp_path):
+    first = write(tmp_path, "include:\n  - {arch: riscv}\n  - {arch: arm64}\n")
+    ids_first = {c.id: c.definition for c in matrix.load(first).cells}
+    second = write(tmp_path, "include:\n  - {arch: arm64}\n  - {arch: riscv}\n")
+    assert {c.id: c.definition for c in matrix.load(second).cells} == ids_first
+
+
+def test_fragment_name_layers_the_arch_specific_file(tmp_path):
+    path = write(
+        tmp_path,
+        "include:\n  - {arch: x86_64, fragments: [kvm]}\n  - {arch: riscv, fragments: [kvm]}\n",
+        {"kvm.config": "CONFIG_KVM=y\n", "x86_64/kvm.config": "CONFIG_KVM_INTEL=y\n# CONFIG_KVM is not set\n"},
+    )
+    x86, riscv = matrix.load(path).cells
+    assert [f.path for f in x86.fragments] == ["kvm.config", "x86_64/kvm.config"]
+    assert x86.required_options == {"CONFIG_KVM": "n", "CONFIG_KVM_INTEL": "y"}  # later fragments win
+    assert riscv.required_options == {"CONFIG_KVM": "y"}
+
+
+def test_target_sets_and_explicit_targets(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        include:
+          - {arch: arm64, targets: kernel}
+          - {arch: arm64, targets: [config, "arch/arm64/kvm/", "virt/kvm/"]}
+        """,
+    )
+    kernel, explicit = matrix.load(path).cells
+    assert kernel.id == "arm64-gcc-defconfig@kernel"
+    assert kernel.targets == ("config", "kernel") and kernel.make_targets == ()
+    assert explicit.make_targets == ("arch/arm64/kvm/", "virt/kvm/")
+    assert explicit.id == "arm64-gcc-defconfig@config+arch_arm64_kvm+virt_kvm"
+
+
+def test_changing_a_fragment_changes_the_definition_not_the_id(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, fragments: [kvm]}\n")
+    before = matrix.load(path).cells[0]
+    (tmp_path / "configs" / "kvm.config").write_text("CONFIG_KVM=m\n")
+    after = matrix.load(path).cells[0]
+    assert before.id == after.id and before.definition != after.definition
+
+
+def test_tree_path_is_relative_to_the_matrix_file(tmp_path):
+    path = write(tmp_path, "tree: {path: ../linux}\ninclude:\n  - {arch: riscv}\n")
+    assert matrix.load(path).tree.path == (tmp_path.parent / "linux").resolve()
+
+
+def test_select_by_glob():
+    cells = matrix.load(PROJECT / "matrix.yaml").cells
+    assert [c.id for c in matrix.select(cells, ["*-gcc-defconfig+kvm"])] == [
+        "x86_64-gcc-defconfig+kvm",
+        "arm64-gcc-defconfig+kvm",
+        "riscv-gcc-defconfig+kvm",
+        "i386-gcc-defconfig+kvm",
+    ]
+    with pytest.raises(InputError, match="--cells nope: matches no cell"):
+        matrix.select(cells, ["nope"])
+
+
+# --- validation: one line naming file, line, field and what is allowed ------------------------
+
+
+def test_unknown_arch_names_line_and_allowed_values(tmp_path):
+    path = write(tmp_path, "axes:\n  arch:\n    - riscv\n    - risc-v\n")
+    assert error_of(path) == f"{path}:4: arch 'risc-v' is not one of: x86_64, i386, arm64, riscv, alpha, arc, ..."
+
+
+def test_unknown_toolchain(tmp_path):
+    path = write(tmp_path, "include:\n  - arch: riscv\n    toolchain: icc\n")
+    assert error_of(path).startswith(f"{path}:3: toolchain 'icc' is not one of: gcc, clang,")
+
+
+def test_unknown_field(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, compiler: gcc}\n")
+    assert error_of(path) == (
+        f"{path}:2: include: unknown field 'compiler'; allowed: arch, toolchain, kconfig, fragments, targets, "
+        "make_variables, runtime"
+    )
+
+
+def test_malformed_yaml(tmp_path):
+    path = write(tmp_path, "axes:\n  arch: [riscv\n")
+    assert error_of(path).startswith(f"{path}:3: not valid YAML:")
+
+
+def test_missing_matrix_file(tmp_path):
+    with pytest.raises(InputError, match="cannot read the matrix file"):
+        matrix.load(tmp_path / "nope.yaml")
+
+
+def test_fragment_leaving_configs_is_refused(tmp_path):
+    (tmp_path / "evil.config").write_text("CONFIG_KVM=y\n")
+    path = write(tmp_path, "include:\n  - {arch: riscv, fragments: [../evil.config]}\n")
+    assert error_of(path) == f"{path}:2: fragment '../evil.config' leaves {tmp_path / 'configs'}/; fragments must live in it"
+
+
+def test_missing_fragment(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, fragments: [kvm, nope]}\n")
+    assert "fragment 'nope': no nope.config in" in error_of(path)
+
+
+def test_fragment_with_a_bad_line(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, fragments: [kvm]}\n", {"kvm.config": "CONFIG_KVM=y\nKVM=y\n"})
+    assert error_of(path) == (
+        f"{tmp_path / 'configs' / 'kvm.config'}:2: 'KVM=y' is not a Kconfig line; "
+        "write CONFIG_FOO=y or '# CONFIG_FOO is not set'"
+    )
+
+
+def test_bad_targets(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, targets: everything}\n")
+    assert error_of(path) == f"{path}:2: targets 'everything' is not one of: kvm, kernel, modules (or a list of targets)"
+    path = write(tmp_path, "include:\n  - {arch: riscv, targets: [config, /etc/]}\n")
+    assert "target '/etc/' is neither a tuxmake target" in error_of(path)
+
+
+def test_kconfig_must_be_a_make_target_name(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, kconfig: '--evil'}\n")
+    assert "kconfig '--evil' must be a make config target" in error_of(path)
+
+
+def test_forbidden_make_variable(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, make_variables: {ARCH: arm}}\n")
+    assert "make_variables 'ARCH' is not allowed" in error_of(path)
+
+
+def test_duplicate_ids_with_different_definitions(tmp_path):
+    path = write(
+        tmp_path,
+        "include:\n  - {arch: riscv}\n  - {arch: riscv, make_variables: {W: '1'}}\n",
+    )
+    assert "two different cells have the id 'riscv-gcc-defconfig'" in error_of(path)
+
+
+def test_identical_duplicates_collapse(tmp_path):
+    path = write(tmp_path, "axes:\n  arch: [riscv]\ninclude:\n  - {arch: riscv}\n")
+    assert [c.id for c in matrix.load(path).cells] == ["riscv-gcc-defconfig"]
+
+
+def test_no_cells(tmp_path):
+    path = write(tmp_path, "defaults: {toolchain: gcc}\n")
+    assert error_of(path) == f"{path}: declares no cells: add `axes` or `include`"
+
+
+def test_bad_jobs(tmp_path):
+    path = write(tmp_path, "defaults:\n  jobs: many\ninclude:\n  - {arch: riscv}\n")
+    assert error_of(path) == f"{path}:2: jobs 'many' must be a positive number or 'auto'"
+
+
+def test_tree_needs_path_or_url(tmp_path):
+    path = write(tmp_path, "tree: {branches: [master]}\ninclude:\n  - {arch: riscv}\n")
+    assert "tree needs exactly one of `path`" in error_of(path)
+    path = write(tmp_path, "tree: {url: x, branches: ['--upload-pack=evil']}\ninclude:\n  - {arch: riscv}\n")
+    assert "may not begin with '-'" in error_of(path)

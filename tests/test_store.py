@@ -1,0 +1,88 @@
+"""The results store: schema, one transaction per build, what counts as missing, prefix lookup."""
+
+import sqlite3
+
+import pytest
+
+from orchestrator.models import FAIL, INFRA, PASS, BuildResult, Cell, Commit, InputError
+from orchestrator.store import Store
+
+SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
+
+
+def cell(cell_id: str, kconfig: str = "defconfig") -> Cell:
+    return Cell(id=cell_id, arch="riscv", toolchain="gcc", kconfig=kconfig, fragments=(), targets=("config",), make_targets=())
+
+
+def result(c: Cell, status: str = PASS, **extra) -> BuildResult:
+    return BuildResult(cell_id=c.id, sha=SHA, status=status, definition=c.definition, **extra)
+
+
+def test_store_round_trips_a_build(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "Linux 6.1", "2022-12-11T14:15:00+00:00"))
+    riscv = cell("riscv-gcc-defconfig")
+    built = result(riscv, FAIL, reason="x.c:1:2: error: boom", targets={"config": "PASS"}, errors=1, compiler="gcc 12")
+    store.add_build(built, store.start_run("orchestrate --commit HEAD", "/tree"))
+    assert store.builds(SHA) == [built]
+    assert store.commit(SHA) == Commit(SHA, "Linux 6.1", "2022-12-11T14:15:00+00:00")
+
+
+def test_database_is_wal_and_versioned(tmp_path):
+    Store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "results.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_each_build_is_durable_before_the_run_ends(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    store.add_build(result(cell("a")))
+    # A second connection (another process, or the next run after a kill) sees it at once.
+    assert [r.cell_id for r in Store(tmp_path).builds(SHA)] == ["a"]
+
+
+def test_missing_cells_are_those_without_a_result_of_their_definition(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    done, broken_infra, changed = cell("done"), cell("infra"), cell("changed")
+    store.add_build(result(done))
+    store.add_build(result(broken_infra, INFRA, reason="riscv64-linux-gnu-gcc not found"))
+    store.add_build(result(changed))
+    changed_now = cell("changed", kconfig="tinyconfig")  # same id, new definition
+    fresh = cell("fresh")
+    assert [c.id for c in store.missing(SHA, [done, broken_infra, changed_now, fresh])] == ["infra", "changed", "fresh"]
+
+
+def test_rebuilding_replaces_the_result(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    c = cell("a")
+    store.add_build(result(c, INFRA))
+    store.add_build(result(c, PASS))
+    assert [r.status for r in store.builds(SHA)] == [PASS]
+
+
+def test_find_sha_by_unique_prefix(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    assert store.find_sha("50a48087") == SHA
+    assert store.find_sha("HEAD") is None
+    assert store.find_sha("50a") is None  # too short to trust
+
+
+def test_unusable_store_is_an_input_error(tmp_path):
+    (tmp_path / "results.db").write_text("not a database")
+    with pytest.raises(InputError, match="results.db: cannot open the results store"):
+        Store(tmp_path)
+
+
+def test_newer_schema_is_refused_and_left_alone(tmp_path):
+    Store(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "results.db")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(InputError, match="schema version 99 is newer"):
+        Store(tmp_path)
