@@ -48,6 +48,7 @@ def build_commit(
     *,
     runtime: Optional[str] = None,
     jobs: Optional[int] = None,
+    workers: Optional[int] = None,
     rebuild: bool = False,
     work_root: Optional[Path] = None,
     command: str = "orchestrate",
@@ -63,7 +64,7 @@ def build_commit(
     if todo:
         with work_lock(work_root):
             checkout = tree.checkout(source, sha, work_root)
-            plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs)
+            plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs, workers)
             ccache = os.environ.get("CCACHE_DIR") or str(work_root / "ccache")
             requests = [
                 runner.BuildRequest(

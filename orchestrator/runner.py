@@ -33,7 +33,7 @@ class Schedule:
     jobs: int  # make -j of each
 
 
-def schedule(cells: int, cores: int, jobs: Optional[int] = None) -> Schedule:
+def schedule(cells: int, cores: int, jobs: Optional[int] = None, workers: Optional[int] = None) -> Schedule:
     """Split the cores between concurrent cells.
 
     A KVM-only cell spends much of its time in serial steps (config, prepare, a handful of
@@ -41,7 +41,7 @@ def schedule(cells: int, cores: int, jobs: Optional[int] = None) -> Schedule:
     bench/README.md for the measurement behind it.
     """
     cores = max(1, cores)
-    workers = max(1, min(cells, cores))
+    workers = max(1, min(cells, workers or cores))
     return Schedule(workers=workers, jobs=jobs or cores)
 
 
@@ -68,7 +68,9 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
     from tuxmake.exceptions import TuxMakeException
 
     cell = request.cell
-    output = Path(request.output_dir)
+    # Build into <dir>.partial and swap it in when done: an interrupted rebuild keeps the old artifacts.
+    final = Path(request.output_dir)
+    output = partial_dir(final)
     build_dir = Path(request.build_dir)
     for directory in (output, build_dir):
         shutil.rmtree(directory, ignore_errors=True)
@@ -89,7 +91,7 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
         status=INFRA,
         definition=cell.definition,
         runtime=request.runtime,
-        artifacts_dir=str(output),
+        artifacts_dir=str(final),
     )
     started = time.monotonic()
     try:
@@ -113,11 +115,11 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
     except TuxMakeException as error:
         result.reason = _one_line(str(error))
         result.duration = time.monotonic() - started
-        return result
+        return _publish(output, final, result)
     except Exception as error:  # tuxmake itself crashed: not the commit's fault
         result.reason = _one_line(f"tuxmake crashed: {type(error).__name__}: {error}")
         result.duration = time.monotonic() - started
-        return result
+        return _publish(output, final, result)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
     if build.interrupted:
@@ -132,6 +134,16 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
     log = _read_text(output / "build.log")
     config = _read_text(output / "config")
     result.status, result.reason = verdict(cell, result.targets, log, config, [request.source, str(build_dir)])
+    return _publish(output, final, result)
+
+
+def partial_dir(final: Path) -> Path:
+    return final.with_name(final.name + ".partial")
+
+
+def _publish(partial: Path, final: Path, result: BuildResult) -> BuildResult:
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
     return result
 
 
@@ -226,7 +238,7 @@ def run_builds(
                 on_progress(request.cell.id, "done", result.status)
                 yield result
             for request in pending.values():
-                log = Path(request.output_dir) / "build.log"
+                log = partial_dir(Path(request.output_dir)) / "build.log"
                 if log.exists():
                     on_progress(request.cell.id, "building", current_step(_tail(log)))
     except BaseException:

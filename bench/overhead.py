@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Orchestrator overhead: the three gcc KVM cells through `orchestrate` against the same three cells as
+bare `tuxmake` commands run one after another, with the same warm ccache and stable build directories.
+
+Usage: python3 bench/overhead.py [--tree build/linux] [--repeat 2] [--splits]
+Prints a markdown table row per measurement; bench/README.md keeps the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from orchestrator import matrix, pipeline, tree  # noqa: E402
+from orchestrator.store import Store  # noqa: E402
+
+CELLS = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
+
+
+def bare_tuxmake(cells, source: Path, work: Path, ccache: str) -> float:
+    """What a user would type: one tuxmake command per cell, one after another."""
+    started = time.monotonic()
+    for cell in cells:
+        out, build = work / "bare" / cell.id, work / "bare-build" / cell.id
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(build, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fragments = []
+        for index, fragment in enumerate(cell.fragments):
+            path = work / "fragments" / f"{cell.id}-{index}.config"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(fragment.text)
+            fragments += ["--kconfig-add", str(path)]
+        command = [
+            "tuxmake", "--runtime", "null", "--target-arch", cell.arch, "--toolchain", cell.toolchain,
+            "--wrapper", "ccache", "--kconfig", cell.kconfig, *fragments, "--jobs", str(os.cpu_count()),
+            "--output-dir", str(out), "--build-dir", str(build), "--quiet",
+            *sum((["--make-target", t] for t in cell.make_targets), []), *cell.targets,
+        ]
+        subprocess.run(command, cwd=source, check=True, env={**os.environ, "CCACHE_DIR": ccache},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def orchestrated(loaded, cells, source: Path, work: Path, workers=None, jobs=None) -> tuple[float, list]:
+    results = work / "results"
+    shutil.rmtree(results, ignore_errors=True)
+    started = time.monotonic()
+    run = pipeline.build_commit(loaded, cells, source, "HEAD", Store(results), workers=workers, jobs=jobs,
+                                work_root=work / "orch")
+    elapsed = time.monotonic() - started
+    assert all(r.status == "pass" for r in run.results), run.results
+    return elapsed, run.results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tree", type=Path, default=PROJECT / "build" / "linux")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--splits", action="store_true", help="also compare workers x make -j splits")
+    args = parser.parse_args()
+    loaded = matrix.load(PROJECT / "matrix.yaml")
+    cells = matrix.select(loaded.cells, CELLS)
+    work = Path(tempfile.mkdtemp(prefix="orch-bench-"))
+    ccache = str(work / "ccache")
+    os.environ["CCACHE_DIR"] = ccache
+    # The orchestrator builds a worktree; give tuxmake the same checkout so both read the same files.
+    source = tree.checkout(args.tree.resolve(), tree.resolve(args.tree, "HEAD"), work / "orch")
+    print("warming ccache ...", file=sys.stderr)
+    orchestrated(loaded, cells, args.tree, work)
+    bare_tuxmake(cells, source, work, ccache)
+    rows = []
+    for _ in range(args.repeat):
+        bare = bare_tuxmake(cells, source, work, ccache)
+        orch, results = orchestrated(loaded, cells, args.tree, work)
+        build_time = sum(r.duration for r in results)
+        rows.append((bare, orch, build_time))
+        print(f"| bare tuxmake x3 sequential | {bare:.1f} s | orchestrate | {orch:.1f} s | ratio {orch / bare:.2f} |"
+              f" sum of cell durations {build_time:.1f} s |", flush=True)
+    if args.splits:
+        for workers, jobs in ((1, 2), (2, 1), (2, 2), (3, 1)):
+            elapsed, _ = orchestrated(loaded, cells, args.tree, work, workers=workers, jobs=jobs)
+            print(f"| split | {workers} cells at once x make -j{jobs} | {elapsed:.1f} s |", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
