@@ -43,6 +43,14 @@ and ccache to ~/.cache/orchestrator (or $ORCHESTRATOR_WORK).
 """
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line saying where to look, like every other input error."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def _common(parser: argparse.ArgumentParser, cells: bool = True) -> None:
     parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="matrix file (default: %(default)s)")
     parser.add_argument("--tree", type=Path, help="kernel git tree (default: the matrix's tree.path)")
@@ -54,7 +62,7 @@ def _common(parser: argparse.ArgumentParser, cells: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="orchestrate",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -71,20 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def plan_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orchestrate plan", description="Show the expanded matrix; builds nothing.")
+    parser = ArgumentParser(prog="orchestrate plan", description="Show the expanded matrix; builds nothing.")
     _common(parser)
     return parser
 
 
 def show_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orchestrate show", description="Print the stored results of a commit.")
+    parser = ArgumentParser(prog="orchestrate show", description="Print the stored results of a commit.")
     parser.add_argument("rev", help="commit: sha (or a prefix of one stored), branch or tag")
     _common(parser, cells=False)
     return parser
 
 
 def demo_tree_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="orchestrate demo-tree",
         description="Unpack Debian's linux-source tarball into DIR and commit it (same sha on every machine).",
     )
@@ -96,7 +104,6 @@ def demo_tree_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = views.make_console()
-    err = views.make_console(stderr=True)
     try:
         if argv and argv[0] in COMMANDS:
             command, rest = argv[0], argv[1:]
@@ -105,10 +112,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             return handler(parser.parse_args(rest), out)
         return cmd_build(build_parser().parse_args(argv), out)
     except InputError as error:
-        err.print(f"orchestrate: error: {error}", highlight=False, markup=False)
+        print(f"orchestrate: error: {error}", file=sys.stderr)  # one line, never wrapped
         return 2
     except (KeyboardInterrupt, Interrupted):
-        err.print("orchestrate: interrupted; every build that finished is stored", highlight=False)
+        print("orchestrate: interrupted; every build that finished is stored", file=sys.stderr)
         return 130
 
 

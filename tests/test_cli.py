@@ -141,10 +141,12 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--commit", "-rf"], "--commit '-rf': a revision may not begin with '-'"),
+        (["--commit=-rf"], "--commit '-rf': a revision may not begin with '-'"),
         (["--commit", "no-such-branch"], "--commit 'no-such-branch': no such commit in"),
         (["--commit", "HEAD", "--cells", "nope*"], "--cells nope*: matches no cell"),
         (["--commit", "HEAD", "--jobs", "0"], "--jobs 0: must be a positive number"),
+        (["--commit"], "argument --commit: expected one argument; see orchestrate --help"),
+        (["--commit", "HEAD", "--runtime", "lxc"], "argument --runtime: invalid choice: 'lxc'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(demo_tree, tmp_path, args, message):
