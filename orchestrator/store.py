@@ -161,7 +161,11 @@ class Store:
         return rows[0]["sha"] if len(rows) == 1 else None
 
     def builds(self, sha: str) -> list[BuildResult]:
-        rows = self.db.execute("SELECT * FROM builds WHERE sha = ? ORDER BY id", (sha,)).fetchall()
+        """The latest result of each cell for `sha` (results of older cell definitions are kept, not shown)."""
+        rows = self.db.execute(
+            "SELECT * FROM builds WHERE id IN (SELECT MAX(id) FROM builds WHERE sha = ? GROUP BY cell) ORDER BY id",
+            (sha,),
+        ).fetchall()
         return [_result(row) for row in rows]
 
     def result(self, sha: str, cell_id: str, definition: str) -> Optional[BuildResult]:

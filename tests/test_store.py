@@ -55,6 +55,20 @@ def test_missing_cells_are_those_without_a_result_of_their_definition(tmp_path):
     assert [c.id for c in store.missing(SHA, [done, broken_infra, changed_now, fresh])] == ["infra", "changed", "fresh"]
 
 
+def test_builds_shows_the_latest_result_of_each_cell(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    old, new, other = cell("a"), cell("a", kconfig="tinyconfig"), cell("b")
+    store.add_build(result(old, FAIL))
+    store.add_build(result(other))
+    store.add_build(result(new, PASS))
+    assert [(r.cell_id, r.definition, r.status) for r in store.builds(SHA)] == [
+        ("b", other.definition, PASS),
+        ("a", new.definition, PASS),
+    ]
+    assert store.result(SHA, "a", old.definition).status == FAIL  # still there
+
+
 def test_rebuilding_replaces_the_result(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "s", "d"))
