@@ -2,7 +2,8 @@
 """Orchestrator overhead: the three gcc KVM cells through `orchestrate` against the same three cells as
 bare `tuxmake` commands run one after another, with the same warm ccache and stable build directories.
 
-Usage: python3 bench/overhead.py [--tree build/linux] [--repeat 2] [--splits]
+Usage: python3 bench/overhead.py [--tree build/linux] [--repeat 2] [--splits] [--cold]
+--cold empties ccache before every measured run (both sides), instead of warming it once.
 Prints a markdown table row per measurement; bench/README.md keeps the figures.
 """
 
@@ -24,6 +25,11 @@ from orchestrator import matrix, pipeline, tree  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
 
 CELLS = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
+
+
+def cache_state(ccache: str, cold: bool) -> None:
+    if cold:
+        shutil.rmtree(ccache, ignore_errors=True)
 
 
 def bare_tuxmake(cells, source: Path, work: Path, ccache: str) -> float:
@@ -67,6 +73,7 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=PROJECT / "build" / "linux")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--splits", action="store_true", help="also compare workers x make -j splits")
+    parser.add_argument("--cold", action="store_true", help="empty ccache before every measured run")
     args = parser.parse_args()
     loaded = matrix.load(PROJECT / "matrix.yaml")
     cells = matrix.select(loaded.cells, CELLS)
@@ -75,21 +82,28 @@ def main() -> None:
     os.environ["CCACHE_DIR"] = ccache
     # The orchestrator builds a worktree; give tuxmake the same checkout so both read the same files.
     source = tree.checkout(args.tree.resolve(), tree.resolve(args.tree, "HEAD"), work / "orch")
-    print("warming ccache ...", file=sys.stderr)
+    state = "cold" if args.cold else "warm"
+    print("warming ccache and the page cache ...", file=sys.stderr)
     orchestrated(loaded, cells, args.tree, work)
     bare_tuxmake(cells, source, work, ccache)
-    rows = []
     for _ in range(args.repeat):
+        cache_state(ccache, args.cold)
         bare = bare_tuxmake(cells, source, work, ccache)
-        orch, results = orchestrated(loaded, cells, args.tree, work)
-        build_time = sum(r.duration for r in results)
-        rows.append((bare, orch, build_time))
-        print(f"| bare tuxmake x3 sequential | {bare:.1f} s | orchestrate | {orch:.1f} s | ratio {orch / bare:.2f} |"
-              f" sum of cell durations {build_time:.1f} s |", flush=True)
+        cache_state(ccache, args.cold)
+        orch, _ = orchestrated(loaded, cells, args.tree, work)
+        print(f"| {state} | bare tuxmake x3, sequential | {bare:.1f} s | orchestrate (default split) | {orch:.1f} s |"
+              f" {orch / bare:.2f} |", flush=True)
+        # One cell at a time: what the orchestrator adds around tuxmake, per cell.
+        cache_state(ccache, args.cold)
+        serial, results = orchestrated(loaded, cells, args.tree, work, workers=1)
+        inside = sum(r.duration for r in results)
+        print(f"| {state} | orchestrate, 1 cell at a time | {serial:.1f} s | time inside tuxmake | {inside:.1f} s |"
+              f" overhead {(serial - inside) / len(cells):.2f} s/cell |", flush=True)
     if args.splits:
         for workers, jobs in ((1, 2), (2, 1), (2, 2), (3, 1)):
+            cache_state(ccache, args.cold)
             elapsed, _ = orchestrated(loaded, cells, args.tree, work, workers=workers, jobs=jobs)
-            print(f"| split | {workers} cells at once x make -j{jobs} | {elapsed:.1f} s |", flush=True)
+            print(f"| {state} | split: {workers} cells at once x make -j{jobs} | {elapsed:.1f} s |", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
 

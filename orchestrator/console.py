@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Commit
+from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Commit, Diagnostic
 
 STATUS_STYLE = {PASS: "green", FAIL: "bold red", INFRA: "yellow", MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
@@ -133,12 +133,36 @@ def plan(console: Console, cells: list[Cell], source: str) -> None:
     console.print(table)
 
 
-def show(console: Console, commit: Commit, results: list[BuildResult]) -> None:
+def show(console: Console, commit: Commit, results: list[BuildResult], warnings_shown: int = 10) -> None:
     summary(console, commit, results)
     for result in results:
+        console.print()
         console.print(
-            f"[bold]{result.cell_id}[/]: {result.runtime} runtime, {result.compiler or 'compiler unknown'}; "
-            f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}; "
-            f"artifacts {result.artifacts_dir}",
+            f"[bold]{result.cell_id}[/] {result.status.upper()}: {result.runtime} runtime, "
+            f"{result.compiler or 'compiler unknown'}; "
+            f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
             highlight=False,
         )
+        console.print(f"  artifacts: {result.artifacts_dir}", highlight=False)
+        errors = [d for d in result.diagnostics if d.severity == "error"]
+        warnings = [d for d in result.diagnostics if d.severity == "warning"]
+        for diagnostic in errors + warnings[:warnings_shown]:
+            diagnostic_lines(console, diagnostic)
+        if len(warnings) > warnings_shown:
+            console.print(f"  ... and {len(warnings) - warnings_shown} more warnings", style="dim")
+
+
+def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
+    """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
+    style = "bold red" if diagnostic.severity == "error" else "yellow"
+    line = Text("  ")
+    line.append(f"{diagnostic.location}: ", style="bold")
+    line.append(f"{diagnostic.severity}: ", style=style)
+    line.append(diagnostic.message)
+    if diagnostic.option:
+        line.append(f" [{diagnostic.option}]", style="dim")
+    if diagnostic.count > 1:
+        line.append(f" (x{diagnostic.count})", style="dim")
+    console.print(line)
+    if diagnostic.excerpt:
+        console.print(Text("    " + diagnostic.excerpt[0].strip(), style="dim"))

@@ -89,23 +89,35 @@ class BuildResult:
     errors: int = 0  # tuxmake's own counts
     warnings: int = 0
     artifacts_dir: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "BuildResult":
-        return cls(**json.loads(text))
+    diagnostics: list["Diagnostic"] = field(default_factory=list)
 
 
 @dataclass
 class Diagnostic:
-    """One compiler/linker/Kconfig message found in a build log."""
+    """One problem found in a build log: compiler, assembler, linker, Kconfig, modpost, objtool or make."""
 
     severity: str  # "error" or "warning"
-    file: str  # relative to the kernel tree
+    file: str  # relative to the kernel tree ("" when the tool names none)
     line: Optional[int]
     column: Optional[int]
-    message: str
+    message: str  # paths in it are tree-relative too
     option: str = ""  # "-Wunused-variable"
+    tool: str = "compiler"  # compiler, assembler, linker, kconfig, modpost, objtool, make
+    function: str = ""  # "kvm_riscv_vcpu_sbi_system_reset"
+    include_chain: list[str] = field(default_factory=list)  # ["include/linux/kvm_host.h:45", "arch/..../x.c:12"]
+    excerpt: list[str] = field(default_factory=list)  # the source line and the caret line, as printed
+    notes: list[str] = field(default_factory=list)
+    count: int = 1  # occurrences in the log (a header error reached from N files is one diagnostic)
     fingerprint: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Diagnostic":
+        return cls(**data)
+
+    @property
+    def location(self) -> str:
+        parts = [self.file or f"<{self.tool}>"] + [str(n) for n in (self.line, self.column) if n is not None]
+        return ":".join(parts)

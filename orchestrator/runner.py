@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell
+from . import logparse
+from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Diagnostic
 
 # Commands tuxmake writes into build.log, and what they mean for progress.
 TOOL_NOT_FOUND = re.compile(r"(?:^|\s)(\S+): (?:command )?not found$|(?:^|\s)(\S+): No such file or directory$")
@@ -66,6 +67,8 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
     # Imported here so the parent process does not pay for it when every cell is already built.
     from tuxmake.build import Build
     from tuxmake.exceptions import TuxMakeException
+
+    _lenient_tuxmake_pipes()
 
     cell = request.cell
     # Build into <dir>.partial and swap it in when done: an interrupted rebuild keeps the old artifacts.
@@ -133,8 +136,31 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
     result.warnings = metadata.get("results", {}).get("warnings", 0)
     log = _read_text(output / "build.log")
     config = _read_text(output / "config")
-    result.status, result.reason = verdict(cell, result.targets, log, config, [request.source, str(build_dir)])
+    roots = [request.source, str(build_dir)]
+    result.diagnostics = logparse.parse(log.splitlines(), roots)
+    result.status, result.reason = verdict(cell, result.targets, log, config, roots, result.diagnostics)
     return _publish(output, final, result)
+
+
+def _lenient_tuxmake_pipes() -> None:
+    """tuxmake 1.45 reads build output through a strict UTF-8 text pipe, so a compiler echoing a source
+    line with a Latin-1 byte kills the build with UnicodeDecodeError. In our worker processes only,
+    make those pipes decode with errors="replace": the log keeps U+FFFD where the byte was."""
+    import subprocess
+
+    import tuxmake.runtime
+
+    class LenientSubprocess:
+        def __getattr__(self, name):
+            return getattr(subprocess, name)
+
+        @staticmethod
+        def Popen(*args, **kwargs):
+            if kwargs.get("universal_newlines") or kwargs.get("text"):
+                kwargs.setdefault("errors", "replace")
+            return subprocess.Popen(*args, **kwargs)
+
+    tuxmake.runtime.subprocess = LenientSubprocess()
 
 
 def partial_dir(final: Path) -> Path:
@@ -147,7 +173,14 @@ def _publish(partial: Path, final: Path, result: BuildResult) -> BuildResult:
     return result
 
 
-def verdict(cell: Cell, targets: dict[str, str], log: str, config: str, prefixes: list[str]) -> tuple[str, str]:
+def verdict(
+    cell: Cell,
+    targets: dict[str, str],
+    log: str,
+    config: str,
+    prefixes: list[str],
+    diagnostics: list[Diagnostic] = (),
+) -> tuple[str, str]:
     """The status of a finished build, and the one-line reason for anything but a pass (pure)."""
     if targets.get("config") == "PASS":
         dropped = dropped_options(cell.required_options, config)
@@ -161,6 +194,9 @@ def verdict(cell: Cell, targets: dict[str, str], log: str, config: str, prefixes
                 tool = match[1] or match[2]
                 if "/" not in tool or tool.startswith("/usr"):
                     return INFRA, f"toolchain not usable: {tool} not found"
+    for diagnostic in diagnostics:
+        if diagnostic.severity == "error":
+            return FAIL, _one_line(f"{diagnostic.location}: error: {diagnostic.message}")
     return FAIL, first_error(log, prefixes)
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .models import INFRA, BuildResult, Commit, InputError
+from .models import INFRA, BuildResult, Commit, Diagnostic, InputError
 
 DB_NAME = "results.db"
 
@@ -52,6 +52,28 @@ MIGRATIONS = [
         UNIQUE (sha, cell, definition)
     );
     CREATE INDEX builds_by_cell ON builds (cell, sha);
+    """,
+    """
+    CREATE TABLE diagnostics (
+        id INTEGER PRIMARY KEY,
+        build_id INTEGER NOT NULL REFERENCES builds(id),
+        position INTEGER NOT NULL,
+        severity TEXT NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER,
+        col INTEGER,
+        message TEXT NOT NULL,
+        option TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        function TEXT NOT NULL,
+        include_chain TEXT NOT NULL,
+        excerpt TEXT NOT NULL,
+        notes TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL
+    );
+    CREATE INDEX diagnostics_by_build ON diagnostics (build_id, position);
+    CREATE INDEX diagnostics_by_fingerprint ON diagnostics (fingerprint);
     """,
 ]
 
@@ -121,10 +143,16 @@ class Store:
             self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run_id))
 
     def add_build(self, result: BuildResult, run_id: Optional[int] = None) -> None:
-        """Store one finished build at once, replacing an earlier result of the same definition."""
+        """Store one finished build and its diagnostics at once, replacing an earlier result of the same definition."""
         with self.transaction():
+            key = (result.sha, result.cell_id, result.definition)
             self.db.execute(
-                """INSERT OR REPLACE INTO builds (run_id, sha, cell, definition, status, reason, targets,
+                "DELETE FROM diagnostics WHERE build_id IN (SELECT id FROM builds WHERE sha = ? AND cell = ? AND definition = ?)",
+                key,
+            )
+            self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
+            cursor = self.db.execute(
+                """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
                        duration, runtime, compiler, errors, warnings, artifacts_dir, finished)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
@@ -143,6 +171,31 @@ class Store:
                     result.artifacts_dir,
                     _now(),
                 ),
+            )
+            self.db.executemany(
+                """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
+                       function, include_chain, excerpt, notes, count, fingerprint)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        cursor.lastrowid,
+                        position,
+                        d.severity,
+                        d.file,
+                        d.line,
+                        d.column,
+                        d.message,
+                        d.option,
+                        d.tool,
+                        d.function,
+                        json.dumps(d.include_chain),
+                        json.dumps(d.excerpt),
+                        json.dumps(d.notes),
+                        d.count,
+                        d.fingerprint,
+                    )
+                    for position, d in enumerate(result.diagnostics)
+                ],
             )
 
     # --- reads ---------------------------------------------------------------------------------
@@ -166,13 +219,19 @@ class Store:
             "SELECT * FROM builds WHERE id IN (SELECT MAX(id) FROM builds WHERE sha = ? GROUP BY cell) ORDER BY id",
             (sha,),
         ).fetchall()
-        return [_result(row) for row in rows]
+        return [self._with_diagnostics(row) for row in rows]
 
     def result(self, sha: str, cell_id: str, definition: str) -> Optional[BuildResult]:
         row = self.db.execute(
             "SELECT * FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
         ).fetchone()
-        return _result(row) if row else None
+        return self._with_diagnostics(row) if row else None
+
+    def _with_diagnostics(self, row: sqlite3.Row) -> BuildResult:
+        result = _result(row)
+        rows = self.db.execute("SELECT * FROM diagnostics WHERE build_id = ? ORDER BY position", (row["id"],))
+        result.diagnostics = [_diagnostic(d) for d in rows.fetchall()]
+        return result
 
     def missing(self, sha: str, cells: Iterable) -> list:
         """The cells with no usable result for `sha`; an infrastructure error is not a result."""
@@ -198,6 +257,24 @@ def _result(row: sqlite3.Row) -> BuildResult:
         errors=row["errors"],
         warnings=row["warnings"],
         artifacts_dir=row["artifacts_dir"],
+    )
+
+
+def _diagnostic(row: sqlite3.Row) -> Diagnostic:
+    return Diagnostic(
+        severity=row["severity"],
+        file=row["file"],
+        line=row["line"],
+        column=row["col"],
+        message=row["message"],
+        option=row["option"],
+        tool=row["tool"],
+        function=row["function"],
+        include_chain=json.loads(row["include_chain"]),
+        excerpt=json.loads(row["excerpt"]),
+        notes=json.loads(row["notes"]),
+        count=row["count"],
+        fingerprint=row["fingerprint"],
     )
 
 

@@ -33,31 +33,34 @@ def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> sub
 
 
 def commit_change(repo: Path, path: str, old: str, new: str, subject: str) -> str:
-    """Commit an edit of one file on top of HEAD without a checkout (plumbing only); returns the sha."""
+    """Commit an edit of one file on top of HEAD without a checkout (plumbing only); returns the sha.
 
-    def git(*args: str, input: str | None = None, env: dict | None = None) -> str:
+    `new` may carry raw bytes as surrogate escapes ("\udce9" is the byte 0xe9), to make non-UTF-8 sources.
+    """
+
+    def git(*args: str, input: bytes | None = None, env: dict | None = None) -> bytes:
         return subprocess.run(
             ["git", "-C", str(repo), *args],
             check=True,
             capture_output=True,
-            text=True,
             input=input,
             env={**os.environ, **(env or {})},
-        ).stdout.strip()
+        ).stdout
 
     text = git("show", f"HEAD:{path}")
-    assert old in text, f"{old!r} not in {path}"
-    blob = git("hash-object", "-w", "--stdin", input=text.replace(old, new, 1))
-    index = {"GIT_INDEX_FILE": str(repo / ".git" / "test-index")}
+    old_bytes, new_bytes = old.encode(), new.encode("utf-8", "surrogateescape")
+    assert old_bytes in text, f"{old!r} not in {path}"
+    blob = git("hash-object", "-w", "--stdin", input=text.replace(old_bytes, new_bytes, 1)).decode().strip()
+    index = {"GIT_INDEX_FILE": str(Path(git("rev-parse", "--absolute-git-dir").decode().strip()) / "test-index")}
     git("read-tree", "HEAD", env=index)
     git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=index)
-    tree = git("write-tree", env=index)
+    tree = git("write-tree", env=index).decode().strip()
     identity = {
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@t.invalid",
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@t.invalid",
     }
-    sha = git("commit-tree", tree, "-p", "HEAD", "-m", subject, env=identity)
+    sha = git("commit-tree", tree, "-p", "HEAD", "-m", subject, env=identity).decode().strip()
     git("update-ref", "HEAD", sha)
     return sha

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from orchestrator.models import FAIL, INFRA, PASS, BuildResult, Cell, Commit, InputError
-from orchestrator.store import Store
+from orchestrator.models import FAIL, INFRA, PASS, BuildResult, Cell, Commit, Diagnostic, InputError
+from orchestrator.store import MIGRATIONS, Store
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 
@@ -28,11 +28,29 @@ def test_store_round_trips_a_build(tmp_path):
     assert store.commit(SHA) == Commit(SHA, "Linux 6.1", "2022-12-11T14:15:00+00:00")
 
 
+def test_diagnostics_are_stored_with_their_build_and_replaced_with_it(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    c = cell("riscv-gcc-defconfig+kvm")
+    error = Diagnostic(
+        "error", "arch/riscv/kvm/vcpu_sbi.c", 87, 26, "'struct <anonymous>' has no member named 'flags'",
+        function="kvm_riscv_vcpu_sbi_system_reset", include_chain=["include/linux/kvm_host.h:45"],
+        excerpt=["   87 |  run->system_event.flags = 1;", "      |                   ^"], notes=["n"], count=2,
+        fingerprint="9d1610a71ffa2ae2",
+    )
+    warning = Diagnostic("warning", "arch/riscv/kvm/vcpu.c", 3, None, "unused", option="-Wunused-variable")
+    store.add_build(result(c, FAIL, diagnostics=[error, warning]))
+    assert store.builds(SHA)[0].diagnostics == [error, warning]
+    store.add_build(result(c, PASS))
+    assert store.builds(SHA)[0].diagnostics == []
+    assert store.db.execute("SELECT COUNT(*) FROM diagnostics").fetchone()[0] == 0
+
+
 def test_database_is_wal_and_versioned(tmp_path):
     Store(tmp_path).close()
     db = sqlite3.connect(tmp_path / "results.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_each_build_is_durable_before_the_run_ends(tmp_path):

@@ -1,0 +1,448 @@
+"""build.log → Diagnostic records. Pure: lines in, records out; it streams, so memory follows the
+number of distinct diagnostics, not the size of the log.
+
+What it understands, as GCC, Clang, binutils, LLVM's ld.lld, Kconfig, modpost, objtool and make print it:
+
+    In file included from ./include/linux/kvm_host.h:45,            include chain (gcc)
+                     from arch/riscv/kvm/vcpu_sbi.c:12:
+    In file included from arch/x86/kvm/x86.c:19:                    include chain (clang)
+    arch/riscv/kvm/vcpu_sbi.c: In function 'f':                     function context (gcc)
+    arch/riscv/kvm/vcpu_sbi.c:87:26: error: message [-Wopt]          the diagnostic itself
+       87 |  run->system_event.flags = 1;                             excerpt (gcc: numbered, with |)
+          |                   ^                                       or, with clang, the bare source
+    x.c:3:1: note: declared here                                     line and a caret line under it
+    {standard input}:123: Error: no such instruction                 assembler
+    ld: init/main.o: in function `f':  main.c:(.text+0x5): undefined reference to `g'      GNU ld
+    ld.lld: error: undefined symbol: g  >>> referenced by ...       ld.lld (the >>> lines are notes)
+    WARNING: unmet direct dependencies detected for X                Kconfig (indented lines are notes)
+    WARNING: modpost: vmlinux.o: section mismatch in reference: ...  modpost
+    x.o: warning: objtool: f()+0x12: unreachable instruction         objtool
+    make[4]: *** No rule to make target 'x.o', needed by 'y.o'.      make, kept only when nothing else
+                                                                     explains the failure
+
+Paths are cut to tree-relative ones: the caller's roots (source tree, build directory), the roots the
+log itself reveals (O=..., .../scripts/Makefile.build), then the first top-level kernel directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from typing import Iterable, Optional, Sequence, Union
+
+from .models import Diagnostic
+
+DIAG = re.compile(
+    r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:(?P<col>\d+):)? "
+    r"(?P<sev>fatal error|error|warning|note|Error|Warning|Fatal error): (?P<msg>.*)$"
+)
+TOOL_DIAG = re.compile(r"^(?P<file>[^\s:]+): (?P<sev>fatal error|error|warning): (?P<msg>.*)$")
+CONTEXT = re.compile(
+    r"^(?P<file>[^\s:][^:]*): (?:(?:In (?:static |member )*function|In constructor|In destructor) "
+    r"(?P<fn>.+?)|(?P<top>At top level)):$"
+)
+INCLUDE_FIRST = re.compile(r"^In file included from (?P<loc>.+?:\d+)(?::\d+)?[,:]$")
+INCLUDE_MORE = re.compile(r"^\s+from (?P<loc>.+?:\d+)(?::\d+)?[,:]$")
+GCC_EXCERPT = re.compile(r"^\s*(?:\d+\s*)?\||^\+\+\+ \|")
+CLANG_CARET = re.compile(r"^[\s~]*\^[\s~^]*$|^\s*~+\s*$")  # "~~~~ ^", "    ^~~~~~", "  ~~~"
+ASSEMBLER_START = re.compile(r"^(?P<file>\S+): Assembler messages:$")
+LD_PROGRAM = re.compile(r"^(?:\S*-)?ld(?:\.bfd|\.gold)?$")
+LD_IN_FUNCTION = re.compile(r"^(?:\S*ld(?:\.bfd)?: )?(?P<obj>[^:\s]+): in function `(?P<fn>[^']*)':$")
+LD_REFERENCE = re.compile(
+    r"^(?:(?P<prog>\S*ld(?:\.bfd)?): )?(?P<obj>[^:\s]+):\((?P<section>[^)]*)\): "
+    r"(?P<msg>(?:undefined reference|multiple definition|relocation truncated|dangerous relocation).*)$"
+)
+LLD_DIAG = re.compile(r"^(?P<prog>\S*ld\.lld): (?P<sev>error|warning): (?P<msg>.*)$")
+LLD_LOCATION = re.compile(r"\((?P<path>[^()\s]+?):(?P<line>\d+)\)$")
+MODPOST = re.compile(r"^(?P<sev>WARNING|ERROR): modpost: (?P<msg>.*)$")
+KCONFIG = re.compile(r"^WARNING: (?P<msg>unmet direct dependencies detected for \S+)$")
+KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
+MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?): \*\*\* (?P<msg>.*)$")
+NO_RULE = re.compile(r"^No rule to make target '(?P<target>[^']+)'(?P<rest>.*?)\.?\s*(?:Stop\.)?$")
+MAKE_ERROR = re.compile(r"^\[(?P<where>[^\]]*?)(?::\d+)?: (?P<target>[^\]]+)\] Error (?P<code>\d+)$")
+GENERATED = re.compile(r"^\d+ (?:warnings?|errors?)(?: and \d+ errors?)? generated\.$")
+OPTION = re.compile(r" \[(?P<opt>-W[^\]]*)\]$")
+BUILD_DIR = re.compile(r"(?:^|\s)O=(?P<dir>/\S+)")
+SOURCE_ROOT = re.compile(r"(?P<root>/\S+?)/(?:scripts/Makefile\.\w+|Makefile):\d+")
+ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"()\[\],;`]+")
+LOCATION_NUMBERS = re.compile(r"(?P<path>[\w./{}-]+\.\w+):\d+(?::\d+)?")
+HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
+TEMP_ASSEMBLER_INPUT = re.compile(r"^(?:\{standard input\}|/tmp/cc\w+\.s)$")
+
+# Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
+KERNEL_TOP = {
+    "arch", "block", "certs", "crypto", "drivers", "fs", "include", "init", "io_uring", "ipc", "kernel",
+    "lib", "mm", "net", "rust", "samples", "scripts", "security", "sound", "tools", "usr", "virt",
+}
+ASSEMBLER_INPUT = "{assembler input}"
+SKIP_LINES = ("cc1: some warnings being treated as errors", "cc1: all warnings being treated as errors")
+
+
+class LogParser:
+    """Feed it lines; finish() returns the diagnostics in the order they first appeared."""
+
+    def __init__(self, roots: Sequence[str] = ()):
+        self.roots = [r.rstrip("/") for r in roots if r]
+        self.learned_roots: list[str] = []
+        self.found: dict[tuple, Diagnostic] = {}  # raw key → merged record
+        self.open: Optional[Diagnostic] = None  # the record whose excerpt, notes or >>> lines may follow
+        self.open_kind = ""  # "gcc-excerpt", "clang-excerpt", "lld", "kconfig", "note"
+        self.held: Optional[str] = None  # a clang source line waiting for its caret line
+        self.context_file = ""
+        self.context_function = ""
+        self.chain: list[str] = []
+        self.chain_file: Optional[str] = None
+        self.chain_growing = False
+        self.ld_object = ""
+        self.ld_function = ""
+        self.assembler_file = ""
+        self.make_failures: list[str] = []
+
+    # --- input ---------------------------------------------------------------------------------
+
+    def feed(self, raw: Union[str, bytes]) -> None:
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if self.held is not None:
+            held, self.held = self.held, None
+            if CLANG_CARET.match(line):
+                self._excerpt(held)
+                self._excerpt(line)
+                return
+            self._close()
+            self._line(held)
+        self._line(line)
+
+    def _line(self, line: str) -> None:
+        if not line:
+            return
+        if self.open is not None and self._continues(line):
+            return
+        include_line = self._include(line)
+        if not include_line:
+            self.chain_growing = False
+        if include_line:
+            return
+        if line.startswith("make --silent"):
+            self._learn_build_dir(line)
+            return
+        first = line[0]
+        if first == "W" or first == "E":
+            if (match := KCONFIG.match(line)) is not None:
+                return self._add(Diagnostic("warning", "", None, None, match["msg"], tool="kconfig"), "kconfig")
+            if (match := MODPOST.match(line)) is not None:
+                return self._modpost(match)
+        if "make" in line[:12] and (match := MAKE_FAILURE.match(line)) is not None:
+            self._learn_source_root(line)
+            self.make_failures.append(match["msg"])
+            return
+        if line.startswith(SKIP_LINES) or GENERATED.match(line):
+            return
+        if (match := DIAG.match(line)) is not None:
+            return self._diagnostic(match)
+        if (match := CONTEXT.match(line)) is not None:
+            self.context_file = match["file"]
+            self.context_function = "" if match["top"] else _unquote(match["fn"])
+            return
+        if (match := LD_REFERENCE.match(line)) is not None:
+            return self._ld_reference(match)
+        if (match := LD_IN_FUNCTION.match(line)) is not None:
+            self.ld_object, self.ld_function = match["obj"], match["fn"]
+            return
+        if (match := LLD_DIAG.match(line)) is not None:
+            diagnostic = Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker")
+            return self._add(diagnostic, "lld")
+        if (match := ASSEMBLER_START.match(line)) is not None:
+            self.assembler_file = match["file"]
+            return
+        if (match := TOOL_DIAG.match(line)) is not None:
+            return self._tool_diagnostic(match)
+
+    def _continues(self, line: str) -> bool:
+        """Lines that belong to the open record: its excerpt, its notes, ld.lld's >>> lines."""
+        kind = self.open_kind
+        if kind in ("gcc-excerpt", "clang-excerpt", "note"):
+            if GCC_EXCERPT.match(line):
+                if kind != "note":
+                    self._excerpt(line)
+                self.open_kind = "gcc-excerpt" if kind != "note" else "note"
+                return True
+            if kind == "clang-excerpt" and not self.open.excerpt and not _anchor(line):
+                self.held = line
+                return True
+            return False
+        if kind == "lld" and line.startswith(">>> "):
+            note = line[4:].strip()
+            self.open.notes.append(note)
+            if not self.open.file and (where := LLD_LOCATION.search(note)):
+                self.open.file, self.open.line = where["path"], int(where["line"])
+            return True
+        if kind == "kconfig" and line.startswith("  "):
+            self.open.notes.append(line.strip())
+            return True
+        return False
+
+    def _include(self, line: str) -> bool:
+        if line.startswith("In file included from"):
+            if (match := INCLUDE_FIRST.match(line)) is None:
+                return False
+            if not self.chain_growing:  # clang repeats the prefix on every line of one chain
+                self.chain = []
+            self.chain.append(match["loc"])
+            self.chain_file = None
+            self.chain_growing = True
+            return True
+        if self.chain_growing and line.startswith(" ") and (match := INCLUDE_MORE.match(line)) is not None:
+            self.chain.append(match["loc"])
+            return True
+        return False
+
+    # --- records -------------------------------------------------------------------------------
+
+    def _diagnostic(self, match: re.Match) -> None:
+        severity = match["sev"].lower()
+        file, message = match["file"], match["msg"]
+        line, column = int(match["line"]), int(match["col"]) if match["col"] else None
+        if severity == "note":
+            if self.open is not None and self.open_kind != "lld":
+                self.open.notes.append(f"{file}:{line}{f':{column}' if column else ''}: {message}")
+                self.open_kind = "note"
+            return
+        tool = "compiler"
+        if match["sev"][0].isupper():  # GNU as writes "Error:" and "Warning:"
+            tool = "assembler"
+            file = ASSEMBLER_INPUT if TEMP_ASSEMBLER_INPUT.match(file) else file
+            column = None
+        elif file.endswith((".config", "Kconfig")) or file == "<stdin>":
+            tool = "kconfig"
+        severity = "error" if severity.startswith(("fatal", "error")) else "warning"
+        message, option = _split_option(message)
+        if option.startswith("-Werror"):
+            severity = "error"
+        diagnostic = Diagnostic(severity, file, line, column, message, option=_plain_option(option), tool=tool)
+        if tool == "compiler":
+            if file == self.context_file:
+                diagnostic.function = self.context_function
+            if self.chain and (self.chain_file in (None, file)):
+                self.chain_file = file
+                diagnostic.include_chain = list(self.chain)
+            elif self.chain_file != file:
+                self.chain = []
+        self._add(diagnostic, "gcc-excerpt" if tool == "compiler" else "")
+        if tool == "compiler":
+            self.open_kind = "clang-excerpt"  # until a gcc-style excerpt line shows otherwise
+
+    def _tool_diagnostic(self, match: re.Match) -> None:
+        program, message = match["file"], match["msg"]
+        severity = "error" if match["sev"] != "warning" else "warning"
+        if message.startswith("objtool: "):
+            self._add(Diagnostic(severity, program, None, None, message, tool="objtool"), "")
+        elif LD_PROGRAM.match(posixpath.basename(program)):
+            self._add(Diagnostic(severity, "", None, None, message, tool="linker"), "")
+        else:  # cc1, gcc, clang: a tool error with no source location
+            self._add(Diagnostic(severity, "", None, None, f"{posixpath.basename(program)}: {message}"), "")
+
+    def _ld_reference(self, match: re.Match) -> None:
+        obj = self.ld_object or match["obj"]
+        message = match["msg"]
+        diagnostic = Diagnostic("error", obj, None, None, message, tool="linker", function=self.ld_function)
+        self._add(diagnostic, "")
+
+    def _modpost(self, match: re.Match) -> None:
+        message = match["msg"]
+        file = ""
+        if (obj := re.match(r"^(?P<file>[^\s:]+\.(?:o|ko)): (?P<rest>.*)$", message)) is not None:
+            file, message = obj["file"], obj["rest"]
+        elif (module := re.search(r"\[(?P<file>[^\]]+\.ko)\]", message)) is not None:
+            file = module["file"]
+        severity = "error" if match["sev"] == "ERROR" else "warning"
+        self._add(Diagnostic(severity, file, None, None, message, tool="modpost"), "")
+
+    def _add(self, diagnostic: Diagnostic, kind: str) -> None:
+        self._close()
+        self.open, self.open_kind = diagnostic, kind
+
+    def _excerpt(self, line: str) -> None:
+        if self.open is not None and len(self.open.excerpt) < 8:
+            self.open.excerpt.append(line)
+
+    def _close(self) -> None:
+        """Merge the open record into what was found: the same problem at the same place counts once more."""
+        diagnostic, self.open, self.open_kind = self.open, None, ""
+        if diagnostic is None:
+            return
+        key = (diagnostic.severity, diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.message,
+               diagnostic.option, diagnostic.tool)
+        if key in self.found:
+            self.found[key].count += 1
+        else:
+            self.found[key] = diagnostic
+
+    # --- roots ---------------------------------------------------------------------------------
+
+    def _learn_build_dir(self, line: str) -> None:
+        if (match := BUILD_DIR.search(line)) is not None:
+            self._learn(match["dir"])
+
+    def _learn_source_root(self, line: str) -> None:
+        if (match := SOURCE_ROOT.search(line)) is not None:
+            self._learn(match["root"])
+
+    def _learn(self, root: str) -> None:
+        root = root.rstrip("/")
+        if root not in self.learned_roots and root not in self.roots:
+            self.learned_roots.append(root)
+
+    # --- output --------------------------------------------------------------------------------
+
+    def finish(self) -> list[Diagnostic]:
+        if self.held is not None:
+            held, self.held = self.held, None
+            self._close()
+            self._line(held)
+        self._close()
+        relative = _Relativizer(self.roots + self.learned_roots)
+        merged: dict[str, Diagnostic] = {}
+        for diagnostic in self.found.values():
+            _normalize(diagnostic, relative)
+            key = f"{diagnostic.fingerprint}:{diagnostic.line}:{diagnostic.column}"
+            if key in merged:
+                merged[key].count += diagnostic.count
+            else:
+                merged[key] = diagnostic
+        diagnostics = list(merged.values())
+        if not any(d.severity == "error" for d in diagnostics):
+            diagnostics += self._make_diagnostics(relative)
+        return diagnostics
+
+    def _make_diagnostics(self, relative: "_Relativizer") -> list[Diagnostic]:
+        """make's own failures, for when no compiler, linker or modpost error explains them."""
+        no_rule, failed = [], []
+        for failure in self.make_failures:
+            if (match := NO_RULE.match(failure)) is not None:
+                target = relative(match["target"])
+                message = f"No rule to make target '{target}'{relative.text(match['rest'])}".rstrip(" .")
+                no_rule.append(Diagnostic("error", target, None, None, message, tool="make"))
+            elif (match := MAKE_ERROR.match(failure)) is not None and not failed:
+                target = relative(match["target"])
+                failed.append(Diagnostic("error", target, None, None, f"make target failed: Error {match['code']}", tool="make"))
+        found = {}
+        for diagnostic in no_rule or failed:
+            diagnostic.fingerprint = fingerprint(diagnostic)
+            if diagnostic.fingerprint in found:
+                found[diagnostic.fingerprint].count += 1
+            else:
+                found[diagnostic.fingerprint] = diagnostic
+        return list(found.values())
+
+
+def parse(lines: Iterable[Union[str, bytes]], roots: Sequence[str] = ()) -> list[Diagnostic]:
+    """All diagnostics of a log given as lines (str, or bytes in any encoding); `roots` are the
+    source tree and build directory paths the build used, when known."""
+    parser = LogParser(roots)
+    for line in lines:
+        parser.feed(line)
+    return parser.finish()
+
+
+def fingerprint(diagnostic: Diagnostic) -> str:
+    """Identity across commits: file, severity, tool, option and message; never line, column or path roots."""
+    message = LOCATION_NUMBERS.sub(lambda m: m["path"], diagnostic.message)
+    message = HEX.sub("0x", message)
+    text = "\0".join((diagnostic.severity, diagnostic.tool, diagnostic.file, diagnostic.option, message))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+class _Relativizer:
+    """Turns any path the log wrote into a tree-relative one."""
+
+    def __init__(self, roots: Sequence[str]):
+        # Longest first, so a build directory inside the source tree is cut as a whole.
+        self.roots = sorted({r for r in roots if r}, key=len, reverse=True)
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        if not path or path == ASSEMBLER_INPUT:
+            return path
+        cached = self.cache.get(path)
+        if cached is None:
+            cached = self.cache[path] = self._relative(path)
+        return cached
+
+    def _relative(self, path: str) -> str:
+        if TEMP_ASSEMBLER_INPUT.match(path):
+            return ASSEMBLER_INPUT
+        if path.startswith("/"):
+            for root in self.roots:
+                if path.startswith(root + "/"):
+                    return posixpath.normpath(path[len(root) + 1 :])
+            parts = path.split("/")
+            for index, part in enumerate(parts[:-1]):
+                if part in KERNEL_TOP:
+                    return posixpath.normpath("/".join(parts[index:]))
+            return path
+        return posixpath.normpath(path)
+
+    def text(self, text: str) -> str:
+        """The same, for every absolute or ./-relative path inside a message."""
+        if "/" not in text:
+            return text
+        text = ABS_PATH.sub(lambda m: self(m.group(0)), text)
+        return text.replace(" ./", " ").replace("(./", "(").replace("'./", "'")
+
+
+def _normalize(diagnostic: Diagnostic, relative: _Relativizer) -> None:
+    diagnostic.file = relative(diagnostic.file)
+    diagnostic.message = relative.text(diagnostic.message.replace("\u2018", "'").replace("\u2019", "'"))
+    diagnostic.function = diagnostic.function
+    diagnostic.include_chain = [_relative_location(loc, relative) for loc in diagnostic.include_chain]
+    diagnostic.notes = [_relative_note(note, relative) for note in diagnostic.notes]
+    diagnostic.fingerprint = fingerprint(diagnostic)
+
+
+def _relative_location(location: str, relative: _Relativizer) -> str:
+    path, _, line = location.rpartition(":")
+    return f"{relative(path)}:{line}"
+
+
+def _relative_note(note: str, relative: _Relativizer) -> str:
+    head, sep, rest = note.partition(": ")
+    if sep and (location := re.match(r"^(?P<path>[^\s:]+)(?P<numbers>(?::\d+)+)$", head)):
+        return f"{relative(location['path'])}{location['numbers']}: {relative.text(rest)}"
+    return relative.text(note)
+
+
+def _split_option(message: str) -> tuple[str, str]:
+    match = OPTION.search(message)
+    if match is None:
+        return message, ""
+    return message[: match.start()], match["opt"]
+
+
+def _plain_option(option: str) -> str:
+    """-Werror=unused-variable and -Werror,-Wunused-variable both name -Wunused-variable."""
+    if not option:
+        return ""
+    if option.startswith("-Werror="):
+        return "-W" + option[len("-Werror=") :]
+    return option.split(",")[-1]
+
+
+def _unquote(name: str) -> str:
+    return name.strip("'\u2018\u2019`")
+
+
+def _anchor(line: str) -> bool:
+    """Lines that start something of their own, so they are never taken for a clang excerpt."""
+    return bool(
+        DIAG.match(line)
+        or line.startswith(("In file included from", "make", "WARNING:", "ERROR:", "ld", ">>> "))
+        or GENERATED.match(line)
+        or CONTEXT.match(line)
+        or TOOL_DIAG.match(line)
+        or LLD_DIAG.match(line)
+    )

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Regenerate the build-log corpus: real tuxmake builds of the demo tree with injected breakages.
+
+Usage: python3 tests/data/logs/make_corpus.py [--tree build/linux] [--only NAME ...]
+
+For each scenario below: a shared, checkout-less clone of the demo tree gets one commit with the
+edits, `orchestrate --commit <sha>` builds the one cell named, and the cell's build.log is copied here
+as NAME.log. The expected diagnostics (NAME.expected.json) are written by hand-checking, not by this
+script: after regenerating, compare with `python3 tests/data/logs/make_corpus.py --show NAME`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parents[2]
+sys.path.insert(0, str(PROJECT / "tests"))
+sys.path.insert(0, str(PROJECT))
+
+from conftest import commit_change  # noqa: E402
+
+DUP = "void orchestrator_dup(void) { }\n"
+MISSING = "extern void orchestrator_missing_symbol(void);\nvoid orchestrator_calls_missing(void) { orchestrator_missing_symbol(); }\n"
+MISMATCH = "static noinline void __init kernel_init_freeable(void);\nvoid orchestrator_mismatch(void) { kernel_init_freeable(); }\n"
+VGIC = "#include <asm/kvm_mmu.h>\n"  # vgic.h: included by 14 KVM files, but not by asm-offsets.c
+TINY = "static noinline void __init kernel_init_freeable(void);\n"
+
+# name: (cell spec for matrix.yaml, [(path, old, new)])
+SCENARIOS = {
+    "riscv-gcc-missing-member": (
+        "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
+        [("arch/riscv/kvm/vcpu_sbi.c", "run->system_event.ndata = 1;", "run->system_event.flags = 1;")],
+    ),
+    "riscv-gcc-latin1-source": (  # a Latin-1 byte in the line gcc echoes: the log is not valid UTF-8
+        "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
+        [("arch/riscv/kvm/vcpu_sbi.c", "run->system_event.ndata = 1;", "run->system_event.flags = 1; /* caf\udce9 */")],
+    ),
+    "riscv-clang-missing-member": (
+        "{arch: riscv, toolchain: clang, fragments: [kvm]}",
+        [("arch/riscv/kvm/vcpu_sbi.c", "run->system_event.ndata = 1;", "run->system_event.flags = 1;")],
+    ),
+    "arm64-gcc-header-unknown-type": (
+        "{arch: arm64, toolchain: gcc, fragments: [kvm]}",
+        [("arch/arm64/kvm/vgic/vgic.h", VGIC, VGIC + "extern orchestrator_undefined_t orchestrator_bogus;\n")],
+    ),
+    "arm64-clang-header-unknown-type": (
+        "{arch: arm64, toolchain: clang, fragments: [kvm]}",
+        [("arch/arm64/kvm/vgic/vgic.h", VGIC, VGIC + "extern orchestrator_undefined_t orchestrator_bogus;\n")],
+    ),
+    "x86_64-gcc-unused-variable": (  # x86 KVM builds with -Werror (CONFIG_KVM_WERROR): an error
+        "{arch: x86_64, toolchain: gcc, fragments: [kvm]}",
+        [("arch/x86/kvm/x86.c", "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n",
+          "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n\tint orchestrator_unused;\n")],
+    ),
+    "x86_64-clang-unused-variable": (
+        "{arch: x86_64, toolchain: clang, fragments: [kvm]}",
+        [("arch/x86/kvm/x86.c", "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n",
+          "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n\tint orchestrator_unused;\n")],
+    ),
+    "arm64-gcc-unused-variable": (  # arm64 KVM has no -Werror: a plain warning, and the cell passes
+        "{arch: arm64, toolchain: gcc, fragments: [kvm]}",
+        [("arch/arm64/kvm/psci.c", "\tunsigned long val;\n\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);",
+          "\tunsigned long val;\n\tint orchestrator_unused;\n\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);")],
+    ),
+    "arm64-gcc-implicit-declaration": (
+        "{arch: arm64, toolchain: gcc, fragments: [kvm]}",
+        [("arch/arm64/kvm/psci.c", "\tunsigned long val;\n\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);",
+          "\tunsigned long val;\n\n\torchestrator_undeclared(vcpu);\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);")],
+    ),
+    "arm64-clang-implicit-declaration": (
+        "{arch: arm64, toolchain: clang, fragments: [kvm]}",
+        [("arch/arm64/kvm/psci.c", "\tunsigned long val;\n\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);",
+          "\tunsigned long val;\n\n\torchestrator_undeclared(vcpu);\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);")],
+    ),
+    "x86_64-gcc-tinyconfig-link-errors": (
+        "{arch: x86_64, toolchain: gcc, kconfig: tinyconfig, targets: kernel}",
+        [("init/main.c", TINY, TINY + MISSING + DUP), ("kernel/panic.c", "int panic_on_oops", DUP + "int panic_on_oops")],
+    ),
+    "x86_64-clang-tinyconfig-link-errors": (
+        "{arch: x86_64, toolchain: clang, kconfig: tinyconfig, targets: kernel}",
+        [("init/main.c", TINY, TINY + MISSING + DUP), ("kernel/panic.c", "int panic_on_oops", DUP + "int panic_on_oops")],
+    ),
+    "x86_64-gcc-tinyconfig-section-mismatch": (
+        "{arch: x86_64, toolchain: gcc, kconfig: tinyconfig, targets: kernel}",
+        [("init/main.c", TINY, MISMATCH)],
+    ),
+    "x86_64-gcc-assembler-error": (
+        "{arch: x86_64, toolchain: gcc, fragments: [kvm]}",
+        [("arch/x86/kvm/x86.c", "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n",
+          "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n\n\tasm volatile(\"orchestrator_bogus_insn\");\n")],
+    ),
+    "riscv-gcc-kconfig-unmet": (
+        "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
+        [("arch/riscv/kvm/Kconfig", "\tselect SRCU\n", "\tselect SRCU\n\tselect CRYPTO_DEV_CCP_DD\n")],
+    ),
+    "riscv-gcc-no-rule": (
+        "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
+        [("arch/riscv/kvm/Makefile", "kvm-y += vcpu.o\n", "kvm-y += vcpu.o\nkvm-y += orchestrator_missing.o\n")],
+    ),
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make(name: str, tree: Path, work: Path) -> Path:
+    spec, edits = SCENARIOS[name]
+    clone = work / "linux"
+    if not clone.exists():
+        subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(tree), str(clone)], check=True)
+    git(clone, "update-ref", "HEAD", git(tree, "rev-parse", "HEAD"))  # every scenario starts from the base
+    sha = ""
+    for path, old, new in edits:
+        sha = commit_change(clone, path, old, new, f"corpus: {name}")
+    matrix = work / name / "matrix.yaml"
+    matrix.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(PROJECT / "configs", matrix.parent / "configs")
+    matrix.write_text(f"include:\n  - {spec}\n")
+    results = work / name / "results"
+    command = [sys.executable, "-m", "orchestrator", "--commit", sha, "--tree", str(clone),
+               "--matrix", str(matrix), "--results", str(results)]
+    print("$", " ".join(command), flush=True)
+    subprocess.run(command, cwd=PROJECT)
+    (log,) = results.glob(f"{sha}/*/build.log")
+    shutil.copy(log, HERE / f"{name}.log")
+    return HERE / f"{name}.log"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tree", type=Path, default=PROJECT / "build" / "linux")
+    parser.add_argument("--only", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--show", metavar="NAME", help="print what the parser finds in NAME.log, to compare")
+    args = parser.parse_args()
+    if args.show:
+        from orchestrator import logparse
+
+        with open(HERE / f"{args.show}.log", "rb") as log:
+            print(json.dumps([d.to_dict() for d in logparse.parse(log)], indent=1))
+        return
+    work = Path(tempfile.mkdtemp(prefix="orch-corpus-"))
+    try:
+        for name in args.only:
+            print(make(name, args.tree.resolve(), work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("COLUMNS", "200")
+    main()
