@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from typing import Iterable, Optional, Sequence, Union
+from typing import BinaryIO, Iterable, Optional, Sequence, Union
 
 from .models import Diagnostic
 
@@ -55,6 +55,7 @@ LD_REFERENCE = re.compile(
 )
 LLD_DIAG = re.compile(r"^(?P<prog>\S*ld\.lld): (?P<sev>error|warning): (?P<msg>.*)$")
 LLD_LOCATION = re.compile(r"\((?P<path>[^()\s]+?):(?P<line>\d+)\)$")
+LLD_OBJECT = re.compile(r"^(?P<obj>[^\s:()]+\.o):\(")
 MODPOST = re.compile(r"^(?P<sev>WARNING|ERROR): modpost: (?P<msg>.*)$")
 KCONFIG = re.compile(r"^WARNING: (?P<msg>unmet direct dependencies detected for \S+)$")
 KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
@@ -76,6 +77,7 @@ KERNEL_TOP = {
     "lib", "mm", "net", "rust", "samples", "scripts", "security", "sound", "tools", "usr", "virt",
 }
 ASSEMBLER_INPUT = "{assembler input}"
+BLOCK_SIZE = 1 << 22
 SKIP_LINES = ("cc1: some warnings being treated as errors", "cc1: all warnings being treated as errors")
 
 
@@ -83,9 +85,8 @@ class LogParser:
     """Feed it lines; finish() returns the diagnostics in the order they first appeared."""
 
     def __init__(self, roots: Sequence[str] = ()):
-        self.roots = [r.rstrip("/") for r in roots if r]
-        self.learned_roots: list[str] = []
-        self.found: dict[tuple, Diagnostic] = {}  # raw key → merged record
+        self.relative = _Relativizer([r.rstrip("/") for r in roots if r])
+        self.found: dict[tuple, Diagnostic] = {}  # normalized key → merged record
         self.open: Optional[Diagnostic] = None  # the record whose excerpt, notes or >>> lines may follow
         self.open_kind = ""  # "gcc-excerpt", "clang-excerpt", "lld", "kconfig", "note"
         self.held: Optional[str] = None  # a clang source line waiting for its caret line
@@ -97,13 +98,23 @@ class LogParser:
         self.ld_object = ""
         self.ld_function = ""
         self.assembler_file = ""
-        self.make_failures: list[str] = []
+        self.no_rule: dict[str, int] = {}  # make's "No rule to make target" messages, with counts
+        self.first_make_error = ""  # the first (innermost) "[target] Error N"
 
     # --- input ---------------------------------------------------------------------------------
 
     def feed(self, raw: Union[str, bytes]) -> None:
+        """One line (its newline may be there or not)."""
         line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        line = line.rstrip("\r\n")
+        self._line(line.rstrip("\r\n"))
+
+    def feed_text(self, text: str) -> None:
+        """Many whole lines at once: the fast path for big logs."""
+        line_of = self._line
+        for line in text.split("\n"):
+            line_of(line.rstrip("\r") if line.endswith("\r") else line)
+
+    def _line(self, line: str) -> None:
         if self.held is not None:
             held, self.held = self.held, None
             if CLANG_CARET.match(line):
@@ -112,35 +123,42 @@ class LogParser:
                 return
             self._close()
             self._line(held)
-        self._line(line)
-
-    def _line(self, line: str) -> None:
         if not line:
             return
         if self.open is not None and self._continues(line):
             return
-        include_line = self._include(line)
-        if not include_line:
-            self.chain_growing = False
-        if include_line:
-            return
-        if line.startswith("make --silent"):
-            self._learn_build_dir(line)
-            return
         first = line[0]
+        # Include chains come first: they are the only lines whose meaning depends on the line before.
+        if first == "I" or (first == " " and self.chain_growing):
+            if self._include(line):
+                return
+        self.chain_growing = False
+        if first == "m" and line.startswith("make"):  # tuxmake's commands and make's own messages
+            if line.startswith("make --silent"):
+                self._learn_build_dir(line)
+            elif "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:
+                self._learn_source_root(line)
+                failure = match["msg"]
+                if failure.startswith("No rule"):
+                    self.no_rule[failure] = self.no_rule.get(failure, 0) + 1
+                elif not self.first_make_error:
+                    self.first_make_error = failure
+            return
+        if ": " not in line:  # every line that starts a record has one
+            return
         if first == "W" or first == "E":
             if (match := KCONFIG.match(line)) is not None:
                 return self._add(Diagnostic("warning", "", None, None, match["msg"], tool="kconfig"), "kconfig")
             if (match := MODPOST.match(line)) is not None:
                 return self._modpost(match)
-        if "make" in line[:12] and (match := MAKE_FAILURE.match(line)) is not None:
-            self._learn_source_root(line)
-            self.make_failures.append(match["msg"])
-            return
-        if line.startswith(SKIP_LINES) or GENERATED.match(line):
-            return
         if (match := DIAG.match(line)) is not None:
             return self._diagnostic(match)
+        if (match := KCONFIG_FILE.match(line)) is not None:  # ".config:1309:warning: override: ..."
+            severity = "error" if match["sev"] == "error" else "warning"
+            diagnostic = Diagnostic(severity, match["file"], int(match["line"]), None, match["msg"], tool="kconfig")
+            return self._add(diagnostic, "")
+        if line.startswith(SKIP_LINES):
+            return
         if (match := CONTEXT.match(line)) is not None:
             self.context_file = match["file"]
             self.context_function = "" if match["top"] else _unquote(match["fn"])
@@ -175,8 +193,14 @@ class LogParser:
         if kind == "lld" and line.startswith(">>> "):
             note = line[4:].strip()
             self.open.notes.append(note)
-            if not self.open.file and (where := LLD_LOCATION.search(note)):
-                self.open.file, self.open.line = where["path"], int(where["line"])
+            if not self.open.file:
+                if (where := LLD_LOCATION.search(note)) is not None:
+                    self.open.file, self.open.line = where["path"], int(where["line"])
+                elif (where := LLD_OBJECT.match(note)) is not None:  # no debug info: the object file
+                    self.open.file = where["obj"]
+            return True
+        if kind == "modpost" and ": " not in line and not line.startswith(("make", " ")):
+            self.open.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them."
             return True
         if kind == "kconfig" and line.startswith("  "):
             self.open.notes.append(line.strip())
@@ -193,7 +217,7 @@ class LogParser:
             self.chain_file = None
             self.chain_growing = True
             return True
-        if self.chain_growing and line.startswith(" ") and (match := INCLUDE_MORE.match(line)) is not None:
+        if self.chain_growing and (match := INCLUDE_MORE.match(line)) is not None:
             self.chain.append(match["loc"])
             return True
         return False
@@ -257,7 +281,7 @@ class LogParser:
         elif (module := re.search(r"\[(?P<file>[^\]]+\.ko)\]", message)) is not None:
             file = module["file"]
         severity = "error" if match["sev"] == "ERROR" else "warning"
-        self._add(Diagnostic(severity, file, None, None, message, tool="modpost"), "")
+        self._add(Diagnostic(severity, file, None, None, message, tool="modpost"), "modpost")
 
     def _add(self, diagnostic: Diagnostic, kind: str) -> None:
         self._close()
@@ -268,14 +292,16 @@ class LogParser:
             self.open.excerpt.append(line)
 
     def _close(self) -> None:
-        """Merge the open record into what was found: the same problem at the same place counts once more."""
+        """Normalize the open record and merge it into what was found: the same problem at the same
+        place counts once more. Keys are tree-relative, so memory follows distinct problems, not roots."""
         diagnostic, self.open, self.open_kind = self.open, None, ""
         if diagnostic is None:
             return
-        key = (diagnostic.severity, diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.message,
-               diagnostic.option, diagnostic.tool)
-        if key in self.found:
-            self.found[key].count += 1
+        _normalize(diagnostic, self.relative)
+        key = (diagnostic.fingerprint, diagnostic.line, diagnostic.column)
+        found = self.found.get(key)
+        if found is not None:
+            found.count += diagnostic.count
         else:
             self.found[key] = diagnostic
 
@@ -283,16 +309,11 @@ class LogParser:
 
     def _learn_build_dir(self, line: str) -> None:
         if (match := BUILD_DIR.search(line)) is not None:
-            self._learn(match["dir"])
+            self.relative.learn(match["dir"])
 
     def _learn_source_root(self, line: str) -> None:
         if (match := SOURCE_ROOT.search(line)) is not None:
-            self._learn(match["root"])
-
-    def _learn(self, root: str) -> None:
-        root = root.rstrip("/")
-        if root not in self.learned_roots and root not in self.roots:
-            self.learned_roots.append(root)
+            self.relative.learn(match["root"])
 
     # --- output --------------------------------------------------------------------------------
 
@@ -302,47 +323,50 @@ class LogParser:
             self._close()
             self._line(held)
         self._close()
-        relative = _Relativizer(self.roots + self.learned_roots)
-        merged: dict[str, Diagnostic] = {}
-        for diagnostic in self.found.values():
-            _normalize(diagnostic, relative)
-            key = f"{diagnostic.fingerprint}:{diagnostic.line}:{diagnostic.column}"
-            if key in merged:
-                merged[key].count += diagnostic.count
-            else:
-                merged[key] = diagnostic
-        diagnostics = list(merged.values())
+        diagnostics = list(self.found.values())
         if not any(d.severity == "error" for d in diagnostics):
-            diagnostics += self._make_diagnostics(relative)
+            diagnostics += self._make_diagnostics(self.relative)
         return diagnostics
 
     def _make_diagnostics(self, relative: "_Relativizer") -> list[Diagnostic]:
         """make's own failures, for when no compiler, linker or modpost error explains them."""
-        no_rule, failed = [], []
-        for failure in self.make_failures:
+        found: dict[str, Diagnostic] = {}
+        for failure, count in self.no_rule.items():
             if (match := NO_RULE.match(failure)) is not None:
                 target = relative(match["target"])
                 message = f"No rule to make target '{target}'{relative.text(match['rest'])}".rstrip(" .")
-                no_rule.append(Diagnostic("error", target, None, None, message, tool="make"))
-            elif (match := MAKE_ERROR.match(failure)) is not None and not failed:
-                target = relative(match["target"])
-                failed.append(Diagnostic("error", target, None, None, f"make target failed: Error {match['code']}", tool="make"))
-        found = {}
-        for diagnostic in no_rule or failed:
+                diagnostic = Diagnostic("error", target, None, None, message, tool="make", count=count)
+                diagnostic.fingerprint = fingerprint(diagnostic)
+                if diagnostic.fingerprint in found:
+                    found[diagnostic.fingerprint].count += count
+                else:
+                    found[diagnostic.fingerprint] = diagnostic
+        if not found and (match := MAKE_ERROR.match(self.first_make_error)) is not None:
+            target = relative(match["target"])
+            diagnostic = Diagnostic("error", target, None, None, f"make target failed: Error {match['code']}", tool="make")
             diagnostic.fingerprint = fingerprint(diagnostic)
-            if diagnostic.fingerprint in found:
-                found[diagnostic.fingerprint].count += 1
-            else:
-                found[diagnostic.fingerprint] = diagnostic
+            found[diagnostic.fingerprint] = diagnostic
         return list(found.values())
 
 
-def parse(lines: Iterable[Union[str, bytes]], roots: Sequence[str] = ()) -> list[Diagnostic]:
-    """All diagnostics of a log given as lines (str, or bytes in any encoding); `roots` are the
-    source tree and build directory paths the build used, when known."""
+def parse(log: Union[Iterable[Union[str, bytes]], BinaryIO], roots: Sequence[str] = ()) -> list[Diagnostic]:
+    """All diagnostics of a log: a binary file object (read in blocks) or lines (str, or bytes in any
+    encoding). `roots` are the source tree and build directory paths the build used, when known."""
     parser = LogParser(roots)
-    for line in lines:
-        parser.feed(line)
+    read = getattr(log, "read", None)
+    if read is None:
+        for line in log:
+            parser.feed(line)
+        return parser.finish()
+    rest = b""
+    while block := read(BLOCK_SIZE):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            parser.feed_text(block[: cut - 1].decode("utf-8", "replace"))
+        rest = block[cut:]
+    if rest:
+        parser.feed(rest)
     return parser.finish()
 
 
@@ -360,32 +384,47 @@ def fingerprint(diagnostic: Diagnostic) -> str:
 class _Relativizer:
     """Turns any path the log wrote into a tree-relative one."""
 
+    MAX_LEARNED = 64  # a log naming ever new roots must not grow memory without bound
+    MAX_CACHE = 4096
+
     def __init__(self, roots: Sequence[str]):
-        # Longest first, so a build directory inside the source tree is cut as a whole.
-        self.roots = sorted({r for r in roots if r}, key=len, reverse=True)
+        self.given = {r for r in roots if r}
+        self.learned: dict[str, None] = {}  # insertion-ordered, so the oldest is dropped first
         self.cache: dict[str, str] = {}
+
+    def learn(self, root: str) -> None:
+        root = root.rstrip("/")
+        if root and root not in self.given and root not in self.learned:
+            if len(self.learned) >= self.MAX_LEARNED:
+                del self.learned[next(iter(self.learned))]
+            self.learned[root] = None
+            self.cache.clear()
 
     def __call__(self, path: str) -> str:
         if not path or path == ASSEMBLER_INPUT:
             return path
         cached = self.cache.get(path)
         if cached is None:
+            if len(self.cache) >= self.MAX_CACHE:
+                self.cache.clear()
             cached = self.cache[path] = self._relative(path)
         return cached
 
     def _relative(self, path: str) -> str:
         if TEMP_ASSEMBLER_INPUT.match(path):
             return ASSEMBLER_INPUT
-        if path.startswith("/"):
-            for root in self.roots:
-                if path.startswith(root + "/"):
-                    return posixpath.normpath(path[len(root) + 1 :])
-            parts = path.split("/")
-            for index, part in enumerate(parts[:-1]):
-                if part in KERNEL_TOP:
-                    return posixpath.normpath("/".join(parts[index:]))
-            return path
-        return posixpath.normpath(path)
+        if not path.startswith("/"):
+            return posixpath.normpath(path)
+        parts = path.split("/")
+        # The longest known root first: a build directory inside the source tree is cut as a whole.
+        for end in range(len(parts) - 1, 1, -1):
+            prefix = "/".join(parts[:end])
+            if prefix in self.given or prefix in self.learned:
+                return posixpath.normpath("/".join(parts[end:]))
+        for index, part in enumerate(parts[:-1]):
+            if part in KERNEL_TOP:
+                return posixpath.normpath("/".join(parts[index:]))
+        return path
 
     def text(self, text: str) -> str:
         """The same, for every absolute or ./-relative path inside a message."""
@@ -398,7 +437,6 @@ class _Relativizer:
 def _normalize(diagnostic: Diagnostic, relative: _Relativizer) -> None:
     diagnostic.file = relative(diagnostic.file)
     diagnostic.message = relative.text(diagnostic.message.replace("\u2018", "'").replace("\u2019", "'"))
-    diagnostic.function = diagnostic.function
     diagnostic.include_chain = [_relative_location(loc, relative) for loc in diagnostic.include_chain]
     diagnostic.notes = [_relative_note(note, relative) for note in diagnostic.notes]
     diagnostic.fingerprint = fingerprint(diagnostic)

@@ -109,6 +109,14 @@ def test_a_compile_error_fails_the_cell_with_its_first_error(broken_tree, tmp_pa
     assert result.reason.startswith("arch/riscv/kvm/vcpu_sbi.c:")
     assert "has no member named 'flags'" in result.reason
     assert result.errors >= 1
+    (error,) = result.diagnostics
+    assert (error.file, error.line, error.function) == ("arch/riscv/kvm/vcpu_sbi.c", 87, "kvm_riscv_vcpu_sbi_system_reset")
+    # show prints each error with its tree-relative place, message and first excerpt line.
+    shown = orchestrate("show", sha, "--results", str(tmp_path))
+    assert shown.returncode == 1
+    assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'" in shown.stdout
+    assert "87 |         run->system_event.flags = 1;" in shown.stdout
+    assert "/root/" not in shown.stdout.split("artifacts:")[0]
 
 
 def write_matrix(tmp_path: Path, text: str) -> Path:

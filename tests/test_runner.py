@@ -5,7 +5,7 @@ tests/data/builds/<name>/ holds build.log and config as tuxmake wrote them; READ
 
 from pathlib import Path
 
-from orchestrator import matrix, runner
+from orchestrator import logparse, matrix, runner
 from orchestrator.models import FAIL, MATRIX_ERROR, PASS
 
 DATA = Path(__file__).resolve().parent / "data" / "builds"
@@ -55,6 +55,19 @@ def test_a_real_compile_error_fails_with_its_first_error_line_tree_relative():
     status, reason = runner.verdict(cell, targets, log, config, [runner_worktree(log), BUILD_DIR])
     assert status == FAIL
     assert reason == "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'"
+
+
+def test_the_failure_reason_comes_from_the_first_error_diagnostic():
+    cell = CELLS["riscv-gcc-defconfig+kvm"]
+    log = read("riscv-gcc-flags", "build.log")
+    targets = {"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}
+    config = read("riscv-gcc-defconfig+kvm", "config")
+    diagnostics = logparse.parse(log.splitlines())
+    status, reason = runner.verdict(cell, targets, log, config, [], diagnostics)
+    assert (status, reason) == (
+        FAIL,
+        "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'",
+    )
 
 
 def runner_worktree(log: str) -> str:

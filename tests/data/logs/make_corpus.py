@@ -80,13 +80,23 @@ SCENARIOS = {
         [("arch/arm64/kvm/psci.c", "\tunsigned long val;\n\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);",
           "\tunsigned long val;\n\n\torchestrator_undeclared(vcpu);\n\tval = kvm_psci_check_allowed_function(vcpu, psci_fn);")],
     ),
-    "x86_64-gcc-tinyconfig-link-errors": (
+    # Whole kernels of a small config: the link step. ld stops at the first kind of error it meets in
+    # vmlinux.o, so each link error gets its own build.
+    "x86_64-gcc-tinyconfig-undefined-reference": (
         "{arch: x86_64, toolchain: gcc, kconfig: tinyconfig, targets: kernel}",
-        [("init/main.c", TINY, TINY + MISSING + DUP), ("kernel/panic.c", "int panic_on_oops", DUP + "int panic_on_oops")],
+        [("init/main.c", TINY, TINY + MISSING)],
     ),
-    "x86_64-clang-tinyconfig-link-errors": (
+    "x86_64-clang-tinyconfig-undefined-reference": (
         "{arch: x86_64, toolchain: clang, kconfig: tinyconfig, targets: kernel}",
-        [("init/main.c", TINY, TINY + MISSING + DUP), ("kernel/panic.c", "int panic_on_oops", DUP + "int panic_on_oops")],
+        [("init/main.c", TINY, TINY + MISSING)],
+    ),
+    "x86_64-gcc-tinyconfig-multiple-definition": (
+        "{arch: x86_64, toolchain: gcc, kconfig: tinyconfig, targets: kernel}",
+        [("init/main.c", TINY, TINY + DUP), ("kernel/panic.c", "int panic_on_oops", DUP + "int panic_on_oops")],
+    ),
+    "x86_64-clang-tinyconfig-multiple-definition": (
+        "{arch: x86_64, toolchain: clang, kconfig: tinyconfig, targets: kernel}",
+        [("init/main.c", TINY, TINY + DUP), ("kernel/panic.c", "int panic_on_oops", DUP + "int panic_on_oops")],
     ),
     "x86_64-gcc-tinyconfig-section-mismatch": (
         "{arch: x86_64, toolchain: gcc, kconfig: tinyconfig, targets: kernel}",
@@ -96,6 +106,11 @@ SCENARIOS = {
         "{arch: x86_64, toolchain: gcc, fragments: [kvm]}",
         [("arch/x86/kvm/x86.c", "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n",
           "\tstruct kvm_run *kvm_run = vcpu->run;\n\tint r;\n\n\tasm volatile(\"orchestrator_bogus_insn\");\n")],
+    ),
+    "riscv-gcc-pipe-assembler-error": (  # KCFLAGS=-pipe: gcc pipes into gas, which then reads {standard input}
+        "{arch: riscv, toolchain: gcc, fragments: [kvm], make_variables: {KCFLAGS: -pipe}}",
+        [("arch/riscv/kvm/vcpu.c", "int kvm_arch_vcpu_precreate(struct kvm *kvm, unsigned int id)\n{\n",
+          "int kvm_arch_vcpu_precreate(struct kvm *kvm, unsigned int id)\n{\n\tasm volatile(\"orchestrator_bogus_insn\");\n")],
     ),
     "riscv-gcc-kconfig-unmet": (
         "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
