@@ -16,27 +16,30 @@ from rich.console import Console  # for type hints
 
 from . import console as views
 from . import matrix as matrix_module
-from . import pipeline, tree
+from . import export, pipeline, tree
 from .demotree import DEFAULT_TARBALL, make_demo_tree
 from .models import InputError
 from .runner import Interrupted
 from .store import Store, default_results_dir
 
-COMMANDS = ("plan", "show", "demo-tree")
+COMMANDS = ("plan", "show", "report", "demo-tree")
 
 DESCRIPTION = """\
 Build a Linux kernel commit across a matrix of architectures, toolchains and configs with tuxmake,
 and store a verdict for every cell, keyed by commit.
 
 commands:
-  orchestrate --commit REV [options]   build REV for every cell of the matrix (the main job)
+  orchestrate --commit REV [options]   build REV (or each commit of A..B) for every cell of the matrix,
+                                       and judge each cell against its baseline (the main job)
   orchestrate plan [options]           show the expanded matrix without building
-  orchestrate show REV [options]       print the stored results of a commit
+  orchestrate show REV [options]       print the stored results and diagnostics of a commit
+  orchestrate report [A..B] [options]  the regression table: commits x cells, oldest first
   orchestrate demo-tree DIR            make a git tree of Debian's linux-source-6.1 to build
 """
 
 EPILOG = """\
-exit codes: 0 all cells passed, 1 a cell failed to build, 2 bad input, an infrastructure
+exit codes: 0 no regression, 1 a regression (a new failure or new errors against the baseline, a
+failure with no baseline, or new warnings with --fail-on warnings), 2 bad input, an infrastructure
 error or a matrix error (Kconfig dropped an option a cell asked for), 130 interrupted.
 Results go to ./results (or $ORCHESTRATOR_RESULTS, or --results); worktrees, build directories
 and ccache to ~/.cache/orchestrator (or $ORCHESTRATOR_WORK).
@@ -68,13 +71,39 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--commit", required=True, metavar="REV", help="commit to build: sha, branch, tag, HEAD~2")
+    parser.add_argument(
+        "--commit", required=True, metavar="REV", help="commit to build (sha, branch, tag, HEAD~2), or A..B for each of a range"
+    )
     _common(parser)
     parser.add_argument(
         "--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)"
     )
     parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
     parser.add_argument("--rebuild", action="store_true", help="build cells that already have a result too")
+    _judging(parser)
+    return parser
+
+
+def _judging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base", metavar="REV", help="judge against this commit's results (default: each cell's nearest first-parent ancestor with a result)"
+    )
+    parser.add_argument(
+        "--fail-on", choices=("errors", "warnings"), default="errors", help="what counts as a regression (default: errors)"
+    )
+
+
+def report_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="orchestrate report",
+        description="The regression table: rows are commits (oldest first), columns are cells; then the new "
+        "diagnostics of each regression and a command that reproduces it.",
+    )
+    parser.add_argument("range", nargs="?", default="HEAD", help="A..B (A is shown as the first row) or one rev (default: HEAD)")
+    _common(parser)
+    _judging(parser)
+    parser.add_argument("--format", choices=("table", *export.FORMATS), default="table", help="default: a rich table")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the format to FILE instead of stdout")
     return parser
 
 
@@ -107,8 +136,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             command, rest = argv[0], argv[1:]
-            handler = {"plan": cmd_plan, "show": cmd_show, "demo-tree": cmd_demo_tree}[command]
-            parser = {"plan": plan_parser, "show": show_parser, "demo-tree": demo_tree_parser}[command]()
+            handler = {"plan": cmd_plan, "show": cmd_show, "report": cmd_report, "demo-tree": cmd_demo_tree}[command]
+            parser = {"plan": plan_parser, "show": show_parser, "report": report_parser, "demo-tree": demo_tree_parser}[
+                command
+            ]()
             return handler(parser.parse_args(rest), out)
         return cmd_build(build_parser().parse_args(argv), out)
     except InputError as error:
@@ -135,24 +166,61 @@ def cmd_build(args, out: Console) -> int:
     matrix = matrix_module.load(args.matrix)
     cells = matrix_module.select(matrix.cells, args.cells)
     source = pipeline.source_tree(matrix, args.tree)
+    shas = tree.first_parent_range(source, args.commit) if ".." in args.commit else [tree.resolve(source, args.commit)]
+    base = tree.resolve(source, args.base, what="--base") if args.base else None
     store = Store(_results(args))
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    title = f"building {args.commit} of {source}"
-    with views.LiveProgress(out, cells, title) as progress:
-        run = pipeline.build_commit(
-            matrix,
-            cells,
-            source,
-            args.commit,
-            store,
-            runtime=args.runtime,
-            jobs=args.jobs,
-            rebuild=args.rebuild,
-            command=" ".join(["orchestrate", *sys.argv[1:]]),
-            on_progress=progress.update,
-        )
-    views.summary(out, run.commit, run.results, run.built)
-    return pipeline.exit_code(run.results)
+    fail_on_warnings = args.fail_on == "warnings"
+    codes = []
+    for sha in shas:
+        with views.LiveProgress(out, cells, f"building {sha[:12]} of {source}") as progress:
+            run = pipeline.build_commit(
+                matrix,
+                cells,
+                source,
+                sha,
+                store,
+                runtime=args.runtime,
+                jobs=args.jobs,
+                rebuild=args.rebuild,
+                command=" ".join(["orchestrate", *sys.argv[1:]]),
+                on_progress=progress.update,
+            )
+        views.summary(out, run.commit, run.results, run.built)
+        found = pipeline.verdicts(store, source, run.results, base)
+        views.verdicts(out, run.commit, found, fail_on_warnings)
+        codes.append(pipeline.exit_code(run.results, found, fail_on_warnings))
+    if len(shas) > 1:
+        out.print()
+        views.report(out, pipeline.report(store, source, args.commit, [c.id for c in cells], base), fail_on_warnings)
+    return 1 if 1 in codes else max(codes)
+
+
+def cmd_report(args, out: Console) -> int:
+    store = Store(_results(args))
+    matrix = matrix_module.load(args.matrix)
+    source = pipeline.source_tree(matrix, args.tree)
+    base = tree.resolve(source, args.base, what="--base") if args.base else None
+    cells = [c.id for c in matrix_module.select(matrix.cells, args.cells)] if args.cells else None
+    report = pipeline.report(store, source, args.range, cells, base)
+    if cells is None:  # matrix order first, then cells no longer in the matrix
+        order = {c.id: i for i, c in enumerate(matrix.cells)}
+        report.cells.sort(key=lambda c: (order.get(c, len(order)), c))
+    fail_on_warnings = args.fail_on == "warnings"
+    if args.format == "table":
+        if args.output:
+            raise InputError("-o FILE goes with --format markdown, json or junit")
+        views.report(out, report, fail_on_warnings)
+        return 0
+    text = export.FORMATS[args.format](report, fail_on_warnings)
+    if args.output:
+        try:
+            args.output.write_text(text)
+        except OSError as error:
+            raise InputError(f"-o {args.output}: cannot write ({error.strerror}); give a writable path")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_plan(args, out: Console) -> int:
@@ -176,7 +244,7 @@ def cmd_show(args, out: Console) -> int:
     if commit is None or not results:
         raise InputError(f"show '{args.rev}': no stored results for {sha[:12]}; build it with --commit {args.rev}")
     views.show(out, commit, results)
-    return pipeline.exit_code(results)
+    return pipeline.status_code(results)
 
 
 def cmd_demo_tree(args, out: Console) -> int:

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from . import export, regress
 from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Commit, Diagnostic
 
 STATUS_STYLE = {PASS: "green", FAIL: "bold red", INFRA: "yellow", MATRIX_ERROR: "magenta"}
@@ -166,3 +167,66 @@ def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
     console.print(line)
     if diagnostic.excerpt:
         console.print(Text("    " + diagnostic.excerpt[0].strip(), style="dim"))
+
+
+VERDICT_STYLE = {
+    regress.NEW_FAIL: "bold white on red",
+    regress.FIXED: "bold black on green",
+    regress.STILL_FAILING: "red",
+    regress.NEW_WARNINGS: "bold yellow",
+    regress.WARNINGS_FIXED: "bold green",
+    regress.UNCHANGED: "green",
+    regress.INFRA_ERROR: "yellow",
+    regress.MATRIX: "magenta",
+    regress.NO_BASELINE: "dim",
+}
+
+
+def verdict_text(verdict: regress.Verdict) -> Text:
+    return Text(export.cell_text(verdict), style=VERDICT_STYLE[verdict.kind])
+
+
+def report(console: Console, rep, fail_on_warnings: bool = False) -> None:
+    """The commits x cells table, then the new diagnostics of each regression and how to reproduce it."""
+    table = Table(title="regressions by commit (oldest first)", title_justify="left")
+    table.add_column("commit", no_wrap=True)
+    table.add_column("subject", max_width=40, overflow="ellipsis", no_wrap=True)
+    for cell in rep.cells:
+        table.add_column(cell, overflow="fold")
+    for row in rep.rows:
+        cells = [verdict_text(row.verdicts[c]) if c in row.verdicts else Text("") for c in rep.cells]
+        table.add_row(row.sha[:12], row.subject, *cells)
+    console.print(table)
+    regression_details(console, list(export.regressions(rep, fail_on_warnings)))
+
+
+def regression_details(console: Console, found) -> None:
+    if not found:
+        console.print("no regressions", style="green")
+    for row, verdict in found:
+        console.print()
+        console.print(
+            Text.assemble(
+                (f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]),
+                f" {verdict.cell_id} at {row.sha[:12]} {row.subject}",
+            )
+        )
+        shown = export.new_diagnostics(verdict)
+        for diagnostic in shown:
+            diagnostic_lines(console, diagnostic)
+        if not shown and verdict.reason:
+            console.print(f"  {verdict.reason}", highlight=False)
+        console.print(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id)}", style="dim", highlight=False)
+
+
+def verdicts(console: Console, commit: Commit, found: list[regress.Verdict], fail_on_warnings: bool = False) -> None:
+    """What `orchestrate --commit` ends with: each cell against its baseline."""
+    table = Table(title=f"verdicts for {commit.sha[:12]} against each cell's baseline", title_justify="left")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("verdict")
+    table.add_column("baseline", no_wrap=True)
+    for verdict in found:
+        table.add_row(verdict.cell_id, verdict_text(verdict), verdict.base_sha[:12] if verdict.base_sha else "")
+    console.print(table)
+    row = regress.Row(sha=commit.sha, subject=commit.subject, verdicts={})
+    regression_details(console, [(row, v) for v in found if v.is_regression(fail_on_warnings)])

@@ -46,7 +46,6 @@ INCLUDE_FIRST = re.compile(r"^In file included from (?P<loc>.+?:\d+)(?::\d+)?[,:
 INCLUDE_MORE = re.compile(r"^\s+from (?P<loc>.+?:\d+)(?::\d+)?[,:]$")
 GCC_EXCERPT = re.compile(r"^\s*(?:\d+\s*)?\||^\+\+\+ \|")
 CLANG_CARET = re.compile(r"^[\s~]*\^[\s~^]*$|^\s*~+\s*$")  # "~~~~ ^", "    ^~~~~~", "  ~~~"
-ASSEMBLER_START = re.compile(r"^(?P<file>\S+): Assembler messages:$")
 LD_PROGRAM = re.compile(r"^(?:\S*-)?ld(?:\.bfd|\.gold)?$")
 LD_IN_FUNCTION = re.compile(r"^(?:\S*ld(?:\.bfd)?: )?(?P<obj>[^:\s]+): in function `(?P<fn>[^']*)':$")
 LD_REFERENCE = re.compile(
@@ -55,7 +54,7 @@ LD_REFERENCE = re.compile(
 )
 LLD_DIAG = re.compile(r"^(?P<prog>\S*ld\.lld): (?P<sev>error|warning): (?P<msg>.*)$")
 LLD_LOCATION = re.compile(r"\((?P<path>[^()\s]+?):(?P<line>\d+)\)$")
-LLD_OBJECT = re.compile(r"^(?P<obj>[^\s:()]+\.o):\(")
+LLD_OBJECT = re.compile(r"^(?P<obj>[^\s:()]+\.o):\((?P<symbol>[^)]*)\)")
 MODPOST = re.compile(r"^(?P<sev>WARNING|ERROR): modpost: (?P<msg>.*)$")
 KCONFIG = re.compile(r"^WARNING: (?P<msg>unmet direct dependencies detected for \S+)$")
 KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
@@ -82,13 +81,13 @@ SKIP_LINES = ("cc1: some warnings being treated as errors", "cc1: all warnings b
 
 
 class LogParser:
-    """Feed it lines; finish() returns the diagnostics in the order they first appeared."""
+    """Feed it lines; finish() returns the diagnostics sorted by file, line and column."""
 
     def __init__(self, roots: Sequence[str] = ()):
         self.relative = _Relativizer([r.rstrip("/") for r in roots if r])
         self.found: dict[tuple, Diagnostic] = {}  # normalized key → merged record
         self.open: Optional[Diagnostic] = None  # the record whose excerpt, notes or >>> lines may follow
-        self.open_kind = ""  # "gcc-excerpt", "clang-excerpt", "lld", "kconfig", "note"
+        self.open_kind = ""  # what may follow it: "excerpt", "note", "lld", "kconfig", "modpost"
         self.held: Optional[str] = None  # a clang source line waiting for its caret line
         self.context_file = ""
         self.context_function = ""
@@ -97,7 +96,6 @@ class LogParser:
         self.chain_growing = False
         self.ld_object = ""
         self.ld_function = ""
-        self.assembler_file = ""
         self.no_rule: dict[str, int] = {}  # make's "No rule to make target" messages, with counts
         self.first_make_error = ""  # the first (innermost) "[target] Error N"
 
@@ -110,9 +108,11 @@ class LogParser:
 
     def feed_text(self, text: str) -> None:
         """Many whole lines at once: the fast path for big logs."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
         line_of = self._line
         for line in text.split("\n"):
-            line_of(line.rstrip("\r") if line.endswith("\r") else line)
+            line_of(line)
 
     def _line(self, line: str) -> None:
         if self.held is not None:
@@ -144,7 +144,7 @@ class LogParser:
                 elif not self.first_make_error:
                     self.first_make_error = failure
             return
-        if ": " not in line:  # every line that starts a record has one
+        if first == "#" or ": " not in line:  # tuxmake's comments; and every record starts with ": "
             return
         if first == "W" or first == "E":
             if (match := KCONFIG.match(line)) is not None:
@@ -171,23 +171,19 @@ class LogParser:
         if (match := LLD_DIAG.match(line)) is not None:
             diagnostic = Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker")
             return self._add(diagnostic, "lld")
-        if (match := ASSEMBLER_START.match(line)) is not None:
-            self.assembler_file = match["file"]
-            return
         if (match := TOOL_DIAG.match(line)) is not None:
             return self._tool_diagnostic(match)
 
     def _continues(self, line: str) -> bool:
         """Lines that belong to the open record: its excerpt, its notes, ld.lld's >>> lines."""
         kind = self.open_kind
-        if kind in ("gcc-excerpt", "clang-excerpt", "note"):
-            if GCC_EXCERPT.match(line):
-                if kind != "note":
+        if kind == "excerpt" or kind == "note":
+            if GCC_EXCERPT.match(line):  # "   87 |  code" and "      |   ^": a note's own excerpt is skipped
+                if kind == "excerpt":
                     self._excerpt(line)
-                self.open_kind = "gcc-excerpt" if kind != "note" else "note"
                 return True
-            if kind == "clang-excerpt" and not self.open.excerpt and not _anchor(line):
-                self.held = line
+            if kind == "excerpt" and not self.open.excerpt and not _anchor(line):
+                self.held = line  # clang prints the bare source line: its caret line will tell
                 return True
             return False
         if kind == "lld" and line.startswith(">>> "):
@@ -198,6 +194,8 @@ class LogParser:
                     self.open.file, self.open.line = where["path"], int(where["line"])
                 elif (where := LLD_OBJECT.match(note)) is not None:  # no debug info: the object file
                     self.open.file = where["obj"]
+                    if not where["symbol"].startswith("."):  # a function, not a section such as .text+0x0
+                        self.open.function = where["symbol"]
             return True
         if kind == "modpost" and ": " not in line and not line.startswith(("make", " ")):
             self.open.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them."
@@ -253,9 +251,7 @@ class LogParser:
                 diagnostic.include_chain = list(self.chain)
             elif self.chain_file != file:
                 self.chain = []
-        self._add(diagnostic, "gcc-excerpt" if tool == "compiler" else "")
-        if tool == "compiler":
-            self.open_kind = "clang-excerpt"  # until a gcc-style excerpt line shows otherwise
+        self._add(diagnostic, "excerpt" if tool == "compiler" else "")
 
     def _tool_diagnostic(self, match: re.Match) -> None:
         program, message = match["file"], match["msg"]
@@ -300,10 +296,13 @@ class LogParser:
         _normalize(diagnostic, self.relative)
         key = (diagnostic.fingerprint, diagnostic.line, diagnostic.column)
         found = self.found.get(key)
-        if found is not None:
-            found.count += diagnostic.count
-        else:
+        if found is None:
             self.found[key] = diagnostic
+            return
+        found.count += diagnostic.count
+        # Under make -j the occurrences come in any order: keep the same one whatever the timing.
+        if (diagnostic.include_chain, diagnostic.function) < (found.include_chain, found.function):
+            found.include_chain, found.function = diagnostic.include_chain, diagnostic.function
 
     # --- roots ---------------------------------------------------------------------------------
 
@@ -326,7 +325,8 @@ class LogParser:
         diagnostics = list(self.found.values())
         if not any(d.severity == "error" for d in diagnostics):
             diagnostics += self._make_diagnostics(self.relative)
-        return diagnostics
+        # Sorted by place, not by the order make -j happened to print them in.
+        return sorted(diagnostics, key=_place)
 
     def _make_diagnostics(self, relative: "_Relativizer") -> list[Diagnostic]:
         """make's own failures, for when no compiler, linker or modpost error explains them."""
@@ -452,6 +452,10 @@ def _relative_note(note: str, relative: _Relativizer) -> str:
     if sep and (location := re.match(r"^(?P<path>[^\s:]+)(?P<numbers>(?::\d+)+)$", head)):
         return f"{relative(location['path'])}{location['numbers']}: {relative.text(rest)}"
     return relative.text(note)
+
+
+def _place(diagnostic: Diagnostic) -> tuple:
+    return (diagnostic.file, diagnostic.line or 0, diagnostic.column or 0, diagnostic.tool, diagnostic.message)
 
 
 def _split_option(message: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import runner, tree
+from . import regress, runner, tree
 from .matrix import Matrix
 from .models import FAIL, INFRA, MATRIX_ERROR, BuildResult, Cell, Commit, InputError
 from .store import Store
@@ -88,14 +88,91 @@ def build_commit(
     return CommitRun(commit=commit, results=[r for r in results if r is not None], built=built)
 
 
-def exit_code(results: list[BuildResult]) -> int:
-    """1 when a cell failed (the commit's fault), else 2 for infra or matrix errors, else 0."""
+def baseline(
+    store: Store, source: Path, sha: str, cell_id: str, definition: str, base: Optional[str] = None
+) -> Optional[BuildResult]:
+    """The result to judge (sha, cell) against: the one at `base` if given, else the nearest first-parent
+    ancestor with a finished (pass or fail) result of the same cell definition."""
+    if base is not None:
+        found = store.result(base, cell_id, definition)
+        return found if regress.usable_baseline(found) else None
+    candidates = store.finished_shas(cell_id, definition) - {sha}
+    if not candidates:
+        return None
+    for ancestor in tree.first_parent_ancestors(source, sha):
+        if ancestor in candidates:
+            return store.result(ancestor, cell_id, definition)
+    return None
+
+
+def verdicts(
+    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None
+) -> list[regress.Verdict]:
+    """Each result judged against its baseline."""
+    return [
+        regress.compare(r, baseline(store, source, r.sha, r.cell_id, r.definition, base)) for r in results
+    ]
+
+
+@dataclass
+class Report:
+    rows: list[regress.Row]
+    cells: list[str]
+
+
+def report(
+    store: Store, source: Path, spec: str, cells: Optional[list[str]] = None, base: Optional[str] = None
+) -> Report:
+    """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first."""
+    shas = tree.first_parent_range(source, spec)
+    results = store.results_for(shas)
+    if cells is None:
+        cells = sorted({cell for _, cell in results})
+    commits = []
+    for sha in shas:
+        commit = store.commit(sha) or tree.commit_info(source, sha)
+        commits.append((sha, commit.subject))
+    position = {sha: index for index, sha in enumerate(shas)}
+    first_with: dict[str, BuildResult] = {}  # each cell's first row in the table
+    for (sha, cell), result in results.items():
+        if cell in cells and (cell not in first_with or position[sha] < position[first_with[cell].sha]):
+            first_with[cell] = result
+    earlier = {}
+    for cell, result in first_with.items():
+        found = baseline(store, source, result.sha, cell, result.definition, base)
+        if found is not None:
+            earlier[(cell, result.definition)] = found
+    if base is not None:  # every row against the same base
+        return Report(rows=_against_base(commits, results, cells, earlier), cells=cells)
+    return Report(rows=regress.table(commits, results, cells, earlier), cells=cells)
+
+
+def _against_base(commits, results, cells, earlier) -> list[regress.Row]:
+    rows = []
+    for sha, subject in commits:
+        row = regress.Row(sha=sha, subject=subject, verdicts={})
+        for cell in cells:
+            if (current := results.get((sha, cell))) is not None:
+                row.verdicts[cell] = regress.compare(current, earlier.get((cell, current.definition)))
+        rows.append(row)
+    return rows
+
+
+def exit_code(results: list[BuildResult], found: list[regress.Verdict], fail_on_warnings: bool = False) -> int:
+    """1 for a regression; else 2 for an infrastructure or matrix error; else 0."""
+    if any(v.is_regression(fail_on_warnings) for v in found):
+        return 1
+    if {r.status for r in results} & {INFRA, MATRIX_ERROR}:
+        return 2
+    return 0
+
+
+def status_code(results: list[BuildResult]) -> int:
+    """For views of stored results: 1 when a cell failed, else 2 for infra or matrix errors, else 0."""
     statuses = {r.status for r in results}
     if FAIL in statuses:
         return 1
-    if statuses & {INFRA, MATRIX_ERROR}:
-        return 2
-    return 0
+    return 2 if statuses & {INFRA, MATRIX_ERROR} else 0
 
 
 class work_lock:

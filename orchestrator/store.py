@@ -233,6 +233,39 @@ class Store:
         result.diagnostics = [_diagnostic(d) for d in rows.fetchall()]
         return result
 
+    def results_for(self, shas: list[str]) -> dict[tuple[str, str], BuildResult]:
+        """(sha, cell) → the latest result of each cell, for many commits at once (two queries in all)."""
+        found: dict[tuple[str, str], BuildResult] = {}
+        by_id: dict[int, BuildResult] = {}
+        for start in range(0, len(shas), 500):  # SQLite caps the number of bound parameters
+            chunk = shas[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"""SELECT * FROM builds WHERE id IN
+                    (SELECT MAX(id) FROM builds WHERE sha IN ({marks}) GROUP BY sha, cell)""",
+                chunk,
+            ).fetchall()
+            for row in rows:
+                result = _result(row)
+                found[(result.sha, result.cell_id)] = by_id[row["id"]] = result
+            ids = [row["id"] for row in rows]
+            for id_start in range(0, len(ids), 500):
+                id_chunk = ids[id_start : id_start + 500]
+                marks = ",".join("?" * len(id_chunk))
+                for row in self.db.execute(
+                    f"SELECT * FROM diagnostics WHERE build_id IN ({marks}) ORDER BY build_id, position", id_chunk
+                ):
+                    by_id[row["build_id"]].diagnostics.append(_diagnostic(row))
+        return found
+
+    def finished_shas(self, cell_id: str, definition: str) -> set[str]:
+        """Commits with a result of this cell definition that can serve as a baseline (pass or fail)."""
+        rows = self.db.execute(
+            "SELECT sha FROM builds WHERE cell = ? AND definition = ? AND status IN ('pass', 'fail')",
+            (cell_id, definition),
+        )
+        return {row["sha"] for row in rows}
+
     def missing(self, sha: str, cells: Iterable) -> list:
         """The cells with no usable result for `sha`; an infrastructure error is not a result."""
         wanted = []

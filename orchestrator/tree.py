@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 from .models import Commit, InputError
 
@@ -41,14 +42,14 @@ def check_tree(repo: Path) -> Path:
         raise InputError(f"{repo}: not a git tree; pass --tree PATH to a kernel git tree")
 
 
-def resolve(repo: Path, rev: str) -> str:
+def resolve(repo: Path, rev: str, what: str = "--commit") -> str:
     """The full 40-hex sha of the commit `rev` names."""
     if not rev or rev.startswith("-"):
-        raise InputError(f"--commit '{rev}': a revision may not be empty or begin with '-'")
+        raise InputError(f"{what} '{rev}': a revision may not be empty or begin with '-'")
     try:
         return git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
     except GitError:
-        raise InputError(f"--commit '{rev}': no such commit in {repo}; give a sha, branch or tag that exists there")
+        raise InputError(f"{what} '{rev}': no such commit in {repo}; give a sha, branch or tag that exists there")
 
 
 def commit_info(repo: Path, sha: str) -> Commit:
@@ -76,6 +77,51 @@ def checkout(repo: Path, sha: str, work_root: Path) -> Path:
         except GitError:
             shutil.rmtree(path)  # a broken worktree (its repository moved, say): make it again
     git(repo, "worktree", "prune")
+    prune_orphans(Path(work_root))
     path.parent.mkdir(parents=True, exist_ok=True)
     git(repo, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
     return path
+
+
+def prune_orphans(work_root: Path) -> list[Path]:
+    """Remove worktrees whose repository is gone (a deleted clone): a kernel checkout is over 1 GB."""
+    removed = []
+    for path in sorted((Path(work_root) / "worktrees").glob("*")):
+        try:
+            gitdir = (path / ".git").read_text().partition("gitdir:")[2].strip()
+        except OSError:
+            continue
+        if gitdir and not Path(gitdir).exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def first_parent_ancestors(repo: Path, sha: str, limit: int = 100_000) -> Iterator[str]:
+    """The first-parent ancestors of `sha`, nearest first, read lazily (a kernel has a million)."""
+    process = subprocess.Popen(
+        ["git", "-C", str(repo), "rev-list", "--first-parent", f"--max-count={limit}", "--end-of-options", sha],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            yield line.strip()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def first_parent_range(repo: Path, spec: str) -> list[str]:
+    """The commits of `A..B` (with A itself first, as the reference row) or of a single rev, oldest first."""
+    if spec.startswith("-"):
+        raise InputError(f"report '{spec}': a revision range may not begin with '-'")
+    if ".." in spec:
+        bottom, _, top = spec.partition("..")
+        bottom_sha = resolve(repo, bottom or "HEAD", what="range")
+        top_sha = resolve(repo, top or "HEAD", what="range")
+        inside = git(repo, "rev-list", "--first-parent", "--reverse", "--end-of-options", f"{bottom_sha}..{top_sha}")
+        return [bottom_sha] + inside.split()
+    return [resolve(repo, spec, what="range")]

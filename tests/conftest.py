@@ -33,34 +33,46 @@ def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> sub
 
 
 def commit_change(repo: Path, path: str, old: str, new: str, subject: str) -> str:
-    """Commit an edit of one file on top of HEAD without a checkout (plumbing only); returns the sha.
+    """Commit one edit of one file on top of HEAD; see commit_changes."""
+    return commit_changes(repo, [(path, old, new)], subject)
+
+
+def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str) -> str:
+    """Commit edits (path, old, new: the first `old` in the file becomes `new`, in order) on top of HEAD
+    without a checkout, with git plumbing only; returns the new commit's sha.
 
     `new` may carry raw bytes as surrogate escapes ("\udce9" is the byte 0xe9), to make non-UTF-8 sources.
     """
 
-    def git(*args: str, input: bytes | None = None, env: dict | None = None) -> bytes:
+    def git(*args: str, input: bytes | None = None, env: dict | None = None) -> str:
         return subprocess.run(
             ["git", "-C", str(repo), *args],
             check=True,
             capture_output=True,
             input=input,
             env={**os.environ, **(env or {})},
-        ).stdout
+        ).stdout.decode("utf-8", "surrogateescape")
 
-    text = git("show", f"HEAD:{path}")
-    old_bytes, new_bytes = old.encode(), new.encode("utf-8", "surrogateescape")
-    assert old_bytes in text, f"{old!r} not in {path}"
-    blob = git("hash-object", "-w", "--stdin", input=text.replace(old_bytes, new_bytes, 1)).decode().strip()
-    index = {"GIT_INDEX_FILE": str(Path(git("rev-parse", "--absolute-git-dir").decode().strip()) / "test-index")}
+    files: dict[str, bytes] = {}
+    for path, old, new in edits:
+        text = files.get(path)
+        if text is None:
+            text = git("show", f"HEAD:{path}").encode("utf-8", "surrogateescape")
+        old_bytes, new_bytes = old.encode(), new.encode("utf-8", "surrogateescape")
+        assert old_bytes in text, f"{old!r} not in {path}"
+        files[path] = text.replace(old_bytes, new_bytes, 1)
+    index = {"GIT_INDEX_FILE": str(Path(git("rev-parse", "--absolute-git-dir").strip()) / "test-index")}
     git("read-tree", "HEAD", env=index)
-    git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=index)
-    tree = git("write-tree", env=index).decode().strip()
+    for path, text in files.items():
+        blob = git("hash-object", "-w", "--stdin", input=text).strip()
+        git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=index)
+    tree = git("write-tree", env=index).strip()
     identity = {
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@t.invalid",
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@t.invalid",
     }
-    sha = git("commit-tree", tree, "-p", "HEAD", "-m", subject, env=identity).decode().strip()
+    sha = git("commit-tree", tree, "-p", "HEAD", "-m", subject, env=identity).strip()
     git("update-ref", "HEAD", sha)
     return sha

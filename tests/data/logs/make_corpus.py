@@ -147,7 +147,32 @@ def make(name: str, tree: Path, work: Path) -> Path:
     subprocess.run(command, cwd=PROJECT)
     (log,) = results.glob(f"{sha}/*/build.log")
     shutil.copy(log, HERE / f"{name}.log")
+    if name == "riscv-gcc-latin1-source":
+        plain_make(clone, work)
     return HERE / f"{name}.log"
+
+
+def plain_make(clone: Path, work: Path) -> None:
+    """The same breakage built by plain make, output redirected to a file: tuxmake re-encodes what the
+    compiler prints, plain make does not, so this log keeps the raw 0xe9 byte (not valid UTF-8)."""
+    from orchestrator import pipeline, tree
+
+    source = tree.worktree_dir(pipeline.default_work_root(), clone)  # checked out at the sha by orchestrate
+    build = work / "plain-make-build"
+    make = ["make", "-s", "-j2", f"O={build}", "ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-"]
+    steps = [
+        make + ["defconfig"],
+        ["scripts/config", "--file", str(build / ".config"), "--enable", "KVM"],
+        make + ["olddefconfig"],
+        make + ["arch/riscv/kvm/"],
+    ]
+    print(f"plain make in {source} at {git(source, 'rev-parse', 'HEAD')}", flush=True)
+    with open(HERE / "riscv-gcc-latin1-plain-make.log", "wb") as log:
+        for step in steps:
+            log.write(("$ " + " ".join(step) + "\n").encode())
+            log.flush()
+            done = subprocess.run(step, cwd=source, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LANG": "C"})
+    assert done.returncode != 0, "the broken commit built: plain make did not build the scenario's commit"
 
 
 def main() -> None:
