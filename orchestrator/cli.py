@@ -197,6 +197,11 @@ def cmd_build(args, out: Console) -> int:
 
 
 def cmd_report(args, out: Console) -> int:
+    with pipeline.collector_paused():  # a short-lived command making tens of thousands of records
+        return _report(args, out)
+
+
+def _report(args, out: Console) -> int:
     store = Store(_results(args))
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)

@@ -6,7 +6,9 @@ import os
 import time
 from typing import Optional
 
+from rich.color import ColorSystem
 from rich.console import Console
+from rich.style import Style
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -154,19 +156,23 @@ def show(console: Console, commit: Commit, results: list[BuildResult], warnings_
 
 
 def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
+    console.print(diagnostic_text(diagnostic), soft_wrap=True, highlight=False)
+
+
+def diagnostic_text(diagnostic: Diagnostic) -> Text:
     """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
     style = "bold red" if diagnostic.severity == "error" else "yellow"
-    line = Text("  ")
-    line.append(f"{diagnostic.location}: ", style="bold")
-    line.append(f"{diagnostic.severity}: ", style=style)
-    line.append(diagnostic.message)
+    text = Text("  ")
+    text.append(f"{diagnostic.location}: ", style="bold")
+    text.append(f"{diagnostic.severity}: ", style=style)
+    text.append(diagnostic.message)
     if diagnostic.option:
-        line.append(f" [{diagnostic.option}]", style="dim")
+        text.append(f" [{diagnostic.option}]", style="dim")
     if diagnostic.count > 1:
-        line.append(f" (x{diagnostic.count})", style="dim")
-    console.print(line)
+        text.append(f" (x{diagnostic.count})", style="dim")
     if diagnostic.excerpt:
-        console.print(Text("    " + diagnostic.excerpt[0].strip(), style="dim"))
+        text.append("\n    " + diagnostic.excerpt[0].strip(), style="dim")
+    return text
 
 
 VERDICT_STYLE = {
@@ -186,37 +192,88 @@ def verdict_text(verdict: regress.Verdict) -> Text:
     return Text(export.cell_text(verdict), style=VERDICT_STYLE[verdict.kind])
 
 
+class Painter:
+    """Styles text the way the console would print it, with ANSI codes only when it has colours.
+
+    The regression table can be 1,000 commits x 30 cells: rich's Text and Table spend tens of
+    microseconds on every styled piece, so that view is painted here and written in one go."""
+
+    SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT, "truecolor": ColorSystem.TRUECOLOR}
+
+    def __init__(self, console: Console):
+        self.system = self.SYSTEMS.get(console.color_system or "")
+        self.styles: dict[str, Style] = {}
+
+    def __call__(self, text: str, style: str = "") -> str:
+        if not style or self.system is None or not text:
+            return text
+        parsed = self.styles.get(style)
+        if parsed is None:
+            parsed = self.styles[style] = Style.parse(style)
+        return parsed.render(text, color_system=self.system)
+
+
 def report(console: Console, rep, fail_on_warnings: bool = False) -> None:
-    """The commits x cells table, then the new diagnostics of each regression and how to reproduce it."""
-    table = Table(title="regressions by commit (oldest first)", title_justify="left")
-    table.add_column("commit", no_wrap=True)
-    table.add_column("subject", max_width=40, overflow="ellipsis", no_wrap=True)
-    for cell in rep.cells:
-        table.add_column(cell, overflow="fold")
+    """The commits x cells table, then the new diagnostics of each regression, how to reproduce it,
+    and the fixes. Columns carry the cell ids and verdict words when they fit the console, else
+    numbers (named in a legend) and compact symbols."""
+    paint = Painter(console)
+    full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+    widths = [max([len(cell)] + [len(full.get((row.sha, cell), "")) for row in rep.rows]) for cell in rep.cells]
+    subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
+    compact = 14 + subject_width + sum(w + 2 for w in widths) > console.width
+    if compact:
+        texts = {(row.sha, c): export.compact_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+        labels = [str(n) for n in range(1, len(rep.cells) + 1)]
+        widths = [max([len(labels[i])] + [len(texts.get((row.sha, c), "")) for row in rep.rows]) for i, c in enumerate(rep.cells)]
+    else:
+        texts, labels = full, list(rep.cells)
+    lines = [paint("regressions by commit (oldest first)", "bold")]
+    header = f"{'commit':<12}  {'subject':<{subject_width}}" + "".join(f"  {l:<{w}}" for l, w in zip(labels, widths))
+    lines.append(paint(header, "bold"))
     for row in rep.rows:
-        cells = [verdict_text(row.verdicts[c]) if c in row.verdicts else Text("") for c in rep.cells]
-        table.add_row(row.sha[:12], row.subject, *cells)
-    console.print(table)
-    regression_details(console, list(export.regressions(rep, fail_on_warnings)))
+        subject = row.subject if len(row.subject) <= subject_width else row.subject[: subject_width - 1] + "…"
+        parts = [f"{row.sha[:12]}  {subject:<{subject_width}}"]
+        for cell, width in zip(rep.cells, widths):
+            verdict = row.verdicts.get(cell)
+            text = f"{texts.get((row.sha, cell), ''):<{width}}"
+            parts.append("  " + (paint(text, VERDICT_STYLE[verdict.kind]) if verdict else text))
+        lines.append("".join(parts))
+    if compact:
+        lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells)), "dim"))
+        lines.append(paint(export.LEGEND, "dim"))
+    lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)))
+    fixes = [(row, v) for row in rep.rows for v in row.verdicts.values() if v.is_fix]
+    if fixes:
+        lines.append("")
+    lines.extend(headline(paint, row, verdict) for row, verdict in fixes)
+    console.file.write("\n".join(lines) + "\n")
+    console.file.flush()
 
 
-def regression_details(console: Console, found) -> None:
+def headline(paint: Painter, row, verdict: regress.Verdict) -> str:
+    return paint(f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]) + f" {verdict.cell_id} at {row.sha[:12]} {row.subject}"
+
+
+def details_lines(paint: Painter, found) -> list[str]:
+    """Each regression: its verdict, the new diagnostics (or the reason), and how to reproduce it."""
     if not found:
-        console.print("no regressions", style="green")
+        return [paint("no regressions", "green")]
+    lines = []
     for row, verdict in found:
-        console.print()
-        console.print(
-            Text.assemble(
-                (f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]),
-                f" {verdict.cell_id} at {row.sha[:12]} {row.subject}",
-            )
-        )
+        lines += ["", headline(paint, row, verdict)]
         shown = export.new_diagnostics(verdict)
-        for diagnostic in shown:
-            diagnostic_lines(console, diagnostic)
+        for d in shown:
+            option = paint(f" [{d.option}]", "dim") if d.option else ""
+            count = paint(f" (x{d.count})", "dim") if d.count > 1 else ""
+            severity = paint(f"{d.severity}:", "bold red" if d.severity == "error" else "yellow")
+            lines.append(f"  {paint(d.location + ':', 'bold')} {severity} {d.message}{option}{count}")
+            if d.excerpt:
+                lines.append(paint("    " + d.excerpt[0].strip(), "dim"))
         if not shown and verdict.reason:
-            console.print(f"  {verdict.reason}", highlight=False)
-        console.print(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id)}", style="dim", highlight=False)
+            lines.append(f"  {verdict.reason}")
+        lines.append(paint(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id)}", "dim"))
+    return lines
 
 
 def verdicts(console: Console, commit: Commit, found: list[regress.Verdict], fail_on_warnings: bool = False) -> None:
@@ -229,4 +286,5 @@ def verdicts(console: Console, commit: Commit, found: list[regress.Verdict], fai
         table.add_row(verdict.cell_id, verdict_text(verdict), verdict.base_sha[:12] if verdict.base_sha else "")
     console.print(table)
     row = regress.Row(sha=commit.sha, subject=commit.subject, verdicts={})
-    regression_details(console, [(row, v) for v in found if v.is_regression(fail_on_warnings)])
+    found_regressions = [(row, v) for v in found if v.is_regression(fail_on_warnings)]
+    console.file.write("\n".join(details_lines(Painter(console), found_regressions)) + "\n")

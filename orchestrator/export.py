@@ -52,6 +52,25 @@ def cell_text(verdict: regress.Verdict) -> str:
     return " ".join(p for p in (symbol(verdict), label, counts(verdict)) if p)
 
 
+SHORT = {
+    regress.NEW_FAIL: "new",
+    regress.FIXED: "fix",
+    regress.STILL_FAILING: "",
+    regress.NEW_WARNINGS: "",
+    regress.WARNINGS_FIXED: "",
+    regress.UNCHANGED: "",
+    regress.INFRA_ERROR: "",
+    regress.MATRIX: "",
+    regress.NO_BASELINE: "°",
+}
+LEGEND = "✓ builds  ✗ fails  ! new warnings  ? infrastructure error  ⚠ matrix error  ° no baseline  +/-Ne, +/-Nw: errors, warnings new/gone"
+
+
+def compact_text(verdict: regress.Verdict) -> str:
+    """The cell of a wide table: `✗new +1e`, `✓fix -1e`, `! +2w`."""
+    return " ".join(p for p in (symbol(verdict) + SHORT[verdict.kind], counts(verdict)) if p)
+
+
 def reproduce(sha: str, cell: str) -> str:
     return f"orchestrate --commit {sha[:12]} --cells {shlex.quote(cell)} --rebuild"
 
@@ -138,7 +157,7 @@ def as_json(report, fail_on_warnings: bool = False) -> str:
             {"sha": row.sha, "cell": verdict.cell_id, "verdict": verdict.kind} for row, verdict in regressions(report, fail_on_warnings)
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document) + "\n"  # no indent: json's fast C encoder only runs without it
 
 
 # --- junit ------------------------------------------------------------------------------------

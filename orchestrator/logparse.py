@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from functools import lru_cache
 from typing import BinaryIO, Iterable, Optional, Sequence, Union
 
 from .models import Diagnostic
@@ -45,6 +46,7 @@ CONTEXT = re.compile(
 INCLUDE_FIRST = re.compile(r"^In file included from (?P<loc>.+?:\d+)(?::\d+)?[,:]$")
 INCLUDE_MORE = re.compile(r"^\s+from (?P<loc>.+?:\d+)(?::\d+)?[,:]$")
 GCC_EXCERPT = re.compile(r"^\s*(?:\d+\s*)?\||^\+\+\+ \|")
+EXCERPT_START = frozenset(" +0123456789")  # "   87 |", "11258 |" (no indent at 5 digits), "+++ |"
 CLANG_CARET = re.compile(r"^[\s~]*\^[\s~^]*$|^\s*~+\s*$")  # "~~~~ ^", "    ^~~~~~", "  ~~~"
 LD_PROGRAM = re.compile(r"^(?:\S*-)?ld(?:\.bfd|\.gold)?$")
 LD_IN_FUNCTION = re.compile(r"^(?:\S*ld(?:\.bfd)?: )?(?P<obj>[^:\s]+): in function `(?P<fn>[^']*)':$")
@@ -125,15 +127,10 @@ class LogParser:
             self._line(held)
         if not line:
             return
-        if self.open is not None and self._continues(line):
-            return
         first = line[0]
-        # Include chains come first: they are the only lines whose meaning depends on the line before.
-        if first == "I" or (first == " " and self.chain_growing):
-            if self._include(line):
-                return
-        self.chain_growing = False
         if first == "m" and line.startswith("make"):  # tuxmake's commands and make's own messages
+            self._close()  # they end whatever the compiler was printing
+            self.chain_growing = False
             if line.startswith("make --silent"):
                 self._learn_build_dir(line)
             elif "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:
@@ -144,6 +141,13 @@ class LogParser:
                 elif not self.first_make_error:
                     self.first_make_error = failure
             return
+        if self.open is not None and self._continues(line):
+            return
+        # Include chains come first: they are the only lines whose meaning depends on the line before.
+        if first == "I" or (first == " " and self.chain_growing):
+            if self._include(line):
+                return
+        self.chain_growing = False
         if first == "#" or ": " not in line:  # tuxmake's comments; and every record starts with ": "
             return
         if first == "W" or first == "E":
@@ -178,7 +182,7 @@ class LogParser:
         """Lines that belong to the open record: its excerpt, its notes, ld.lld's >>> lines."""
         kind = self.open_kind
         if kind == "excerpt" or kind == "note":
-            if GCC_EXCERPT.match(line):  # "   87 |  code" and "      |   ^": a note's own excerpt is skipped
+            if line[0] in EXCERPT_START and GCC_EXCERPT.match(line):  # "   87 |  code" and "      |   ^": a note's own excerpt is skipped
                 if kind == "excerpt":
                     self._excerpt(line)
                 return True
@@ -372,9 +376,13 @@ def parse(log: Union[Iterable[Union[str, bytes]], BinaryIO], roots: Sequence[str
 
 def fingerprint(diagnostic: Diagnostic) -> str:
     """Identity across commits: file, severity, tool, option and message; never line, column or path roots."""
-    message = LOCATION_NUMBERS.sub(lambda m: m["path"], diagnostic.message)
-    message = HEX.sub("0x", message)
-    text = "\0".join((diagnostic.severity, diagnostic.tool, diagnostic.file, diagnostic.option, message))
+    return _fingerprint(diagnostic.severity, diagnostic.tool, diagnostic.file, diagnostic.option, diagnostic.message)
+
+
+@lru_cache(maxsize=8192)  # the same problem recurs many times in one log, and across logs
+def _fingerprint(severity: str, tool: str, file: str, option: str, message: str) -> str:
+    message = HEX.sub("0x", LOCATION_NUMBERS.sub(lambda m: m["path"], message))
+    text = "\0".join((severity, tool, file, option, message))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -436,9 +444,14 @@ class _Relativizer:
 
 def _normalize(diagnostic: Diagnostic, relative: _Relativizer) -> None:
     diagnostic.file = relative(diagnostic.file)
-    diagnostic.message = relative.text(diagnostic.message.replace("\u2018", "'").replace("\u2019", "'"))
-    diagnostic.include_chain = [_relative_location(loc, relative) for loc in diagnostic.include_chain]
-    diagnostic.notes = [_relative_note(note, relative) for note in diagnostic.notes]
+    message = diagnostic.message
+    if "\u2018" in message or "\u2019" in message:  # gcc's quotes in a UTF-8 locale
+        message = message.replace("\u2018", "'").replace("\u2019", "'")
+    diagnostic.message = relative.text(message)
+    if diagnostic.include_chain:
+        diagnostic.include_chain = [_relative_location(loc, relative) for loc in diagnostic.include_chain]
+    if diagnostic.notes:
+        diagnostic.notes = [_relative_note(note, relative) for note in diagnostic.notes]
     diagnostic.fingerprint = fingerprint(diagnostic)
 
 

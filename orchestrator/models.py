@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Optional
 
 # Build statuses, as stored and shown.
@@ -111,7 +111,22 @@ class Diagnostic:
     fingerprint: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copies dominate exporting a large report.
+        return {
+            "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "option": self.option,
+            "tool": self.tool,
+            "function": self.function,
+            "include_chain": list(self.include_chain),
+            "excerpt": list(self.excerpt),
+            "notes": list(self.notes),
+            "count": self.count,
+            "fingerprint": self.fingerprint,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Diagnostic":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -124,27 +126,66 @@ def report(
     store: Store, source: Path, spec: str, cells: Optional[list[str]] = None, base: Optional[str] = None
 ) -> Report:
     """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first."""
+    with collector_paused():
+        return _report(store, source, spec, cells, base)
+
+
+@contextmanager
+def collector_paused():
+    """A report makes tens of thousands of records (builds, diagnostics, verdicts) that form no cycles;
+    the cyclic garbage collector would walk them again and again while they are made."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _report(store: Store, source: Path, spec: str, cells: Optional[list[str]], base: Optional[str]) -> Report:
     shas = tree.first_parent_range(source, spec)
     results = store.results_for(shas)
     if cells is None:
         cells = sorted({cell for _, cell in results})
-    commits = []
-    for sha in shas:
-        commit = store.commit(sha) or tree.commit_info(source, sha)
-        commits.append((sha, commit.subject))
+    stored = store.commits(shas)
+    commits = [(sha, (stored.get(sha) or tree.commit_info(source, sha)).subject) for sha in shas]
     position = {sha: index for index, sha in enumerate(shas)}
     first_with: dict[str, BuildResult] = {}  # each cell's first row in the table
     for (sha, cell), result in results.items():
         if cell in cells and (cell not in first_with or position[sha] < position[first_with[cell].sha]):
             first_with[cell] = result
-    earlier = {}
-    for cell, result in first_with.items():
-        found = baseline(store, source, result.sha, cell, result.definition, base)
-        if found is not None:
-            earlier[(cell, result.definition)] = found
+    earlier = _baselines_before(store, source, list(first_with.values()), base)
     if base is not None:  # every row against the same base
         return Report(rows=_against_base(commits, results, cells, earlier), cells=cells)
     return Report(rows=regress.table(commits, results, cells, earlier), cells=cells)
+
+
+def _baselines_before(
+    store: Store, source: Path, results: list[BuildResult], base: Optional[str]
+) -> dict[tuple[str, str], BuildResult]:
+    """(cell, definition) → the baseline of each cell's first result in a table. One walk up the
+    first-parent line serves every cell (a git process per cell costs more than the whole table)."""
+    found: dict[tuple[str, str], BuildResult] = {}
+    if base is not None:
+        for result in results:
+            if (baseline_result := baseline(store, source, result.sha, result.cell_id, result.definition, base)):
+                found[(result.cell_id, result.definition)] = baseline_result
+        return found
+    wanted: dict[str, list[tuple[BuildResult, set[str]]]] = {}  # first sha → its cells' candidates
+    for result in results:
+        candidates = store.finished_shas(result.cell_id, result.definition) - {result.sha}
+        if candidates:
+            wanted.setdefault(result.sha, []).append((result, candidates))
+    for sha, cells in wanted.items():
+        for ancestor in tree.first_parent_ancestors(source, sha):
+            for result, candidates in list(cells):
+                if ancestor in candidates:
+                    found[(result.cell_id, result.definition)] = store.result(ancestor, result.cell_id, result.definition)
+                    cells.remove((result, candidates))
+            if not cells:
+                break
+    return found
 
 
 def _against_base(commits, results, cells, earlier) -> list[regress.Row]:

@@ -88,12 +88,13 @@ def compare(current: BuildResult, baseline: Optional[BuildResult]) -> Verdict:
     if baseline is None:
         verdict.kind = NO_BASELINE
         return verdict
-    before_errors = _by_fingerprint(baseline.diagnostics, "error")
-    before_warnings = _by_fingerprint(baseline.diagnostics, "warning")
-    verdict.new_errors = _new(errors, before_errors)
-    verdict.gone_errors = _new(before_errors, errors)
-    verdict.new_warnings = _new(warnings, before_warnings)
-    verdict.gone_warnings = _new(before_warnings, warnings)
+    if current.diagnostics or baseline.diagnostics:  # most cells of a long history have neither
+        before_errors = _by_fingerprint(baseline.diagnostics, "error")
+        before_warnings = _by_fingerprint(baseline.diagnostics, "warning")
+        verdict.new_errors = _new(errors, before_errors)
+        verdict.gone_errors = _new(before_errors, errors)
+        verdict.new_warnings = _new(warnings, before_warnings)
+        verdict.gone_warnings = _new(before_warnings, warnings)
     failed, failed_before = current.status == FAIL, baseline.status == FAIL
     if failed and not failed_before:
         verdict.kind = NEW_FAIL

@@ -204,6 +204,14 @@ class Store:
         row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()
         return Commit(row["sha"], row["subject"], row["author_date"]) if row else None
 
+    def commits(self, shas: list[str]) -> dict[str, Commit]:
+        found = {}
+        for start in range(0, len(shas), 500):
+            chunk = shas[start : start + 500]
+            rows = self.db.execute(f"SELECT * FROM commits WHERE sha IN ({','.join('?' * len(chunk))})", chunk)
+            found.update({r["sha"]: Commit(r["sha"], r["subject"], r["author_date"]) for r in rows})
+        return found
+
     def find_sha(self, rev: str) -> Optional[str]:
         """The stored commit a hex prefix (4 to 40 digits) names, if exactly one does."""
         if not (4 <= len(rev) <= 40) or any(c not in "0123456789abcdef" for c in rev.lower()):
@@ -283,7 +291,7 @@ def _result(row: sqlite3.Row) -> BuildResult:
         status=row["status"],
         definition=row["definition"],
         reason=row["reason"],
-        targets=json.loads(row["targets"]),
+        targets={} if row["targets"] == "{}" else json.loads(row["targets"]),
         duration=row["duration"],
         runtime=row["runtime"],
         compiler=row["compiler"],
@@ -303,12 +311,16 @@ def _diagnostic(row: sqlite3.Row) -> Diagnostic:
         option=row["option"],
         tool=row["tool"],
         function=row["function"],
-        include_chain=json.loads(row["include_chain"]),
-        excerpt=json.loads(row["excerpt"]),
-        notes=json.loads(row["notes"]),
+        include_chain=_json_list(row["include_chain"]),
+        excerpt=_json_list(row["excerpt"]),
+        notes=_json_list(row["notes"]),
         count=row["count"],
         fingerprint=row["fingerprint"],
     )
+
+
+def _json_list(text: str) -> list:
+    return [] if text == "[]" else json.loads(text)  # most are empty: a report loads tens of thousands
 
 
 def _statements(script: str) -> list[str]:
