@@ -96,19 +96,23 @@ def verdicts(history, spec: str) -> dict:
     return {letter[c["sha"]]: {v["cell"]: v for v in c["verdicts"]} for c in document["commits"]}
 
 
+def seed_table(history) -> dict:
+    return verdicts(history, f"{history['shas']['A']}..{history['shas']['C']}")
+
+
 def test_building_the_range_exits_1_for_the_regression_at_b(history):
     run = history["seed"]
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr
 
 
 def test_all_cells_pass_at_a(history):
-    at_a = verdicts(history, f"{history['shas']['A']}..{history['shas']['C']}")["A"]
+    at_a = seed_table(history)["A"]
     assert sorted(at_a) == sorted(CELLS)
     assert {cell: v["status"] for cell, v in at_a.items()} == {cell: "pass" for cell in CELLS}
 
 
 def test_b_breaks_arm64_and_riscv_with_the_error_of_the_thread_and_x86_still_passes(history):
-    at_b = verdicts(history, f"{history['shas']['A']}..{history['shas']['C']}")["B"]
+    at_b = seed_table(history)["B"]
     assert {cell: v["verdict"] for cell, v in at_b.items()} == {
         "x86_64-gcc-defconfig+kvm": "PASS",
         "arm64-gcc-defconfig+kvm": "NEW FAIL",
@@ -122,7 +126,7 @@ def test_b_breaks_arm64_and_riscv_with_the_error_of_the_thread_and_x86_still_pas
 
 
 def test_c_fixes_arm64_and_riscv(history):
-    at_c = verdicts(history, f"{history['shas']['A']}..{history['shas']['C']}")["C"]
+    at_c = seed_table(history)["C"]
     assert {cell: v["verdict"] for cell, v in at_c.items()} == {
         "x86_64-gcc-defconfig+kvm": "PASS",
         "arm64-gcc-defconfig+kvm": "FIXED",
