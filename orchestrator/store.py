@@ -88,7 +88,8 @@ def _now() -> str:
 
 class Store:
     def __init__(self, results_dir: Path | str):
-        self.root = Path(results_dir)
+        # Absolute: tuxmake takes artifact paths relative to its output dir, so a relative one doubles.
+        self.root = Path(results_dir).absolute()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.root / DB_NAME, timeout=30, isolation_level=None)

@@ -130,11 +130,14 @@ def write_matrix(tmp_path: Path, text: str) -> Path:
 def test_an_option_kconfig_drops_is_a_matrix_error(demo_tree, tmp_path):
     # KVM_AMD does not exist on riscv: merge_config accepts it, olddefconfig silently drops it.
     path = write_matrix(tmp_path, "include:\n  - {arch: riscv, fragments: [amd], targets: [config]}\n")
-    run = orchestrate("--commit", "HEAD", "--matrix", str(path), "--tree", str(demo_tree), "--results", str(tmp_path / "r"))
+    # A relative results directory, as the README's default `results/` is.
+    run = orchestrate("--commit", "HEAD", "--matrix", "matrix.yaml", "--tree", str(demo_tree), "--results", "r", cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     (result,) = Store(tmp_path / "r").builds(head(demo_tree))
     assert result.status == "matrix-error"
     assert result.reason == "Kconfig dropped what the cell asked for: CONFIG_KVM_AMD=y (got not set)"
+    assert result.artifacts_dir == str(tmp_path / "r" / head(demo_tree) / "riscv-gcc-defconfig+amd@config")
+    assert (tmp_path / "r" / head(demo_tree) / "riscv-gcc-defconfig+amd@config" / "config").is_file()
 
 
 def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path):

@@ -46,6 +46,12 @@ def test_diagnostics_are_stored_with_their_build_and_replaced_with_it(tmp_path):
     assert store.db.execute("SELECT COUNT(*) FROM diagnostics").fetchone()[0] == 0
 
 
+def test_a_relative_results_directory_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("results")
+    assert store.artifacts_dir(SHA, "a") == tmp_path / "results" / SHA / "a"
+
+
 def test_database_is_wal_and_versioned(tmp_path):
     Store(tmp_path).close()
     db = sqlite3.connect(tmp_path / "results.db")
