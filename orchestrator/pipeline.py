@@ -61,13 +61,14 @@ def build_commit(
     commit = tree.commit_info(source, sha)
     store.add_commit(commit)
     todo = list(cells) if rebuild else store.missing(sha, cells)
-    work_root = Path(work_root or default_work_root())
+    # Absolute, like every path handed to tuxmake: make runs in the source tree, not here.
+    work_root = Path(work_root or default_work_root()).absolute()
     built = []
     if todo:
         with work_lock(work_root):
             checkout = tree.checkout(source, sha, work_root)
             plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs, workers)
-            ccache = os.environ.get("CCACHE_DIR") or str(work_root / "ccache")
+            ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or work_root / "ccache")
             requests = [
                 runner.BuildRequest(
                     cell=cell,
