@@ -77,6 +77,9 @@ def make_demo_tree(dest: Path, tarball: Path = DEFAULT_TARBALL) -> str:
 
     git(source, "init", "--quiet", "--initial-branch=master")
     git(source, "config", "core.autocrlf", "false")
+    # 80,000 loose objects would start a background `git gc --auto` repack after the commit, which
+    # competes with the first builds for minutes; the demo tree is scratch, loose objects are fine.
+    git(source, "config", "gc.auto", "0")
     git(source, "add", "--all")
     git(source, "commit", "--quiet", "--no-verify", "-m", f"Linux from {tarball.name}", env=FIXED_IDENTITY)
     if not (source / "Makefile").exists() or not git(source, "ls-files", "Makefile"):
