@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, commit_change, orchestrate
+from conftest import commit_change, orchestrate
 from orchestrator.store import Store
 
 GCC_KVM = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
@@ -129,7 +129,7 @@ def write_matrix(tmp_path: Path, text: str) -> Path:
 
 def test_an_option_kconfig_drops_is_a_matrix_error(demo_tree, tmp_path):
     # KVM_AMD does not exist on riscv: merge_config accepts it, olddefconfig silently drops it.
-    path = write_matrix(tmp_path, "include:\n  - {arch: riscv, fragments: [amd], targets: [config]}\n")
+    write_matrix(tmp_path, "include:\n  - {arch: riscv, fragments: [amd], targets: [config]}\n")
     # A relative results directory, as the README's default `results/` is.
     run = orchestrate("--commit", "HEAD", "--matrix", "matrix.yaml", "--tree", str(demo_tree), "--results", "r", cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
