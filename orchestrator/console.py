@@ -156,23 +156,18 @@ def show(console: Console, commit: Commit, results: list[BuildResult], warnings_
 
 
 def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
-    console.print(diagnostic_text(diagnostic), soft_wrap=True, highlight=False)
+    console.file.write("\n".join(diagnostic_painted(Painter(console), diagnostic)) + "\n")
 
 
-def diagnostic_text(diagnostic: Diagnostic) -> Text:
+def diagnostic_painted(paint: "Painter", diagnostic: Diagnostic) -> list[str]:
     """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
-    style = "bold red" if diagnostic.severity == "error" else "yellow"
-    text = Text("  ")
-    text.append(f"{diagnostic.location}: ", style="bold")
-    text.append(f"{diagnostic.severity}: ", style=style)
-    text.append(diagnostic.message)
-    if diagnostic.option:
-        text.append(f" [{diagnostic.option}]", style="dim")
-    if diagnostic.count > 1:
-        text.append(f" (x{diagnostic.count})", style="dim")
+    option = paint(f" [{diagnostic.option}]", "dim") if diagnostic.option else ""
+    count = paint(f" (x{diagnostic.count})", "dim") if diagnostic.count > 1 else ""
+    severity = paint(f"{diagnostic.severity}:", "bold red" if diagnostic.severity == "error" else "yellow")
+    lines = [f"  {paint(diagnostic.location + ':', 'bold')} {severity} {diagnostic.message}{option}{count}"]
     if diagnostic.excerpt:
-        text.append("\n    " + diagnostic.excerpt[0].strip(), style="dim")
-    return text
+        lines.append(paint("    " + diagnostic.excerpt[0].strip(), "dim"))
+    return lines
 
 
 VERDICT_STYLE = {
@@ -263,13 +258,8 @@ def details_lines(paint: Painter, found) -> list[str]:
     for row, verdict in found:
         lines += ["", headline(paint, row, verdict)]
         shown = export.new_diagnostics(verdict)
-        for d in shown:
-            option = paint(f" [{d.option}]", "dim") if d.option else ""
-            count = paint(f" (x{d.count})", "dim") if d.count > 1 else ""
-            severity = paint(f"{d.severity}:", "bold red" if d.severity == "error" else "yellow")
-            lines.append(f"  {paint(d.location + ':', 'bold')} {severity} {d.message}{option}{count}")
-            if d.excerpt:
-                lines.append(paint("    " + d.excerpt[0].strip(), "dim"))
+        for diagnostic in shown:
+            lines += diagnostic_painted(paint, diagnostic)
         if not shown and verdict.reason:
             lines.append(f"  {verdict.reason}")
         lines.append(paint(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id)}", "dim"))
