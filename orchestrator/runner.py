@@ -278,12 +278,25 @@ def run_builds(
                 if log.exists():
                     on_progress(request.cell.id, "building", current_step(_tail(log)))
     except BaseException:
-        # Interrupted: stop the running builds too (tuxmake ends make on SIGTERM), not just the queue.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
+        _stop_workers(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
+    """Interrupted: stop the running builds too, not just the queue. tuxmake ends make on SIGTERM, but
+    then its worker process lives on, idle, and the pool would wait for it forever: kill what is left."""
+    processes = list(getattr(pool, "_processes", {}).values())  # the pool has no public way to reach them
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(5)
 
 
 def _tail(path: Path, size: int = 16384) -> str:

@@ -1,8 +1,12 @@
 """`orchestrate` end to end: real tuxmake builds of the demo kernel tree, through the real command line."""
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +180,28 @@ def test_plan_lists_the_shipped_cells_without_building(tmp_path):
     run = orchestrate("plan")
     assert run.returncode == 0
     assert "9 cells" in run.stdout and "i386-gcc-defconfig+kvm" in run.stdout
+
+
+def test_an_interrupted_run_keeps_what_finished_and_the_next_builds_only_the_rest(demo_tree, tmp_path):
+    """SIGTERM once the quick cell is stored, while the slow one compiles (an empty ccache makes it slow)."""
+    args = ["-m", "orchestrator", "--commit", "HEAD", "--tree", str(demo_tree), "--results", str(tmp_path / "r")]
+    args += ["--cells", "riscv-gcc-defconfig+kvm", "--cells", "x86_64-gcc-defconfig+kvm"]
+    env = {**os.environ, "CCACHE_DIR": str(tmp_path / "empty-ccache"), "COLUMNS": "200"}
+    run = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    store = Store(tmp_path / "r")
+    deadline = time.monotonic() + 300
+    while not store.builds(head(demo_tree)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert [r.cell_id for r in store.builds(head(demo_tree))] == ["riscv-gcc-defconfig+kvm"]
+    run.send_signal(signal.SIGTERM)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, output
+    assert "interrupted; every build that finished is stored" in output
+    assert [r.cell_id for r in store.builds(head(demo_tree))] == ["riscv-gcc-defconfig+kvm"]
+    left = subprocess.run(["pgrep", "-f", "make --silent.*builds/x86_64-gcc-defconfig.kvm ARCH"], capture_output=True)
+    assert left.returncode == 1, left.stdout  # the interrupted cell's make is gone too
+    again = orchestrate(*args[2:])
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert "riscv-gcc-defconfig+kvm (stored)" in again.stdout
+    assert "x86_64-gcc-defconfig+kvm (stored)" not in again.stdout
+    assert sorted(r.cell_id for r in store.builds(head(demo_tree))) == ["riscv-gcc-defconfig+kvm", "x86_64-gcc-defconfig+kvm"]
