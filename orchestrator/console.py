@@ -119,21 +119,20 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
 
 
 def plan(console: Console, cells: list[Cell], source: str) -> None:
-    table = Table(title=f"{len(cells)} cells, tree {source}", title_justify="left")
-    table.add_column("cell", no_wrap=True)
-    table.add_column("fragments (configs/)")
-    table.add_column("targets")
-    table.add_column("make vars")
-    table.add_column("runtime")
+    """One line per cell (a table would squeeze the fragment paths into nothing at 80 columns):
+    `id  kconfig + configs/fragments -> targets  [make variables]  (runtime)`."""
+    console.print(f"{len(cells)} cells, tree {source}", highlight=False)
+    width = max(len(cell.id) for cell in cells)
     for cell in cells:
-        table.add_row(
-            cell.id,
-            " ".join(f.path for f in cell.fragments),
-            " ".join(cell.targets + cell.make_targets),
-            " ".join(f"{k}={v}" for k, v in cell.make_variables),
-            cell.runtime,
-        )
-    console.print(table)
+        built = " + ".join([cell.kconfig] + [f"configs/{f.path}" for f in cell.fragments])
+        targets = " ".join(cell.targets + cell.make_targets)
+        variables = " ".join(f"{k}={v}" for k, v in cell.make_variables)
+        line = Text(f"{cell.id:<{width}}  ", style="bold")
+        line.append(f"{built} -> {targets}")
+        if variables:
+            line.append(f"  {variables}", style="cyan")
+        line.append(f"  ({cell.runtime})", style="dim")
+        console.print(line, highlight=False)
 
 
 def show(console: Console, commit: Commit, results: list[BuildResult], warnings_shown: int = 10) -> None:
