@@ -91,30 +91,41 @@ def build_commit(
     return CommitRun(commit=commit, results=[r for r in results if r is not None], built=built)
 
 
-def baseline(
-    store: Store, source: Path, sha: str, cell_id: str, definition: str, base: Optional[str] = None
-) -> Optional[BuildResult]:
-    """The result to judge (sha, cell) against: the one at `base` if given, else the nearest first-parent
-    ancestor with a finished (pass or fail) result of the same cell definition."""
+def baselines(
+    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None
+) -> dict[tuple[str, str], BuildResult]:
+    """(cell, definition) → the result each of `results` is judged against: the one at `base` if given,
+    else the nearest first-parent ancestor with a finished (pass or fail) result of the same cell
+    definition. One walk up the first-parent line serves every cell of a commit."""
+    found: dict[tuple[str, str], BuildResult] = {}
     if base is not None:
-        found = store.result(base, cell_id, definition)
-        return found if regress.usable_baseline(found) else None
-    candidates = store.finished_shas(cell_id, definition) - {sha}
-    if not candidates:
-        return None
-    for ancestor in tree.first_parent_ancestors(source, sha):
-        if ancestor in candidates:
-            return store.result(ancestor, cell_id, definition)
-    return None
+        for result in results:
+            at_base = store.result(base, result.cell_id, result.definition)
+            if regress.usable_baseline(at_base):
+                found[(result.cell_id, result.definition)] = at_base
+        return found
+    wanted: dict[str, list[tuple[BuildResult, set[str]]]] = {}  # sha → its cells' candidate baselines
+    for result in results:
+        candidates = store.finished_shas(result.cell_id, result.definition) - {result.sha}
+        if candidates:
+            wanted.setdefault(result.sha, []).append((result, candidates))
+    for sha, cells in wanted.items():
+        for ancestor in tree.first_parent_ancestors(source, sha):
+            for result, candidates in list(cells):
+                if ancestor in candidates:
+                    found[(result.cell_id, result.definition)] = store.result(ancestor, result.cell_id, result.definition)
+                    cells.remove((result, candidates))
+            if not cells:
+                break
+    return found
 
 
 def verdicts(
     store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None
 ) -> list[regress.Verdict]:
     """Each result judged against its baseline."""
-    return [
-        regress.compare(r, baseline(store, source, r.sha, r.cell_id, r.definition, base)) for r in results
-    ]
+    found = baselines(store, source, results, base)
+    return [regress.compare(r, found.get((r.cell_id, r.definition))) for r in results]
 
 
 @dataclass
@@ -156,37 +167,10 @@ def _report(store: Store, source: Path, spec: str, cells: Optional[list[str]], b
     for (sha, cell), result in results.items():
         if cell in cells and (cell not in first_with or position[sha] < position[first_with[cell].sha]):
             first_with[cell] = result
-    earlier = _baselines_before(store, source, list(first_with.values()), base)
+    earlier = baselines(store, source, list(first_with.values()), base)
     if base is not None:  # every row against the same base
         return Report(rows=_against_base(commits, results, cells, earlier), cells=cells)
     return Report(rows=regress.table(commits, results, cells, earlier), cells=cells)
-
-
-def _baselines_before(
-    store: Store, source: Path, results: list[BuildResult], base: Optional[str]
-) -> dict[tuple[str, str], BuildResult]:
-    """(cell, definition) → the baseline of each cell's first result in a table. One walk up the
-    first-parent line serves every cell (a git process per cell costs more than the whole table)."""
-    found: dict[tuple[str, str], BuildResult] = {}
-    if base is not None:
-        for result in results:
-            if (baseline_result := baseline(store, source, result.sha, result.cell_id, result.definition, base)):
-                found[(result.cell_id, result.definition)] = baseline_result
-        return found
-    wanted: dict[str, list[tuple[BuildResult, set[str]]]] = {}  # first sha → its cells' candidates
-    for result in results:
-        candidates = store.finished_shas(result.cell_id, result.definition) - {result.sha}
-        if candidates:
-            wanted.setdefault(result.sha, []).append((result, candidates))
-    for sha, cells in wanted.items():
-        for ancestor in tree.first_parent_ancestors(source, sha):
-            for result, candidates in list(cells):
-                if ancestor in candidates:
-                    found[(result.cell_id, result.definition)] = store.result(ancestor, result.cell_id, result.definition)
-                    cells.remove((result, candidates))
-            if not cells:
-                break
-    return found
 
 
 def _against_base(commits, results, cells, earlier) -> list[regress.Row]:

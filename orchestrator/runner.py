@@ -115,12 +115,9 @@ def build_cell(request: BuildRequest) -> Optional[BuildResult]:
             quiet=True,
         )
         build.run()
-    except TuxMakeException as error:
-        result.reason = _one_line(str(error))
-        result.duration = time.monotonic() - started
-        return _publish(output, final, result)
-    except Exception as error:  # tuxmake itself crashed: not the commit's fault
-        result.reason = _one_line(f"tuxmake crashed: {type(error).__name__}: {error}")
+    except Exception as error:  # tuxmake refused the build or crashed: not the commit's fault
+        crashed = not isinstance(error, TuxMakeException)
+        result.reason = _one_line(f"tuxmake crashed: {type(error).__name__}: {error}" if crashed else str(error))
         result.duration = time.monotonic() - started
         return _publish(output, final, result)
     finally:
