@@ -21,14 +21,16 @@ def demo_tree() -> Path:
     return DEMO_TREE
 
 
+def command_env(**extra: str) -> dict:
+    """The environment for running this checkout's command line, whatever else is installed."""
+    path = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200", **extra}
+
+
 def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real command line, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, env=command_env(**(env or {}))
     )
 
 

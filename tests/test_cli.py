@@ -1,7 +1,6 @@
 """`orchestrate` end to end: real tuxmake builds of the demo kernel tree, through the real command line."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_change, orchestrate
+from conftest import command_env, commit_change, orchestrate
 from orchestrator.store import Store
 
 GCC_KVM = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
@@ -186,7 +185,7 @@ def test_an_interrupted_run_keeps_what_finished_and_the_next_builds_only_the_res
     """SIGTERM once the quick cell is stored, while the slow one compiles (an empty ccache makes it slow)."""
     args = ["-m", "orchestrator", "--commit", "HEAD", "--tree", str(demo_tree), "--results", str(tmp_path / "r")]
     args += ["--cells", "riscv-gcc-defconfig+kvm", "--cells", "x86_64-gcc-defconfig+kvm"]
-    env = {**os.environ, "CCACHE_DIR": str(tmp_path / "empty-ccache"), "COLUMNS": "200"}
+    env = command_env(CCACHE_DIR=str(tmp_path / "empty-ccache"))
     run = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     store = Store(tmp_path / "r")
     deadline = time.monotonic() + 300
