@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 from typing import Optional
@@ -16,13 +17,15 @@ from rich.console import Console  # for type hints
 
 from . import console as views
 from . import matrix as matrix_module
-from . import export, pipeline, tree
+from . import export, nightly, pipeline, tree
 from .demotree import DEFAULT_TARBALL, make_demo_tree
+from .lock import Busy
 from .models import InputError
 from .runner import Interrupted
 from .store import Store, default_results_dir
 
-COMMANDS = ("plan", "show", "report", "demo-tree")
+COMMANDS = ("plan", "show", "report", "nightly", "demo-tree")
+BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
 
 DESCRIPTION = """\
 Build a Linux kernel commit across a matrix of architectures, toolchains and configs with tuxmake,
@@ -34,13 +37,16 @@ commands:
   orchestrate plan [options]           show the expanded matrix without building
   orchestrate show REV [options]       print the stored results and diagnostics of a commit
   orchestrate report [A..B] [options]  the regression table: commits x cells, oldest first
+  orchestrate nightly [options]        fetch each tree and branch of the matrix, build what is new,
+                                       judge it against the previous nightly, write a dated report
   orchestrate demo-tree DIR            make a git tree of Debian's linux-source-6.1 to build
 """
 
 EPILOG = """\
 exit codes: 0 no regression, 1 a regression (a new failure or new errors against the baseline, a
 failure with no baseline, or new warnings with --fail-on warnings), 2 bad input, an infrastructure
-error or a matrix error (Kconfig dropped an option a cell asked for), 130 interrupted.
+error or a matrix error (Kconfig dropped an option a cell asked for), 75 (nightly only) another
+nightly holds the lock, 130 interrupted.
 Results go to ./results (or $ORCHESTRATOR_RESULTS, or --results); worktrees, build directories
 and ccache to ~/.cache/orchestrator (or $ORCHESTRATOR_WORK).
 """
@@ -107,6 +113,28 @@ def report_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def nightly_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="orchestrate nightly",
+        description="For each tree and branch of the matrix: fetch, build what is new since the last nightly "
+        "of that branch, judge each cell against the previous nightly's tip, prune old artifacts, and write "
+        "results/nightly/<UTC date>/report.md and report.json. Exit codes as for --commit; 75 when another "
+        "nightly holds the lock (see --wait).",
+    )
+    _common(parser)
+    parser.add_argument("--each", action="store_true", help="build every new commit (newest first), not only the tip")
+    parser.add_argument(
+        "--max-commits", type=int, default=nightly.DEFAULT_MAX_COMMITS, metavar="N", help="with --each, at most N commits per branch (default: %(default)s)"
+    )
+    parser.add_argument("--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
+    parser.add_argument("--keep-days", type=int, metavar="N", help="prune artifacts older than N days (default: the matrix's nightly.keep_days, else 30)")
+    parser.add_argument("--disk-budget", metavar="SIZE", help="prune the oldest artifacts beyond SIZE, e.g. 20G or unlimited (default: the matrix's, else 20G)")
+    parser.add_argument("--wait", action="store_true", help="wait for a running nightly to finish instead of exiting with 75")
+    parser.add_argument("--fail-on", choices=("errors", "warnings"), default="errors", help="what counts as a regression (default: errors)")
+    return parser
+
+
 def plan_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="orchestrate plan", description="Show the expanded matrix; builds nothing.")
     _common(parser)
@@ -136,10 +164,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             command, rest = argv[0], argv[1:]
-            handler = {"plan": cmd_plan, "show": cmd_show, "report": cmd_report, "demo-tree": cmd_demo_tree}[command]
-            parser = {"plan": plan_parser, "show": show_parser, "report": report_parser, "demo-tree": demo_tree_parser}[
-                command
-            ]()
+            handler = {
+                "plan": cmd_plan,
+                "show": cmd_show,
+                "report": cmd_report,
+                "nightly": cmd_nightly,
+                "demo-tree": cmd_demo_tree,
+            }[command]
+            parser = {
+                "plan": plan_parser,
+                "show": show_parser,
+                "report": report_parser,
+                "nightly": nightly_parser,
+                "demo-tree": demo_tree_parser,
+            }[command]()
             return handler(parser.parse_args(rest), out)
         return cmd_build(build_parser().parse_args(argv), out)
     except InputError as error:
@@ -226,6 +264,57 @@ def _report(args, out: Console) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_nightly(args, out: Console) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"--jobs {args.jobs}: must be a positive number")
+    if args.max_commits < 1:
+        raise InputError(f"--max-commits {args.max_commits}: must be a positive number")
+    if args.keep_days is not None and args.keep_days < 0:
+        raise InputError(f"--keep-days {args.keep_days}: must be 0 or more")
+    options = nightly.Options(
+        each=args.each,
+        max_commits=args.max_commits,
+        runtime=args.runtime,
+        jobs=args.jobs,
+        keep_days=args.keep_days,
+        wait=args.wait,
+        fail_on_warnings=args.fail_on == "warnings",
+    )
+    if args.disk_budget is not None:
+        try:
+            options.disk_budget = matrix_module.parse_size(args.disk_budget)
+        except ValueError as error:
+            raise InputError(f"--disk-budget {error}")
+    matrix = matrix_module.load(args.matrix)
+    if not matrix.trees:
+        raise InputError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
+    cells = matrix_module.select(matrix.cells, args.cells)
+    store = Store(_results(args))
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+
+    @contextmanager
+    def progress(title: str):
+        with views.LiveProgress(out, cells, title) as live:
+            yield live.update
+
+    def say(message: str) -> None:
+        out.print(message, highlight=False, markup=False)
+
+    try:
+        run = nightly.run(matrix, cells, store, options, say=say, progress=progress)
+    except Busy as busy:
+        print(
+            f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); "
+            "exiting — pass --wait to wait for it",
+            file=sys.stderr,
+        )
+        return BUSY
+    nightly.write_report(store, run, cells)
+    out.print()
+    views.nightly(out, run)
+    return nightly.exit_code(run)
 
 
 def cmd_plan(args, out: Console) -> int:

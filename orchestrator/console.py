@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import SimpleNamespace
 from typing import Optional
 
 from rich.color import ColorSystem
@@ -207,10 +208,12 @@ class Painter:
         return parsed.render(text, color_system=self.system)
 
 
-def report(console: Console, rep, fail_on_warnings: bool = False) -> None:
-    """The commits x cells table, then the new diagnostics of each regression, how to reproduce it,
-    and the fixes. Columns carry the cell ids and verdict words when they fit the console, else
-    numbers (named in a legend) and compact symbols."""
+def report(
+    console: Console, rep, fail_on_warnings: bool = False, found=None, title: str = "regressions by commit (oldest first)"
+) -> None:
+    """The commits x cells table, then the new diagnostics of each regression (`found`, by default
+    every one in the table), how to reproduce it, and the fixes. Columns carry the cell ids and
+    verdict words when they fit the console, else numbers (named in a legend) and compact symbols."""
     paint = Painter(console)
     full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
     widths = [max([len(cell)] + [len(full.get((row.sha, cell), "")) for row in rep.rows]) for cell in rep.cells]
@@ -222,7 +225,7 @@ def report(console: Console, rep, fail_on_warnings: bool = False) -> None:
         widths = [max([len(labels[i])] + [len(texts.get((row.sha, c), "")) for row in rep.rows]) for i, c in enumerate(rep.cells)]
     else:
         texts, labels = full, list(rep.cells)
-    lines = [paint("regressions by commit (oldest first)", "bold")]
+    lines = [paint(title, "bold")] if title else []
     header = f"{'commit':<12}  {'subject':<{subject_width}}" + "".join(f"  {l:<{w}}" for l, w in zip(labels, widths))
     lines.append(paint(header, "bold"))
     for row in rep.rows:
@@ -236,7 +239,7 @@ def report(console: Console, rep, fail_on_warnings: bool = False) -> None:
     if compact:
         lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells)), "dim"))
         lines.append(paint(export.LEGEND, "dim"))
-    lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)))
+    lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)) if found is None else found)
     fixes = [(row, v) for row in rep.rows for v in row.verdicts.values() if v.is_fix]
     if fixes:
         lines.append("")
@@ -277,3 +280,37 @@ def verdicts(console: Console, commit: Commit, found: list[regress.Verdict], fai
     row = regress.Row(sha=commit.sha, subject=commit.subject, verdicts={})
     found_regressions = [(row, v) for v in found if v.is_regression(fail_on_warnings)]
     console.file.write("\n".join(details_lines(Painter(console), found_regressions)) + "\n")
+
+
+BRANCH_STYLE = {"first nightly": "cyan", "new commits": "", "force-pushed": "yellow", "nothing new": "dim", "fetch failed": "magenta"}
+
+
+def nightly(console: Console, run) -> None:
+    """What a nightly ends with: a line per branch, then each branch's table and regressions."""
+    table = Table(title=f"nightly {run.date} (UTC)", title_justify="left")
+    for column in ("tree", "branch", "what happened", "tip", "builds", "regressions"):
+        table.add_column(column, no_wrap=column in ("tree", "branch", "tip"))
+    for branch in run.branches:
+        count = len(branch.regressions(run.fail_on_warnings))
+        table.add_row(
+            branch.tree,
+            branch.branch,
+            Text(branch.detail, style=BRANCH_STYLE.get(branch.state, "")),
+            branch.tip[:12] if branch.tip else "",
+            str(branch.built),
+            Text(str(count), style="bold red") if count else "",
+        )
+    console.print(table)
+    for branch in run.branches:
+        if not branch.rows:
+            continue
+        console.print()
+        console.print(Text(f"{branch.tree} {branch.branch}", style="bold"))
+        rows = ([branch.reference] if branch.reference else []) + branch.rows
+        cells = [c for c in run.cells if any(c in row.verdicts for row in rows)]
+        table = SimpleNamespace(rows=rows, cells=cells)  # the reference row is shown, never judged
+        report(console, table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="")
+    if run.pruned.paths:
+        console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
+    if run.report_dir:
+        console.print(f"report: {run.report_dir}/report.md and report.json", highlight=False)

@@ -193,3 +193,132 @@ def junit(report, fail_on_warnings: bool = False) -> str:
 
 
 FORMATS = {"markdown": markdown, "json": as_json, "junit": junit}
+
+
+# --- the nightly report -----------------------------------------------------------------------
+
+
+def tuxmake_command(cell) -> str:
+    """The same build with plain tuxmake, run in a kernel tree (fragments from this repository's configs/)."""
+    words = ["tuxmake", "--runtime", cell.runtime, "--target-arch", cell.arch, "--toolchain", cell.toolchain]
+    words += ["--kconfig", cell.kconfig]
+    for fragment in cell.fragments:
+        words += ["--kconfig-add", f"configs/{fragment.path}"]
+    words += [*cell.targets, *cell.make_targets]
+    words += [f"{name}={value}" for name, value in cell.make_variables]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _status_only(verdict: regress.Verdict) -> str:
+    """A reference row's cell: what the build did, judged against nothing."""
+    mark = {FAIL: "✗", INFRA: "?", MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
+    return " ".join(p for p in (mark, f"{verdict.errors}e" if verdict.errors else "", f"{verdict.warnings}w" if verdict.warnings else "") if p)
+
+
+def nightly_subject(nightly) -> str:
+    regressed = [b for b in nightly.branches if b.regressions(nightly.fail_on_warnings)]
+    failed = [b for b in nightly.branches if b.infra]
+    if regressed:
+        count = sum(len(b.regressions(nightly.fail_on_warnings)) for b in regressed)
+        what = f"{count} regression{'s' if count != 1 else ''} in " + ", ".join(f"{b.tree}/{b.branch}" for b in regressed)
+    else:
+        what = "no regressions"
+    if failed:
+        what += "; infrastructure errors in " + ", ".join(f"{b.tree}/{b.branch}" for b in failed)
+    return f"[orchestrator nightly {nightly.date}] {what}"
+
+
+def nightly_markdown(nightly, cells_by_id: dict) -> str:
+    """The nightly as a mail to a kernel list: a subject, one line per branch, then each branch's
+    table and, per regression, the tree, branch, commit, cell, errors and how to reproduce it."""
+    lines = [f"Subject: {nightly_subject(nightly)}", ""]
+    lines.append(
+        f"Nightly build of {nightly.date} (UTC), {nightly.started} to {nightly.finished}; "
+        f"matrix {nightly.matrix}, {len(nightly.cells)} cell{'s' if len(nightly.cells) != 1 else ''}."
+    )
+    lines += ["", "| tree | branch | what happened | tip | regressions |", "|---|---|---|---|---|"]
+    for branch in nightly.branches:
+        tip = f"`{branch.tip[:12]}`" if branch.tip else ""
+        count = len(branch.regressions(nightly.fail_on_warnings))
+        lines.append(f"| {branch.tree} | {branch.branch} | {_cell(branch.detail)} | {tip} | {count or ''} |")
+    for branch in nightly.branches:
+        lines += ["", f"## {branch.tree} {branch.branch}: {branch.state}", "", f"{branch.source} — {branch.detail}"]
+        if not branch.rows:
+            continue
+        shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
+        lines += ["", "| commit | subject | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
+        if branch.reference is not None:
+            texts = [_status_only(branch.reference.verdicts[c]) if c in branch.reference.verdicts else "" for c in shown]
+            lines.append(f"| `{branch.reference.sha[:12]}` | (previous nightly) {_cell(branch.reference.subject)} | " + " | ".join(texts) + " |")
+        for row in branch.rows:
+            texts = []
+            for cell in shown:
+                verdict = row.verdicts.get(cell)
+                text = cell_text(verdict) if verdict else ""
+                texts.append(f"**{text}**" if verdict and verdict.is_regression(nightly.fail_on_warnings) else text)
+            lines.append(f"| `{row.sha[:12]}` | {_cell(row.subject)} | " + " | ".join(texts) + " |")
+        for row, verdict in branch.regressions(nightly.fail_on_warnings):
+            lines += ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
+            lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
+            lines.append(f"- commit: {row.sha} (\"{row.subject}\")")
+            was = f"{verdict.base_sha[:12]}" if verdict.base_sha else "no earlier result"
+            lines += [f"- cell: {verdict.cell_id}, judged against {was}", ""]
+            diagnostics = new_diagnostics(verdict) or []
+            for diagnostic in diagnostics:
+                lines.append(f"    {diagnostic_line(diagnostic)}")
+                lines += [f"        {line}" for line in diagnostic.excerpt[:3]]
+            if not diagnostics and verdict.reason:
+                lines.append(f"    {verdict.reason}")
+            lines += ["", "Reproduce, in a kernel tree at that commit:", ""]
+            cell = cells_by_id.get(verdict.cell_id)
+            if cell is not None:
+                lines.append(f"    {tuxmake_command(cell)}")
+            lines.append(f"    {reproduce(row.sha, verdict.cell_id)} --tree {shlex.quote(str(branch.repo))}")
+    if nightly.pruned.paths:
+        lines += ["", f"Retention: pruned {len(nightly.pruned.paths)} artifact directories ({_mib(nightly.pruned.freed)}); {_mib(nightly.pruned.kept)} kept."]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:.1f} MiB"
+
+
+def nightly_json(nightly) -> str:
+    return json.dumps(
+        {
+            "date": nightly.date,
+            "started": nightly.started,
+            "finished": nightly.finished,
+            "matrix": nightly.matrix,
+            "cells": nightly.cells,
+            "subject": nightly_subject(nightly),
+            "branches": [
+                {
+                    "tree": b.tree,
+                    "branch": b.branch,
+                    "source": b.source,
+                    "state": b.state,
+                    "detail": b.detail,
+                    "previous_tip": b.previous_tip,
+                    "tip": b.tip,
+                    "builds": b.built,
+                    "reference": _row_dict(b.reference) if b.reference else None,
+                    "commits": [_row_dict(row) for row in b.rows],
+                    "regressions": [
+                        {"sha": row.sha, "cell": v.cell_id, "verdict": v.kind} for row, v in b.regressions(nightly.fail_on_warnings)
+                    ],
+                }
+                for b in nightly.branches
+            ],
+            "pruned": {"directories": len(nightly.pruned.paths), "freed_bytes": nightly.pruned.freed, "kept_bytes": nightly.pruned.kept},
+        },
+        indent=1,
+    ) + "\n"
+
+
+def _row_dict(row: regress.Row) -> dict:
+    return {"sha": row.sha, "subject": row.subject, "verdicts": [_verdict_dict(v) for v in row.verdicts.values()]}

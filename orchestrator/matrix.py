@@ -36,11 +36,13 @@ DEFAULT_TARGETS = "kvm"
 # "clang" means ClangBuiltLinux's full LLVM toolchain; a cell can override LLVM in make_variables.
 TOOLCHAIN_MAKE_VARIABLES = {"clang": {"LLVM": "1"}}
 
-TOP_KEYS = ("tree", "defaults", "axes", "include", "exclude")
+TOP_KEYS = ("tree", "trees", "nightly", "defaults", "axes", "include", "exclude")
 CELL_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets", "make_variables", "runtime")
 AXIS_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets")
 DEFAULT_KEYS = CELL_KEYS + ("jobs",)
 TREE_KEYS = ("path", "url", "branches", "name")
+NIGHTLY_KEYS = ("keep_days", "disk_budget")
+SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
 
 BUILTIN_DEFAULTS = {
     "toolchain": "gcc",
@@ -65,13 +67,27 @@ class TreeSpec:
     branches: list[str] = field(default_factory=list)
     name: str = ""
 
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else str(self.url)
+
+
+@dataclass
+class Retention:
+    """How long a nightly keeps build artifacts (logs, configs) on disk; database rows are kept forever."""
+
+    keep_days: int = 30
+    disk_budget: Optional[int] = 20 * 1024**3  # bytes for all artifacts; None: no limit
+
 
 @dataclass
 class Matrix:
     path: Path
-    tree: TreeSpec
+    tree: TreeSpec  # the first of `trees`: what --commit, plan and report read
     cells: list[Cell]
     jobs: Optional[int] = None  # make -j per cell; None: let the runner choose
+    trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
+    retention: Retention = field(default_factory=Retention)
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -154,7 +170,8 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
     _check_keys(where, document, TOP_KEYS, "top level")
 
     configs = Path(configs_dir) if configs_dir else path.parent / "configs"
-    tree = _tree_spec(where, document.get("tree"), path.parent)
+    trees = _tree_specs(where, document, path.parent)
+    retention = _retention(where, _mapping(where, document, "nightly"))
     defaults = _mapping(where, document, "defaults")
     _check_keys(where, defaults, DEFAULT_KEYS, "defaults")
     jobs = _jobs(where, defaults)
@@ -207,7 +224,14 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
                 f"two different cells have the id '{cell.id}'; give them different kconfig, fragments or targets",
             )
         cells.setdefault(cell.id, cell)
-    return Matrix(path=path, tree=tree, cells=list(cells.values()), jobs=jobs)
+    return Matrix(
+        path=path,
+        tree=trees[0] if trees else TreeSpec(),
+        cells=list(cells.values()),
+        jobs=jobs,
+        trees=trees,
+        retention=retention,
+    )
 
 
 def select(cells: list[Cell], patterns: list[str]) -> list[Cell]:
@@ -268,13 +292,63 @@ def _jobs(where: _Where, defaults: dict) -> Optional[int]:
     return jobs
 
 
-def _tree_spec(where: _Where, tree: Any, base_dir: Path) -> TreeSpec:
-    if tree is None:
-        return TreeSpec()
+def _tree_specs(where: _Where, document: dict, base_dir: Path) -> list[TreeSpec]:
+    """`tree:` (one) or `trees:` (a list), each with a name unique among them."""
+    if "tree" in document and "trees" in document:
+        raise where.error(_line(document, "trees"), "give either `tree` (one tree) or `trees` (a list), not both")
+    if "trees" in document:
+        entries = _sequence(where, document, "trees")
+        if not entries:
+            raise where.error(_line(document, "trees"), "trees must list at least one tree")
+        specs = [_tree_spec(where, entry, base_dir, _line(entries, i)) for i, entry in enumerate(entries)]
+    elif document.get("tree") is not None:
+        specs = [_tree_spec(where, document["tree"], base_dir, _line(document, "tree"))]
+    else:
+        return []
+    seen: dict[str, TreeSpec] = {}
+    for index, spec in enumerate(specs):
+        if spec.name in seen:
+            raise where.error(
+                _line(document.get("trees", []), index),
+                f"two trees are named '{spec.name}'; give each a different `name` (reports and nightly state use it)",
+            )
+        seen[spec.name] = spec
+    return specs
+
+
+def _retention(where: _Where, nightly: dict) -> Retention:
+    _check_keys(where, nightly, NIGHTLY_KEYS, "nightly")
+    retention = Retention()
+    if "keep_days" in nightly:
+        days = nightly["keep_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise where.error(_line(nightly, "keep_days"), f"nightly.keep_days '{days}' must be a number of days (0 or more)")
+        retention.keep_days = days
+    if "disk_budget" in nightly:
+        try:
+            retention.disk_budget = parse_size(nightly["disk_budget"])
+        except ValueError as error:
+            raise where.error(_line(nightly, "disk_budget"), f"nightly.disk_budget {error}")
+    return retention
+
+
+def parse_size(value: Any) -> Optional[int]:
+    """Bytes from `20G`, `500M`, `1.5T`, a plain number of bytes, or none/unlimited (None)."""
+    if value is None or str(value).lower() in ("none", "unlimited"):
+        return None
+    match = SIZE.match(str(value).strip()) if not isinstance(value, bool) else None
+    if not match:
+        raise ValueError(f"'{value}' must be a size such as 20G, 500M or 'unlimited'")
+    number, unit = float(match[1]), match[2].upper()
+    return int(number * 1024 ** " KMGT".index(unit or " "))
+
+
+def _tree_spec(where: _Where, tree: Any, base_dir: Path, line: int = 0) -> TreeSpec:
     if isinstance(tree, str):
         tree = _Mapping(path=tree)
+        tree.lines, tree.line = {}, line
     if not isinstance(tree, dict):
-        raise where.error(0, "tree must be a mapping with `path` or `url` (and `branches`)")
+        raise where.error(line, "a tree must be a mapping with `path` or `url` (and `branches`, `name`)")
     _check_keys(where, tree, TREE_KEYS, "tree")
     if ("path" in tree) == ("url" in tree):
         raise where.error(_line(tree), "tree needs exactly one of `path` (a local git tree) or `url` (a git remote)")
@@ -291,8 +365,13 @@ def _tree_spec(where: _Where, tree: Any, base_dir: Path) -> TreeSpec:
         spec.path = (base_dir / Path(str(tree["path"])).expanduser()).resolve()
     else:
         spec.url = str(tree["url"])
-        if spec.url.startswith("-"):
-            raise where.error(_line(tree, "url"), f"tree.url '{spec.url}' may not begin with '-'")
+        if spec.url.startswith("-") or not spec.url.strip():
+            raise where.error(_line(tree, "url"), f"tree.url '{spec.url}' must be a git URL and may not begin with '-'")
+    if not spec.name:  # the last part of the path or URL: linux, kvm (from kvm.git)
+        given = str(tree.get("path", tree.get("url")))
+        spec.name = re.sub(r"\.git$", "", given.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]) or "tree"
+    if not KCONFIG_NAME.match(spec.name) or spec.name.startswith("-"):
+        raise where.error(_line(tree, "name"), f"tree name '{spec.name}' may hold only letters, digits and . _ + -")
     return spec
 
 

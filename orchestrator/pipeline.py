@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import os
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 from . import regress, runner, tree
+from .lock import Lock
 from .matrix import Matrix
 from .models import FAIL, INFRA, MATRIX_ERROR, BuildResult, Cell, Commit, InputError
 from .store import Store
@@ -201,23 +200,6 @@ def status_code(results: list[BuildResult]) -> int:
     return 2 if statuses & {INFRA, MATRIX_ERROR} else 0
 
 
-class work_lock:
+def work_lock(work_root: Path) -> Lock:
     """One run at a time per work root: build directories there are shared between runs."""
-
-    def __init__(self, work_root: Path):
-        self.path = Path(work_root) / "lock"
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.path.open("a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"orchestrate: another run holds {self.path}; waiting for it", file=sys.stderr)
-            fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
-        return False
+    return Lock(Path(work_root) / "lock", wait=True)

@@ -14,6 +14,9 @@ import multiprocessing
 import os
 import re
 import shutil
+import select
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from . import logparse
+from .lock import Lock
 from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Diagnostic
 
 # Commands tuxmake writes into build.log, and what they mean for progress.
@@ -64,11 +68,16 @@ class Interrupted(Exception):
 
 def build_cell(request: BuildRequest) -> Optional[BuildResult]:
     """Run one cell's tuxmake build (in a worker process); None when it was interrupted."""
+    _lenient_tuxmake_pipes()
+    # A worker of a killed run may still be stopping make in this cell's build directory.
+    with Lock(Path(request.build_dir).with_name(Path(request.build_dir).name + ".lock"), wait=True):
+        return _build_cell(request)
+
+
+def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     # Imported here so the parent process does not pay for it when every cell is already built.
     from tuxmake.build import Build
     from tuxmake.exceptions import TuxMakeException
-
-    _lenient_tuxmake_pipes()
 
     cell = request.cell
     # Build into <dir>.partial and swap it in when done: an interrupted rebuild keeps the old artifacts.
@@ -248,7 +257,7 @@ def run_builds(
     for request in requests:
         on_progress(request.cell.id, "queued", "")
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_run, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(build_cell, r): r for r in requests}
         while pending:
@@ -279,6 +288,26 @@ def run_builds(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _watch_run(run_pid: int) -> None:
+    """Worker start: stop when the run that owns the pool dies. A run killed with SIGKILL cannot stop
+    its builds, and its workers' parent is the pool's forkserver, which outlives it: without this an
+    orphaned worker builds on beside the next run (its cell lock makes that run wait meanwhile)."""
+    try:
+        run = os.pidfd_open(run_pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux 5.3+): orphans finish, the cell lock serializes
+        return
+
+    def watch() -> None:
+        select.select([run], [], [])  # readable once the run has exited
+        os.kill(os.getpid(), signal.SIGTERM)  # tuxmake stops make; an idle worker just ends
+        time.sleep(10)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-run", daemon=True).start()
 
 
 def _stop_workers(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:

@@ -75,6 +75,19 @@ MIGRATIONS = [
     CREATE INDEX diagnostics_by_build ON diagnostics (build_id, position);
     CREATE INDEX diagnostics_by_fingerprint ON diagnostics (fingerprint);
     """,
+    """
+    CREATE TABLE nightly_branches (
+        id INTEGER PRIMARY KEY,
+        tree TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        source TEXT NOT NULL,
+        previous_tip TEXT,
+        tip TEXT NOT NULL,
+        state TEXT NOT NULL,
+        finished TEXT NOT NULL
+    );
+    CREATE INDEX nightly_by_branch ON nightly_branches (tree, branch, id);
+    """,
 ]
 
 
@@ -199,7 +212,30 @@ class Store:
                 ],
             )
 
+    def record_nightly(self, tree: str, branch: str, source: str, previous_tip: Optional[str], tip: str, state: str) -> None:
+        """A branch's nightly is done: `tip` becomes the baseline of its next nightly."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO nightly_branches (tree, branch, source, previous_tip, tip, state, finished)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (tree, branch, source, previous_tip, tip, state, _now()),
+            )
+
     # --- reads ---------------------------------------------------------------------------------
+
+    def last_nightly_tip(self, tree: str, branch: str) -> Optional[str]:
+        row = self.db.execute(
+            "SELECT tip FROM nightly_branches WHERE tree = ? AND branch = ? ORDER BY id DESC LIMIT 1", (tree, branch)
+        ).fetchone()
+        return row["tip"] if row else None
+
+    def artifact_dirs(self) -> list[tuple[Path, str]]:
+        """(artifacts directory, when the last build into it finished), oldest first."""
+        rows = self.db.execute(
+            """SELECT artifacts_dir, MAX(finished) AS finished FROM builds WHERE artifacts_dir != ''
+               GROUP BY artifacts_dir ORDER BY finished, artifacts_dir"""
+        )
+        return [(Path(row["artifacts_dir"]), row["finished"]) for row in rows]
 
     def commit(self, sha: str) -> Optional[Commit]:
         row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()

@@ -125,3 +125,22 @@ def first_parent_range(repo: Path, spec: str) -> list[str]:
         inside = git(repo, "rev-list", "--first-parent", "--reverse", "--end-of-options", f"{bottom_sha}..{top_sha}")
         return [bottom_sha] + inside.split()
     return [resolve(repo, spec, what="range")]
+
+
+def is_ancestor(repo: Path, ancestor: str, sha: str) -> bool:
+    """Whether `ancestor` is reachable from `sha` (False too when git no longer has it)."""
+    result = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", "--end-of-options", ancestor, sha], capture_output=True
+    )
+    return result.returncode == 0
+
+
+def new_commits(repo: Path, tip: str, previous: str, limit: int) -> tuple[list[str], int]:
+    """(up to `limit` first-parent commits of `tip` not reachable from `previous`, newest first; how many
+    there are in all). Works after a force-push too, as long as git still has `previous`."""
+    try:
+        count = int(git(repo, "rev-list", "--first-parent", "--count", "--end-of-options", tip, f"^{previous}"))
+        listed = git(repo, "rev-list", "--first-parent", f"--max-count={limit}", "--end-of-options", tip, f"^{previous}")
+    except GitError:  # `previous` is gone (a mirror made again): nothing to exclude, build the tip
+        return [tip], 1
+    return listed.split(), count

@@ -1,0 +1,92 @@
+"""Exclusive locks between runs: an flock on a file that also says who holds it.
+
+The kernel drops an flock when its holder dies, however it dies (SIGKILL too), so a lock left by a
+process that is gone is free by construction; the pid written inside only serves the messages:
+who is being waited for, and whose stale lock file is being taken over.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+
+class Busy(Exception):
+    """The lock is held by a live process and the caller chose not to wait."""
+
+    def __init__(self, path: Path, holder: str):
+        super().__init__(f"{path} is held by {holder}")
+        self.path = path
+        self.holder = holder
+
+
+def _say(message: str) -> None:
+    print(f"orchestrate: {message}", file=sys.stderr)
+
+
+class Lock:
+    def __init__(self, path: Path | str, wait: bool = True, say: Callable[[str], None] = _say):
+        self.path = Path(path)
+        self.wait = wait
+        self.say = say
+        self.handle = None
+
+    def __enter__(self) -> "Lock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = self.path.open("a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            left = holder_of(self.path)
+            if left and not _alive(left[0]):
+                self.say(f"taking over {self.path}: its holder (pid {left[0]}) is no longer running")
+        except BlockingIOError:
+            holder = describe(holder_of(self.path))
+            if not self.wait:
+                self.handle.close()
+                raise Busy(self.path, holder)
+            self.say(f"{self.path} is held by {holder}; waiting for it")
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        self.handle.seek(0)
+        self.handle.truncate()
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.handle.write(f"{os.getpid()} {started} {' '.join(sys.argv)}\n")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.handle.seek(0)
+        self.handle.truncate()  # an empty file: nobody holds it, nothing stale to report
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+        return False
+
+
+def holder_of(path: Path) -> Optional[tuple[int, str]]:
+    """(pid, the rest of the line: start time and command) from a lock file, if it names one."""
+    try:
+        pid, _, rest = path.read_text().strip().partition(" ")
+        return int(pid), rest
+    except (OSError, ValueError):
+        return None
+
+
+def describe(holder: Optional[tuple[int, str]]) -> str:
+    if holder is None:
+        return "another process"
+    pid, rest = holder
+    started, _, command = rest.partition(" ")
+    return f"pid {pid} (started {started}: {command})" if command else f"pid {pid}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

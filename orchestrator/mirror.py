@@ -1,0 +1,94 @@
+"""Remote trees for the nightly: one bare mirror per URL under the work root, fetched branch by branch.
+
+Each branch is fetched on its own, so an unknown branch or a failing fetch costs that branch only.
+Fetches never prompt (a scheduled run has nobody to answer) and give up after a timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import tree
+from .matrix import TreeSpec
+
+FETCH_TIMEOUT = 3600  # seconds; a first clone of a kernel over a slow link takes a while
+NO_PROMPTS = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+}
+
+
+class FetchError(Exception):
+    """A branch could not be fetched or found: an infrastructure error for that branch."""
+
+
+def mirror_dir(work_root: Path, url: str) -> Path:
+    key = hashlib.sha256(url.encode()).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", url.rstrip("/").rsplit("/", 1)[-1])
+    return Path(work_root) / "mirrors" / f"{name}-{key}"
+
+
+def nightly_ref(branch: str) -> str:
+    return f"refs/nightly/{branch}"
+
+
+def branches(spec: TreeSpec) -> list[str]:
+    """The branches a nightly follows: the listed ones; else a local tree's current branch, or a
+    remote's default branch (HEAD)."""
+    if spec.branches:
+        return list(spec.branches)
+    if spec.path is not None:
+        try:
+            return [tree.git(spec.path, "symbolic-ref", "--quiet", "--short", "HEAD")]
+        except tree.GitError:
+            return ["HEAD"]  # a detached checkout
+    return ["HEAD"]
+
+
+def update(spec: TreeSpec, branch: str, work_root: Path) -> tuple[Path, str]:
+    """(the repository to build from, the branch's tip sha), fetching it first for a remote tree."""
+    if spec.path is not None:
+        ref = branch if branch == "HEAD" else f"refs/heads/{branch}"
+        try:
+            return spec.path, tree.git(spec.path, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        except tree.GitError:
+            raise FetchError(f"{spec.path} has no branch '{branch}'")
+    mirror = ensure_mirror(str(spec.url), work_root)
+    source = "HEAD" if branch == "HEAD" else f"refs/heads/{branch}"
+    _git(mirror, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options",
+         str(spec.url), f"+{source}:{nightly_ref(branch)}", what=f"fetching {branch} from {spec.url}")
+    return mirror, tree.git(mirror, "rev-parse", "--verify", f"{nightly_ref(branch)}^{{commit}}")
+
+
+def ensure_mirror(url: str, work_root: Path) -> Path:
+    """The bare mirror of `url`, cloned on first use (a local path is cloned with hard links: cheap)."""
+    mirror = mirror_dir(work_root, url)
+    if (mirror / "HEAD").exists():
+        return mirror
+    partial = mirror.with_name(mirror.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    _git(None, "clone", "--quiet", "--bare", "--no-tags", "--", url, str(partial), what=f"cloning {url}")
+    # A background `git gc --auto` could drop a force-pushed branch's old tip, the previous baseline.
+    tree.git(partial, "config", "gc.auto", "0")
+    partial.rename(mirror)
+    return mirror
+
+
+def _git(repo, *args: str, what: str) -> str:
+    command = ["git", *(["-C", str(repo)] if repo else []), *args]
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=FETCH_TIMEOUT, env={**os.environ, **NO_PROMPTS}
+        )
+    except subprocess.TimeoutExpired:
+        raise FetchError(f"{what}: no answer within {FETCH_TIMEOUT} s")
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise FetchError(f"{what} failed: {lines[-1].strip() if lines else f'git exit {result.returncode}'}")
+    return result.stdout.strip()

@@ -1,0 +1,241 @@
+"""The nightly run: fetch every branch the matrix names, build what is new, judge it against the
+previous nightly's tip, prune old artifacts, and leave a report under results/nightly/<UTC date>/.
+
+A branch's nightly is recorded only when all its builds are done: a run that is killed leaves the
+branch where it was, so the next run finds the same new commits, skips the cells already stored
+and builds only what is missing.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, ContextManager, Optional
+
+from . import export, mirror, pipeline, regress, retention, tree
+from .lock import Lock
+from .matrix import Matrix, TreeSpec
+from .models import INFRA, MATRIX_ERROR, BuildResult, Cell
+from .store import Store
+
+# What happened to a branch.
+FIRST = "first nightly"
+NEW = "new commits"
+FORCE_PUSHED = "force-pushed"
+NOTHING_NEW = "nothing new"
+FETCH_FAILED = "fetch failed"
+
+DEFAULT_MAX_COMMITS = 20
+
+
+@dataclass
+class Options:
+    each: bool = False  # build every new commit (newest first, up to max_commits), not only the tip
+    max_commits: int = DEFAULT_MAX_COMMITS
+    runtime: Optional[str] = None
+    jobs: Optional[int] = None
+    keep_days: Optional[int] = None  # None: the matrix's nightly.keep_days
+    disk_budget: Optional[int] = -1  # bytes; -1: the matrix's nightly.disk_budget; None: no limit
+    wait: bool = False  # wait for another nightly to finish instead of refusing to start
+    fail_on_warnings: bool = False
+
+
+@dataclass
+class BranchPlan:
+    state: str
+    commits: list[str]  # to build, newest first
+    detail: str  # one line for the report
+
+
+@dataclass
+class BranchRun:
+    tree: str
+    branch: str
+    source: str  # the URL or local path
+    state: str = FETCH_FAILED
+    detail: str = ""
+    previous_tip: Optional[str] = None
+    tip: Optional[str] = None
+    repo: Optional[Path] = None  # where the commits were built from (a mirror, or the local tree)
+    reference: Optional[regress.Row] = None  # the previous nightly's tip, shown first
+    rows: list[regress.Row] = field(default_factory=list)  # the commits built now, oldest first
+    results: list[BuildResult] = field(default_factory=list)
+    built: int = 0  # cell builds this run made (the rest were stored already)
+    built_cells: set[str] = field(default_factory=set)
+
+    def regressions(self, fail_on_warnings: bool = False) -> list[tuple[regress.Row, regress.Verdict]]:
+        return [(row, v) for row in self.rows for v in row.verdicts.values() if v.is_regression(fail_on_warnings)]
+
+    @property
+    def infra(self) -> bool:
+        return self.state == FETCH_FAILED or any(r.status in (INFRA, MATRIX_ERROR) for r in self.results)
+
+
+@dataclass
+class Nightly:
+    date: str  # UTC date of the start, YYYY-MM-DD
+    started: str
+    finished: str = ""
+    matrix: str = ""
+    cells: list[str] = field(default_factory=list)
+    branches: list[BranchRun] = field(default_factory=list)
+    pruned: retention.Pruned = field(default_factory=retention.Pruned)
+    fail_on_warnings: bool = False
+    report_dir: Optional[Path] = None
+
+
+def plan_branch(
+    previous: Optional[str],
+    tip: str,
+    new: list[str],
+    total_new: int,
+    force_pushed: bool,
+    each: bool,
+    tip_complete: bool,
+) -> BranchPlan:
+    """What to build of a branch (pure). new: the newest first-parent commits not in `previous`
+    (at most the limit), total_new: how many there are in all; tip_complete: every cell has a
+    result at `tip` already."""
+    if previous is None:
+        return BranchPlan(FIRST, [tip], "first nightly of this branch: building its tip")
+    if previous == tip:
+        if tip_complete:
+            return BranchPlan(NOTHING_NEW, [], f"nothing new since {previous[:12]}")
+        return BranchPlan(NOTHING_NEW, [tip], f"nothing new since {previous[:12]}; building the cells it lacks")
+    commits = list(new) if each else [tip]
+    plural = "s" if total_new != 1 else ""
+    what = f"{total_new} new commit{plural}"
+    if each and total_new > len(commits):
+        what += f", building the newest {len(commits)}"
+    elif each:
+        what += ", building each"
+    else:
+        what += ", building the tip"
+    if force_pushed:
+        return BranchPlan(FORCE_PUSHED, commits, f"force-pushed: the previous tip {previous[:12]} is no longer on it; {what}")
+    return BranchPlan(NEW, commits, what)
+
+
+def exit_code(nightly: Nightly) -> int:
+    """1 for a regression on any branch; else 2 for a failed fetch or an infrastructure or matrix error; else 0."""
+    if any(b.regressions(nightly.fail_on_warnings) for b in nightly.branches):
+        return 1
+    return 2 if any(b.infra for b in nightly.branches) else 0
+
+
+def lock_path(store: Store) -> Path:
+    return store.root / "nightly" / "lock"
+
+
+def run(
+    matrix: Matrix,
+    cells: list[Cell],
+    store: Store,
+    options: Options = Options(),
+    work_root: Optional[Path] = None,
+    say: Callable[[str], None] = lambda message: None,
+    progress: Callable[[str], ContextManager] = lambda title: nullcontext(None),
+) -> Nightly:
+    """One nightly over every tree and branch of the matrix. Raises lock.Busy when another nightly
+    holds the results directory and options.wait is off.
+
+    progress(title) is entered around each commit's builds; what it yields, if not None, is called
+    as update(cell, state, detail) while they run."""
+    work_root = Path(work_root or pipeline.default_work_root()).absolute()
+    with Lock(lock_path(store), wait=options.wait, say=say):
+        now = datetime.now(timezone.utc)
+        nightly = Nightly(
+            date=now.strftime("%Y-%m-%d"),
+            started=now.isoformat(timespec="seconds"),
+            matrix=str(matrix.path),
+            cells=[c.id for c in cells],
+            fail_on_warnings=options.fail_on_warnings,
+        )
+        for spec in matrix.trees:
+            for branch in mirror.branches(spec):
+                nightly.branches.append(_run_branch(matrix, cells, store, options, work_root, spec, branch, say, progress))
+        keep_days = matrix.retention.keep_days if options.keep_days is None else options.keep_days
+        budget = matrix.retention.disk_budget if options.disk_budget == -1 else options.disk_budget
+        nightly.pruned = retention.prune(store, keep_days, budget)
+        nightly.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return nightly
+
+
+def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch, say, progress) -> BranchRun:
+    run = BranchRun(tree=spec.name, branch=branch, source=spec.source)
+    say(f"{spec.name} {branch}: fetching from {spec.source}" if spec.url else f"{spec.name} {branch}: reading {spec.source}")
+    try:
+        run.repo, run.tip = mirror.update(spec, branch, work_root)
+    except mirror.FetchError as error:
+        run.detail = str(error)
+        say(f"{spec.name} {branch}: {run.detail}")
+        return run
+    run.previous_tip = previous = store.last_nightly_tip(spec.name, branch)
+    new, total, force_pushed = [], 0, False
+    if previous is not None and previous != run.tip:
+        force_pushed = not tree.is_ancestor(run.repo, previous, run.tip)
+        new, total = tree.new_commits(run.repo, run.tip, previous, options.max_commits)
+    complete = previous == run.tip and not store.missing(run.tip, cells)
+    plan = plan_branch(previous, run.tip, new, total, force_pushed, options.each, complete)
+    run.state, run.detail = plan.state, plan.detail
+    say(f"{spec.name} {branch}: {plan.detail}")
+    for sha in plan.commits:
+        with progress(f"{spec.name} {branch}: building {sha[:12]}") as update:
+            done = pipeline.build_commit(
+                matrix,
+                cells,
+                run.repo,
+                sha,
+                store,
+                runtime=options.runtime,
+                jobs=options.jobs,
+                work_root=work_root,
+                command=f"orchestrate nightly ({spec.name} {branch})",
+                on_progress=update or (lambda cell, state, detail: None),  # update: the callable progress yields
+            )
+        run.built += len(done.built)
+        run.built_cells.update(done.built)
+        run.results.extend(done.results)
+    _judge(run, store, cells, list(reversed(plan.commits)))
+    store.record_nightly(spec.name, branch, spec.source, previous, run.tip, run.state)
+    return run
+
+
+def _judge(run: BranchRun, store: Store, cells: list[Cell], built: list[str]) -> None:
+    """The branch's table: the previous tip as the reference row, then the commits built, oldest
+    first; each cell is judged against the row above that has a usable result for it."""
+    shas = ([run.previous_tip] if run.previous_tip and run.previous_tip not in built else []) + built
+    if not shas:
+        return
+    ids = [c.id for c in cells]
+    results = {key: r for key, r in store.results_for(shas).items() if key[1] in ids}
+    first = [r for (sha, _), r in results.items() if sha == shas[0]]
+    earlier = pipeline.baselines(store, run.repo, first)
+    stored = store.commits(shas)
+    commits = [(sha, (stored.get(sha) or tree.commit_info(run.repo, sha)).subject) for sha in shas]
+    rows = regress.table(commits, results, ids, earlier)
+    if shas[0] != (built[0] if built else None):
+        run.reference, rows = rows[0], rows[1:]
+    if run.state == NOTHING_NEW:  # judged and reported before; only the cells it lacked are news
+        for row in rows:
+            row.verdicts = {cell: v for cell, v in row.verdicts.items() if cell in run.built_cells}
+    run.rows = rows
+
+
+def write_report(store: Store, nightly: Nightly, cells: list[Cell]) -> Path:
+    """results/nightly/<date>/report.md and report.json; an earlier report of the same date is kept
+    beside them, renamed after the time it was written."""
+    directory = store.root / "nightly" / nightly.date
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("report.md", "report.json"):
+        old = directory / name
+        if old.exists():
+            written = datetime.fromtimestamp(old.stat().st_mtime, timezone.utc).strftime("%H%M%S")
+            old.rename(old.with_name(f"report-{written}{old.suffix}"))
+    by_id = {c.id: c for c in cells}
+    (directory / "report.md").write_text(export.nightly_markdown(nightly, by_id))
+    (directory / "report.json").write_text(export.nightly_json(nightly))
+    nightly.report_dir = directory
+    return directory
