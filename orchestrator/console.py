@@ -146,7 +146,8 @@ def show(console: Console, commit: Commit, results: list[BuildResult], warnings_
             f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
             highlight=False,
         )
-        console.print(f"  artifacts: {result.artifacts_dir}", highlight=False)
+        pruned = " (pruned by the nightly's retention; the diagnostics below are stored)" if not os.path.isdir(result.artifacts_dir) else ""
+        console.print(f"  artifacts: {result.artifacts_dir}{pruned}", highlight=False)
         errors = [d for d in result.diagnostics if d.severity == "error"]
         warnings = [d for d in result.diagnostics if d.severity == "warning"]
         for diagnostic in errors + warnings[:warnings_shown]:

@@ -244,3 +244,37 @@ def test_tree_needs_path_or_url(tmp_path):
     assert "tree needs exactly one of `path`" in error_of(path)
     path = write(tmp_path, "tree: {url: x, branches: ['--upload-pack=evil']}\ninclude:\n  - {arch: riscv}\n")
     assert "may not begin with '-'" in error_of(path)
+
+
+def test_trees_list_each_with_a_name_for_the_nightly(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        trees:
+          - {url: "https://git.kernel.org/pub/scm/virt/kvm/kvm.git", branches: [next, queue]}
+          - {name: mine, path: ../linux}
+        nightly: {keep_days: 7, disk_budget: 5G}
+        include:
+          - {arch: riscv}
+        """,
+    )
+    loaded = matrix.load(path)
+    assert [(t.name, t.branches) for t in loaded.trees] == [("kvm", ["next", "queue"]), ("mine", [])]
+    assert loaded.tree is loaded.trees[0]
+    assert (loaded.retention.keep_days, loaded.retention.disk_budget) == (7, 5 * 1024**3)
+
+
+def test_trees_need_distinct_names_and_not_both_forms(tmp_path):
+    path = write(tmp_path, "trees:\n  - {url: a/linux.git}\n  - {path: b/linux}\ninclude:\n  - {arch: riscv}\n")
+    assert error_of(path) == f"{path}:3: two trees are named 'linux'; give each a different `name` (reports and nightly state use it)"
+    path = write(tmp_path, "tree: {path: x}\ntrees: [{path: y}]\ninclude:\n  - {arch: riscv}\n")
+    assert "give either `tree` (one tree) or `trees` (a list), not both" in error_of(path)
+
+
+def test_bad_retention_settings(tmp_path):
+    path = write(tmp_path, "nightly: {keep_days: -1}\ninclude:\n  - {arch: riscv}\n")
+    assert error_of(path) == f"{path}:1: nightly.keep_days '-1' must be a number of days (0 or more)"
+    path = write(tmp_path, "nightly:\n  disk_budget: lots\ninclude:\n  - {arch: riscv}\n")
+    assert error_of(path) == f"{path}:2: nightly.disk_budget 'lots' must be a size such as 20G, 500M or 'unlimited'"
+    path = write(tmp_path, "nightly: {keep: 3}\ninclude:\n  - {arch: riscv}\n")
+    assert "nightly: unknown field 'keep'; allowed: keep_days, disk_budget" in error_of(path)

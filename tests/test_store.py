@@ -124,3 +124,13 @@ def test_newer_schema_is_refused_and_left_alone(tmp_path):
     db.close()
     with pytest.raises(InputError, match="schema version 99 is newer"):
         Store(tmp_path)
+
+
+def test_a_branchs_last_nightly_tip_is_the_latest_recorded(tmp_path):
+    store = Store(tmp_path)
+    assert store.last_nightly_tip("kvm", "next") is None
+    store.record_nightly("kvm", "next", "https://example.invalid/kvm.git", None, "a" * 40, "first nightly")
+    store.record_nightly("kvm", "next", "https://example.invalid/kvm.git", "a" * 40, "b" * 40, "new commits")
+    store.record_nightly("kvm", "queue", "https://example.invalid/kvm.git", None, "c" * 40, "first nightly")
+    assert store.last_nightly_tip("kvm", "next") == "b" * 40
+    assert store.last_nightly_tip("kvm", "queue") == "c" * 40

@@ -1,0 +1,213 @@
+"""The nightly: what to build of a branch (pure), and end to end against a bare repository on disk as
+the remote, with commits pushed between runs, real builds of the riscv gcc KVM cell, two real
+nightly processes meeting at the lock, and a real nightly killed mid-run with SIGKILL.
+
+On top of Linux 6.1 (the demo tree, A):
+  B  riscv writes run->system_event.flags, which the kernel's struct does not have (the seed error);
+  C  on top of B, an unused variable (riscv builds without -Werror: a warning);
+  D  force-pushed over B and C: A plus a comment.
+"""
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, command_env, commit_changes, orchestrate
+from orchestrator.nightly import FIRST, FORCE_PUSHED, NEW, NOTHING_NEW, plan_branch
+
+A, B, C = "a" * 40, "b" * 40, "c" * 40
+
+# --- what to build (pure) ---------------------------------------------------------------------
+
+
+def test_a_branch_never_seen_builds_its_tip():
+    plan = plan_branch(None, C, [], 0, False, each=True, tip_complete=False)
+    assert (plan.state, plan.commits) == (FIRST, [C])
+
+
+def test_new_commits_build_the_tip_or_with_each_every_one_newest_first():
+    assert plan_branch(A, C, [C, B], 2, False, each=False, tip_complete=False).commits == [C]
+    plan = plan_branch(A, C, [C, B], 2, False, each=True, tip_complete=False)
+    assert (plan.state, plan.commits, plan.detail) == (NEW, [C, B], "2 new commits, building each")
+    capped = plan_branch(A, C, [C], 2, False, each=True, tip_complete=False)
+    assert capped.detail == "2 new commits, building the newest 1"
+
+
+def test_nothing_new_costs_no_build_unless_the_tip_lacks_cells():
+    plan = plan_branch(C, C, [], 0, False, each=False, tip_complete=True)
+    assert (plan.state, plan.commits, plan.detail) == (NOTHING_NEW, [], f"nothing new since {C[:12]}")
+    assert plan_branch(C, C, [], 0, False, each=False, tip_complete=False).commits == [C]
+
+
+def test_a_force_push_is_said():
+    plan = plan_branch(C, B, [B], 1, True, each=False, tip_complete=False)
+    assert plan.state == FORCE_PUSHED and plan.commits == [B]
+    assert plan.detail == f"force-pushed: the previous tip {C[:12]} is no longer on it; 1 new commit, building the tip"
+
+
+# --- end to end -------------------------------------------------------------------------------
+
+CELL = "riscv-gcc-defconfig+kvm"
+BREAK = ("arch/riscv/kvm/vcpu_sbi.c", "\trun->system_event.ndata = 1;\n", "\trun->system_event.flags = 1;\n")
+UNUSED = ("arch/riscv/kvm/vcpu_sbi.c", "\tunsigned long i;\n", "\tunsigned long i;\n\tint orchestrator_unused;\n")
+COMMENT = ("arch/riscv/kvm/vcpu_sbi.c", "\tunsigned long i;\n", "\tunsigned long i; /* a comment */\n")
+
+
+
+class Site:
+    """A remote (bare, on disk), a developer repository that pushes to it, and a nightly set-up."""
+
+    def __init__(self, root: Path, demo_tree: Path):
+        self.root = root
+        self.remote = root / "remote.git"
+        self.dev = root / "dev.git"
+        subprocess.run(["git", "clone", "--quiet", "--bare", str(demo_tree), str(self.remote)], check=True)
+        subprocess.run(["git", "clone", "--quiet", "--bare", "--shared", str(demo_tree), str(self.dev)], check=True)
+        self.a = git(self.dev, "rev-parse", "HEAD")
+        shutil.copytree(PROJECT / "configs", root / "configs")
+        (root / "matrix.yaml").write_text(
+            f"trees:\n  - {{name: demo, url: '{self.remote}', branches: [master, nope]}}\n"
+            "axes:\n  arch: [riscv]\n  toolchain: [gcc]\n  fragments: [[kvm]]\n"
+        )
+        self.results = root / "results"
+        # Its own work root (mirror, worktree, build directory), shared ccache.
+        self.env = {"ORCHESTRATOR_WORK": str(root / "work"), "CCACHE_DIR": str(Path.home() / ".cache/orchestrator/ccache")}
+
+    def args(self, *extra: str) -> list[str]:
+        return ["nightly", "--matrix", str(self.root / "matrix.yaml"), "--results", str(self.results), *extra]
+
+    def nightly(self, *extra: str) -> subprocess.CompletedProcess:
+        return orchestrate(*self.args(*extra), cwd=self.root, env=self.env)
+
+    def start(self, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", *self.args(*extra)],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=command_env(**self.env),
+        )
+
+    def push(self, *commits: tuple[list, str], force: bool = False) -> list[str]:
+        shas = [commit_changes(self.dev, edits, subject) for edits, subject in commits]
+        subprocess.run(["git", "-C", str(self.dev), "push", "--quiet", *(["--force"] if force else []), str(self.remote), "master"], check=True)
+        return shas
+
+    def report(self) -> tuple[str, dict]:
+        directory = only(sorted((self.results / "nightly").glob("20*")))
+        return (directory / "report.md").read_text(), json.loads((directory / "report.json").read_text())
+
+    def builds(self) -> dict[str, tuple[int, str]]:
+        """sha → (build row id, status) of the cell."""
+        db = sqlite3.connect(self.results / "results.db", timeout=30)
+        try:
+            return {sha: (id, status) for id, sha, status in db.execute("SELECT id, sha, status FROM builds WHERE cell = ?", (CELL,))}
+        finally:
+            db.close()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def only(items: list):
+    assert len(items) == 1, items
+    return items[0]
+
+
+def branch(document: dict, name: str) -> dict:
+    return only([b for b in document["branches"] if b["branch"] == name])
+
+
+@pytest.fixture(scope="module")
+def site(demo_tree, tmp_path_factory):
+    return Site(tmp_path_factory.mktemp("nightly"), demo_tree)
+
+
+@pytest.mark.e2e
+def test_the_first_nightly_builds_each_tip_and_an_unknown_branch_is_an_infra_error(site):
+    run = site.nightly()
+    assert run.returncode == 2, run.stdout + run.stderr  # the unknown branch; master itself passes
+    text, document = site.report()
+    master, nope = branch(document, "master"), branch(document, "nope")
+    assert (master["state"], master["tip"], master["builds"]) == (FIRST, site.a, 1)
+    assert master["commits"][0]["verdicts"][0]["status"] == "pass"
+    assert nope["state"] == "fetch failed" and "couldn't find remote ref refs/heads/nope" in nope["detail"]
+    assert text.startswith("Subject: [orchestrator nightly ") and "infrastructure errors in demo/nope" in text.splitlines()[0]
+
+
+@pytest.mark.e2e
+def test_a_killed_nightly_keeps_what_finished_and_the_next_one_builds_only_the_rest(site):
+    b, c = site.push(([BREAK], "riscv: write system_event.flags"), ([UNUSED], "riscv: an unused variable"))
+    first = site.start("--each")
+    try:
+        deadline = time.monotonic() + 600
+        while c not in site.builds():  # newest first: C is stored, B is being built
+            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read() if first.stdout else ""
+            time.sleep(0.2)
+        second = site.nightly("--each")  # a second real nightly meets the lock
+        assert second.returncode == 75, second.stdout + second.stderr
+        assert f"another nightly is running (pid {first.pid}" in second.stderr and "pass --wait" in second.stderr
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        first.kill()
+        first.stdout.close()
+    stored = site.builds()
+    assert b not in stored  # B was cut off; C's result survived the kill
+
+    resumed = site.nightly("--each")
+
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # B is a new failure
+    assert "is no longer running" in resumed.stdout + resumed.stderr  # the stale lock, taken over
+    assert site.builds()[c] == stored[c]  # not built again
+    text, document = site.report()
+    master = branch(document, "master")
+    assert (master["state"], master["builds"], master["previous_tip"]) == (NEW, 1, site.a)
+    assert [row["sha"] for row in master["commits"]] == [b, c]
+    assert master["regressions"] == [{"sha": b, "cell": CELL, "verdict": "NEW FAIL"}]
+    # The mail: tree, branch, commit, cell, the error, and how to reproduce it.
+    section = text[text.index("### NEW FAIL: riscv-gcc-defconfig+kvm") :]
+    assert f"- tree: demo ({site.remote}), branch master" in section
+    assert f"- commit: {b} (\"riscv: write system_event.flags\")" in section
+    assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'" in section
+    assert "tuxmake --runtime null --target-arch riscv --toolchain gcc --kconfig defconfig --kconfig-add configs/kvm.config config arch/riscv/kvm/" in section
+    assert f"orchestrate --commit {b[:12]} --cells {CELL} --rebuild --tree " in section
+
+
+@pytest.mark.e2e
+def test_nothing_new_costs_no_build_and_retention_prunes_files_not_rows(site):
+    rows = len(site.builds())
+    run = site.nightly("--keep-days", "0")
+    assert run.returncode == 2  # still the unknown branch
+    text, document = site.report()
+    master = branch(document, "master")
+    assert master["state"] == NOTHING_NEW and master["builds"] == 0 and master["commits"] == []
+    assert document["pruned"]["directories"] == rows
+    assert len(site.builds()) == rows
+    assert list((site.results / "nightly").glob("20*/report-*.md"))  # the earlier report of the day is kept
+    shown = orchestrate("show", master["tip"], "--results", str(site.results), cwd=site.root)
+    assert "pruned by the nightly's retention" in shown.stdout and "orchestrator_unused" in shown.stdout
+
+
+@pytest.mark.e2e
+def test_a_force_pushed_branch_is_said_and_judged_against_the_previous_tip(site):
+    previous = git(site.remote, "rev-parse", "master")
+    git(site.dev, "update-ref", "HEAD", site.a)
+    (d,) = site.push(([COMMENT], "riscv: a comment"), force=True)
+    run = site.nightly()
+    assert run.returncode == 2, run.stdout + run.stderr
+    _, document = site.report()
+    master = branch(document, "master")
+    assert master["state"] == FORCE_PUSHED and master["tip"] == d
+    assert f"the previous tip {previous[:12]} is no longer on it" in master["detail"]
+    verdict = only(master["commits"][0]["verdicts"])
+    assert (verdict["verdict"], verdict["baseline"]) == ("FIXED", previous)
