@@ -133,7 +133,7 @@ def run(
     matrix: Matrix,
     cells: list[Cell],
     store: Store,
-    options: Options = Options(),
+    options: Optional[Options] = None,
     work_root: Optional[Path] = None,
     say: Callable[[str], None] = lambda message: None,
     progress: Callable[[str], ContextManager] = lambda title: nullcontext(None),
@@ -143,6 +143,7 @@ def run(
 
     progress(title) is entered around each commit's builds; what it yields, if not None, is called
     as update(cell, state, detail) while they run."""
+    options = options or Options()
     work_root = Path(work_root or pipeline.default_work_root()).absolute()
     with Lock(lock_path(store), wait=options.wait, say=say):
         now = datetime.now(timezone.utc)
