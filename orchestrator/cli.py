@@ -17,14 +17,14 @@ from rich.console import Console  # for type hints
 
 from . import console as views
 from . import matrix as matrix_module
-from . import export, nightly, pipeline, tree
+from . import export, images, nightly, pipeline, tree
 from .demotree import DEFAULT_TARBALL, make_demo_tree
 from .lock import Busy
 from .models import InputError
 from .runner import Interrupted
 from .store import Store, default_results_dir
 
-COMMANDS = ("plan", "show", "report", "nightly", "demo-tree")
+COMMANDS = ("plan", "show", "report", "nightly", "images", "demo-tree")
 BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
 
 DESCRIPTION = """\
@@ -39,6 +39,7 @@ commands:
   orchestrate report [A..B] [options]  the regression table: commits x cells, oldest first
   orchestrate nightly [options]        fetch each tree and branch of the matrix, build what is new,
                                        judge it against the previous nightly, write a dated report
+  orchestrate images build [options]   build the podman images tuxmake uses, from Debian packages
   orchestrate demo-tree DIR            make a git tree of Debian's linux-source-6.1 to build
 """
 
@@ -135,6 +136,20 @@ def nightly_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def images_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="orchestrate images",
+        description="Build the container images tuxmake's podman runtime uses (docker.io/tuxmake/<arch>_<toolchain>) "
+        "from Debian packages with mmdebstrap, for machines that cannot reach a registry: one image holding the "
+        "toolchains of every cell asked for, tagged with each name. With nothing changed, the image is reused.",
+    )
+    parser.add_argument("action", choices=("build",), help="build: make the images (or find them up to date)")
+    parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="default: the images of this matrix's cells (%(default)s)")
+    parser.add_argument("--arch", action="append", default=[], choices=matrix_module.MAIN_ARCHES, help="only these arches (repeatable)")
+    parser.add_argument("--toolchain", action="append", default=[], choices=("gcc", "clang"), help="only these toolchains (repeatable)")
+    return parser
+
+
 def plan_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="orchestrate plan", description="Show the expanded matrix; builds nothing.")
     _common(parser)
@@ -169,6 +184,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "show": cmd_show,
                 "report": cmd_report,
                 "nightly": cmd_nightly,
+                "images": cmd_images,
                 "demo-tree": cmd_demo_tree,
             }[command]
             parser = {
@@ -176,6 +192,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "show": show_parser,
                 "report": report_parser,
                 "nightly": nightly_parser,
+                "images": images_parser,
                 "demo-tree": demo_tree_parser,
             }[command]()
             return handler(parser.parse_args(rest), out)
@@ -223,6 +240,7 @@ def cmd_build(args, out: Console) -> int:
                 rebuild=args.rebuild,
                 command=" ".join(["orchestrate", *sys.argv[1:]]),
                 on_progress=progress.update,
+                say=lambda message: out.print(message, highlight=False, markup=False),
             )
         views.summary(out, run.commit, run.results, run.built)
         found = pipeline.verdicts(store, source, run.results, base)
@@ -315,6 +333,17 @@ def cmd_nightly(args, out: Console) -> int:
     out.print()
     views.nightly(out, run)
     return nightly.exit_code(run)
+
+
+def cmd_images(args, out: Console) -> int:
+    if args.arch or args.toolchain:
+        pairs = [(a, t) for a in args.arch or ["x86_64", "arm64", "riscv"] for t in args.toolchain or ["gcc", "clang"]]
+    else:
+        cells = matrix_module.load(args.matrix).cells
+        pairs = sorted({(c.arch, c.toolchain) for c in cells if c.toolchain in ("gcc", "clang")})
+    spec = images.spec_for(pairs)
+    images.build(spec, say=lambda message: out.print(message, highlight=False, markup=False))
+    return 0
 
 
 def cmd_plan(args, out: Console) -> int:

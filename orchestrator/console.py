@@ -141,7 +141,8 @@ def show(console: Console, commit: Commit, results: list[BuildResult], warnings_
     for result in results:
         console.print()
         console.print(
-            f"[bold]{result.cell_id}[/] {result.status.upper()}: {result.runtime} runtime, "
+            f"[bold]{result.cell_id}[/] {result.status.upper()}: {result.runtime} runtime"
+            f"{f' (image {result.image})' if result.image else ''}, "
             f"{result.compiler or 'compiler unknown'}; "
             f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
             highlight=False,

@@ -22,7 +22,8 @@ from .models import Cell, Fragment, InputError
 MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
 ARCHES = MAIN_ARCHES + tuple(sorted(set(Architecture.supported()) - set(MAIN_ARCHES)))
 TOOLCHAINS = ("gcc", "clang") + tuple(sorted(set(Toolchain.supported()) - {"gcc", "clang"}))
-RUNTIMES = ("null", "podman", "docker", "podman-local", "docker-local")
+# auto: podman where it can run the cell's image here, else null (and it says so).
+RUNTIMES = ("null", "podman", "docker", "podman-local", "docker-local", "auto")
 TUXMAKE_TARGETS = tuple(sorted(Target.supported()))
 
 # Named target sets. "kvm" builds the configuration and the arch's KVM directory only.

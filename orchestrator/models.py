@@ -84,7 +84,8 @@ class BuildResult:
     reason: str = ""  # why, for infra and matrix errors; first error line for failures
     targets: dict[str, str] = field(default_factory=dict)  # target -> PASS/FAIL/SKIP
     duration: float = 0.0
-    runtime: str = ""
+    runtime: str = ""  # null, podman or docker: what ran the build
+    image: str = ""  # the container image, by digest where the engine knows one
     compiler: str = ""
     errors: int = 0  # tuxmake's own counts
     warnings: int = 0

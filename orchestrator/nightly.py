@@ -195,6 +195,7 @@ def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch
                 work_root=work_root,
                 command=f"orchestrate nightly ({spec.name} {branch})",
                 on_progress=update or (lambda cell, state, detail: None),  # update: the callable progress yields
+                say=say,
             )
         run.built += len(done.built)
         run.built_cells.update(done.built)

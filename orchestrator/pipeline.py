@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import regress, runner, tree
+from . import containers, regress, runner, tree
 from .lock import Lock
 from .matrix import Matrix
 from .models import FAIL, INFRA, MATRIX_ERROR, BuildResult, Cell, Commit, InputError
@@ -54,6 +54,7 @@ def build_commit(
     work_root: Optional[Path] = None,
     command: str = "orchestrate",
     on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
+    say: Callable[[str], None] = lambda message: None,
 ) -> CommitRun:
     """Build every cell that has no result for `rev` yet (all of them with `rebuild`), storing each at once."""
     sha = tree.resolve(source, rev)
@@ -67,6 +68,7 @@ def build_commit(
         with work_lock(work_root):
             checkout = tree.checkout(source, sha, work_root)
             plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs, workers)
+            runtimes = choose_runtimes(todo, runtime, say)
             ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or work_root / "ccache")
             requests = [
                 runner.BuildRequest(
@@ -76,7 +78,7 @@ def build_commit(
                     output_dir=str(store.artifacts_dir(sha, cell.id)),
                     build_dir=str(work_root / "builds" / cell.id),
                     jobs=plan.jobs,
-                    runtime=runtime or cell.runtime,
+                    runtime=runtimes[cell.id],
                     ccache_dir=ccache,
                 )
                 for cell in todo
@@ -88,6 +90,29 @@ def build_commit(
             store.finish_run(run_id)
     results = [store.result(sha, cell.id, cell.definition) for cell in cells]
     return CommitRun(commit=commit, results=[r for r in results if r is not None], built=built)
+
+
+def choose_runtimes(cells: list[Cell], override: Optional[str], say: Callable[[str], None]) -> dict[str, str]:
+    """cell id → the runtime it builds with: the override or its own, with `auto` made podman where
+    podman can run the cell's image here and null elsewhere, saying why."""
+    chosen, fallbacks = {}, {}
+    for cell in cells:
+        wanted = override or cell.runtime
+        if wanted == "auto":
+            reason = containers.why_not("podman", cell.arch, cell.toolchain)
+            wanted = "podman" if reason is None else "null"
+            if reason:
+                fallbacks.setdefault(reason, []).append(cell.id)
+        chosen[cell.id] = wanted
+    in_podman = [c for c, r in chosen.items() if r == "podman"]
+    if fallbacks:
+        if in_podman:
+            say(f"runtime auto: {len(in_podman)} cells build in podman containers")
+        for reason, ids in fallbacks.items():
+            say(f"runtime auto: {', '.join(ids)} build with the host toolchains: {reason}")
+    elif in_podman and any((override or c.runtime) == "auto" for c in cells):
+        say("runtime auto: every cell builds in podman containers")
+    return chosen
 
 
 def baselines(

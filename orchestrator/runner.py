@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from . import logparse
+from . import containers, logparse
 from .lock import Lock
 from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Diagnostic
 
 # Commands tuxmake writes into build.log, and what they mean for progress.
 TOOL_NOT_FOUND = re.compile(r"(?:^|\s)(\S+): (?:command )?not found$|(?:^|\s)(\S+): No such file or directory$")
+STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
 ERROR_LINE = re.compile(r"\berror:|^ERROR: |\*\*\* ")
 
 
@@ -89,6 +90,7 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     output.parent.mkdir(parents=True, exist_ok=True)  # tuxmake does not make the parent
     output.mkdir()
     os.environ["CCACHE_DIR"] = request.ccache_dir
+    os.environ.update(containers.environment(request.runtime))
     # Write the fragments into the artifacts, so what was merged is kept beside the log.
     fragment_files = []
     for index, fragment in enumerate(cell.fragments):
@@ -119,7 +121,7 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
             make_target=list(cell.make_targets) or None,
             make_variables=dict(cell.make_variables),
             jobs=request.jobs,
-            runtime=request.runtime,
+            runtime=containers.tuxmake_runtime(request.runtime, cell.arch, cell.toolchain),
             wrapper="ccache" if request.runtime != "null" or shutil.which("ccache") else None,
             quiet=True,
         )
@@ -127,6 +129,8 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     except Exception as error:  # tuxmake refused the build or crashed: not the commit's fault
         crashed = not isinstance(error, TuxMakeException)
         result.reason = _one_line(f"tuxmake crashed: {type(error).__name__}: {error}" if crashed else str(error))
+        if containers.engine(request.runtime) and "image" in result.reason:
+            result.reason += f"; make it with `orchestrate images build --arch {cell.arch} --toolchain {cell.toolchain}`"
         result.duration = time.monotonic() - started
         return _publish(output, final, result)
     finally:
@@ -138,6 +142,9 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     result.targets = {name: info.status for name, info in build.status.items()}
     metadata = build.metadata
     result.compiler = metadata.get("compiler", {}).get("version_full", "")
+    if containers.engine(request.runtime):
+        image = metadata.get("runtime", {})
+        result.image = image.get("image_digest") or image.get("image_name") or ""
     result.errors = metadata.get("results", {}).get("errors", 0)
     result.warnings = metadata.get("results", {}).get("warnings", 0)
     log = _read_text(output / "build.log")
@@ -257,7 +264,7 @@ def run_builds(
     for request in requests:
         on_progress(request.cell.id, "queued", "")
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_run, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(build_cell, r): r for r in requests}
         while pending:
@@ -290,10 +297,12 @@ def run_builds(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _watch_run(run_pid: int) -> None:
-    """Worker start: stop when the run that owns the pool dies. A run killed with SIGKILL cannot stop
-    its builds, and its workers' parent is the pool's forkserver, which outlives it: without this an
-    orphaned worker builds on beside the next run (its cell lock makes that run wait meanwhile)."""
+def _start_worker(run_pid: int) -> None:
+    """Worker start. Lead a process group of its own, so make and the compilers it starts can be
+    killed with it; and stop when the run that owns the pool dies. A run killed with SIGKILL cannot
+    stop its builds, and its workers' parent is the pool's forkserver, which outlives it: without this
+    an orphaned worker builds on beside the next run (its cell lock makes that run wait meanwhile)."""
+    os.setpgid(0, 0)
     try:
         run = os.pidfd_open(run_pid)
     except ProcessLookupError:
@@ -304,15 +313,16 @@ def _watch_run(run_pid: int) -> None:
     def watch() -> None:
         select.select([run], [], [])  # readable once the run has exited
         os.kill(os.getpid(), signal.SIGTERM)  # tuxmake stops make; an idle worker just ends
-        time.sleep(10)
-        os._exit(1)
+        time.sleep(STOP_GRACE)
+        os.killpg(0, signal.SIGKILL)  # whatever is left of the build, and this worker
 
     threading.Thread(target=watch, name="watch-run", daemon=True).start()
 
 
-def _stop_workers(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
+def _stop_workers(pool: ProcessPoolExecutor, grace: float = STOP_GRACE) -> None:
     """Interrupted: stop the running builds too, not just the queue. tuxmake ends make on SIGTERM, but
-    then its worker process lives on, idle, and the pool would wait for it forever: kill what is left."""
+    then its worker process lives on, idle, and the pool would wait for it forever; and on a loaded
+    machine make may outlast the grace. Kill each worker's process group: make and compilers too."""
     processes = list(getattr(pool, "_processes", {}).values())  # the pool has no public way to reach them
     for process in processes:
         process.terminate()
@@ -320,9 +330,11 @@ def _stop_workers(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
     for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join(5)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # each worker leads its own group
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.join(5)
 
 
 def _tail(path: Path, size: int = 16384) -> str:

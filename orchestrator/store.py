@@ -88,6 +88,9 @@ MIGRATIONS = [
     );
     CREATE INDEX nightly_by_branch ON nightly_branches (tree, branch, id);
     """,
+    """
+    ALTER TABLE builds ADD COLUMN image TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -167,8 +170,8 @@ class Store:
             self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
             cursor = self.db.execute(
                 """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
-                       duration, runtime, compiler, errors, warnings, artifacts_dir, finished)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     run_id,
                     result.sha,
@@ -179,6 +182,7 @@ class Store:
                     json.dumps(result.targets),
                     result.duration,
                     result.runtime,
+                    result.image,
                     result.compiler,
                     result.errors,
                     result.warnings,
@@ -331,6 +335,7 @@ def _result(row: sqlite3.Row) -> BuildResult:
         targets={} if row["targets"] == "{}" else json.loads(row["targets"]),
         duration=row["duration"],
         runtime=row["runtime"],
+        image=row["image"],
         compiler=row["compiler"],
         errors=row["errors"],
         warnings=row["warnings"],

@@ -1,0 +1,124 @@
+"""Container images tuxmake accepts, built from Debian packages where no registry can be reached.
+
+An image is a Debian root filesystem made by mmdebstrap with the toolchains a set of cells needs,
+imported into podman under the names tuxmake would pull (docker.io/tuxmake/<arch>_<toolchain>), so
+tuxmake's podman runtime finds it locally. The package list and suite make a recipe whose digest is
+a label of the image: building again with nothing changed reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from tuxmake.arch import Architecture
+from tuxmake.toolchain import Toolchain
+
+from .models import InputError
+
+SUITE = "bookworm"
+REGISTRY = "docker.io"
+RECIPE_LABEL = "org.orchestrator.recipe"
+# What tuxmake runs in a container besides the compiler: make and the kernel's build tools, the
+# offline wrapper (socat, unshare, ip), ccache, and the metadata script (perl).
+BASE_PACKAGES = (
+    "bc bison ccache cpio flex gcc git iproute2 kmod libc6-dev libelf-dev libssl-dev lz4 make openssl perl "
+    "python3 rsync socat util-linux xz-utils zstd"
+).split()
+CLANG_PACKAGES = ("clang", "lld", "llvm")
+# Cross compilers by the Debian triplet of tuxmake's CROSS_COMPILE (x86_64-linux-gnu- is the native gcc here).
+CROSS_GCC = {"aarch64-linux-gnu": "gcc-aarch64-linux-gnu", "riscv64-linux-gnu": "gcc-riscv64-linux-gnu", "i686-linux-gnu": "gcc-i686-linux-gnu"}
+
+
+@dataclass
+class ImageSpec:
+    names: list[str]  # full names, docker.io/tuxmake/riscv_gcc
+    packages: list[str]
+    recipe: str  # digest of the suite and packages
+
+
+def image_name(arch: str, toolchain: str) -> str:
+    """The image tuxmake's container runtimes use for a cell: docker.io/tuxmake/riscv_gcc."""
+    target, chain = Architecture(arch), Toolchain(toolchain)
+    return f"{REGISTRY}/{target.get_image(chain) or chain.get_image(target)}"
+
+
+def packages_for(arch: str, toolchain: str) -> list[str]:
+    if toolchain == "clang":
+        return list(CLANG_PACKAGES)
+    if toolchain != "gcc":
+        raise InputError(f"--toolchain {toolchain}: images are built for gcc and clang only")
+    triplet = Architecture(arch).makevars.get("CROSS_COMPILE", "").rstrip("-")
+    if triplet == f"{os.uname().machine}-linux-gnu":
+        return []  # the native gcc of the base
+    if triplet not in CROSS_GCC:
+        raise InputError(f"--arch {arch}: no Debian cross compiler known for {triplet or 'it'}")
+    return [CROSS_GCC[triplet]]
+
+
+def spec_for(pairs: list[tuple[str, str]]) -> ImageSpec:
+    """One image for every (arch, toolchain) pair, named once per pair: the toolchains share a base."""
+    packages = sorted(set(BASE_PACKAGES).union(*(packages_for(a, t) for a, t in pairs)))
+    names = sorted({image_name(a, t) for a, t in pairs})
+    recipe = hashlib.sha256(json.dumps({"suite": SUITE, "packages": packages}).encode()).hexdigest()[:16]
+    return ImageSpec(names=names, packages=packages, recipe=recipe)
+
+
+def podman() -> str:
+    path = shutil.which("podman")
+    if path is None:
+        raise InputError("podman is not installed: run scripts/setup (or apt-get install podman runc catatonit uidmap)")
+    return path
+
+
+def recipe_of(name: str) -> Optional[str]:
+    """The recipe label of a local image, or None when there is no such image."""
+    result = subprocess.run(
+        [podman(), "image", "inspect", "--format", f'{{{{index .Labels "{RECIPE_LABEL}"}}}}', name],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def exists(name: str) -> bool:
+    return shutil.which("podman") is not None and recipe_of(name) is not None
+
+
+def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) -> bool:
+    """Make the image unless every name already carries this recipe; True when it was built."""
+    if all(recipe_of(name) == spec.recipe for name in spec.names):
+        for name in spec.names:
+            say(f"{name}: up to date (recipe {spec.recipe})")
+        return False
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise InputError("mmdebstrap is not installed: run scripts/setup (or apt-get install mmdebstrap)")
+    with tempfile.TemporaryDirectory(prefix="orchestrator-image-", dir=os.environ.get("TMPDIR")) as scratch:
+        rootfs = Path(scratch) / "rootfs.tar"
+        say(f"mmdebstrap {SUITE} with {len(spec.packages)} packages: {' '.join(spec.packages)}")
+        _run([mmdebstrap, "--variant=apt", "--quiet", f"--include={','.join(spec.packages)}", SUITE, str(rootfs)], "mmdebstrap")
+        first, *others = spec.names
+        _run(
+            [podman(), "import", "--quiet", "--change", f"LABEL {RECIPE_LABEL}={spec.recipe}", "--change", 'CMD ["/bin/bash"]', str(rootfs), first],
+            "podman import",
+        )
+        for name in others:
+            _run([podman(), "tag", first, name], "podman tag")
+    for name in spec.names:
+        say(f"{name}: built (recipe {spec.recipe})")
+    return True
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+        raise InputError(f"{what} failed: {lines[-1] if lines else f'exit {result.returncode}'}")
