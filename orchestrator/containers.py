@@ -26,6 +26,7 @@ from .images import image_name
 ENGINES = ("podman", "docker")
 EXTRA_OPTIONS = {"podman": "TUXMAKE_PODMAN_RUN", "docker": "TUXMAKE_DOCKER_RUN"}
 NOFILE, NPROC = 1024, 4096  # what containers were allowed here; lowered further to the host's own
+USER_OPTIONS = os.environ.get(EXTRA_OPTIONS["podman"], "")  # as the run started, before we add ours
 
 
 def engine(runtime: str) -> Optional[str]:
@@ -51,8 +52,7 @@ def environment(runtime: str) -> dict[str, str]:
     if engine(runtime) != "podman":
         return {}
     ours = run_options(os.geteuid(), _soft_limit(resource.RLIMIT_NOFILE), _soft_limit(resource.RLIMIT_NPROC))
-    theirs = os.environ.get(EXTRA_OPTIONS["podman"], "")
-    return {EXTRA_OPTIONS["podman"]: " ".join([shlex.join(ours), theirs]).strip()}
+    return {EXTRA_OPTIONS["podman"]: " ".join([shlex.join(ours), USER_OPTIONS]).strip()}
 
 
 def has_image(runtime: str, image: str) -> bool:

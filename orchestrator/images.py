@@ -2,14 +2,12 @@
 
 An image is a Debian root filesystem made by mmdebstrap with the toolchains a set of cells needs,
 imported into podman under the names tuxmake would pull (docker.io/tuxmake/<arch>_<toolchain>), so
-tuxmake's podman runtime finds it locally. The package list and suite make a recipe whose digest is
-a label of the image: building again with nothing changed reuses it.
+tuxmake's podman runtime finds it locally. The suite and package list are labels of the image: an
+image whose packages cover what is asked is reused, so building again with nothing changed is free.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -25,7 +23,7 @@ from .models import InputError
 
 SUITE = "bookworm"
 REGISTRY = "docker.io"
-RECIPE_LABEL = "org.orchestrator.recipe"
+RECIPE_LABEL = "org.orchestrator.recipe"  # suite and packages, as "bookworm:bc,bison,..."
 # What tuxmake runs in a container besides the compiler: make and the kernel's build tools, the
 # offline wrapper (socat, unshare, ip), ccache, and the metadata script (perl).
 BASE_PACKAGES = (
@@ -41,7 +39,15 @@ CROSS_GCC = {"aarch64-linux-gnu": "gcc-aarch64-linux-gnu", "riscv64-linux-gnu": 
 class ImageSpec:
     names: list[str]  # full names, docker.io/tuxmake/riscv_gcc
     packages: list[str]
-    recipe: str  # digest of the suite and packages
+
+    @property
+    def recipe(self) -> str:
+        return f"{SUITE}:{','.join(self.packages)}"
+
+    def satisfied_by(self, recipe: Optional[str]) -> bool:
+        """Whether an image made from `recipe` has everything this one needs."""
+        suite, _, packages = (recipe or "").partition(":")
+        return suite == SUITE and set(self.packages) <= set(packages.split(","))
 
 
 def image_name(arch: str, toolchain: str) -> str:
@@ -66,9 +72,7 @@ def packages_for(arch: str, toolchain: str) -> list[str]:
 def spec_for(pairs: list[tuple[str, str]]) -> ImageSpec:
     """One image for every (arch, toolchain) pair, named once per pair: the toolchains share a base."""
     packages = sorted(set(BASE_PACKAGES).union(*(packages_for(a, t) for a, t in pairs)))
-    names = sorted({image_name(a, t) for a, t in pairs})
-    recipe = hashlib.sha256(json.dumps({"suite": SUITE, "packages": packages}).encode()).hexdigest()[:16]
-    return ImageSpec(names=names, packages=packages, recipe=recipe)
+    return ImageSpec(names=sorted({image_name(a, t) for a, t in pairs}), packages=packages)
 
 
 def podman() -> str:
@@ -78,25 +82,25 @@ def podman() -> str:
     return path
 
 
-def recipe_of(name: str) -> Optional[str]:
-    """The recipe label of a local image, or None when there is no such image."""
+def inspect(name: str) -> Optional[tuple[str, str]]:
+    """(image id, recipe label) of a local image, or None when there is no such image."""
     result = subprocess.run(
-        [podman(), "image", "inspect", "--format", f'{{{{index .Labels "{RECIPE_LABEL}"}}}}', name],
+        [podman(), "image", "inspect", "--format", f'{{{{.Id}}}} {{{{index .Labels "{RECIPE_LABEL}"}}}}', name],
         capture_output=True,
         text=True,
     )
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def exists(name: str) -> bool:
-    return shutil.which("podman") is not None and recipe_of(name) is not None
+    if result.returncode != 0:
+        return None
+    image_id, _, recipe = result.stdout.strip().partition(" ")
+    return image_id, recipe
 
 
 def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) -> bool:
-    """Make the image unless every name already carries this recipe; True when it was built."""
-    if all(recipe_of(name) == spec.recipe for name in spec.names):
-        for name in spec.names:
-            say(f"{name}: up to date (recipe {spec.recipe})")
+    """Make the image unless every name has one whose packages cover the spec's; True when it was built."""
+    found = {name: inspect(name) for name in spec.names}
+    if all(image and spec.satisfied_by(image[1]) for image in found.values()):
+        for name, (image_id, _) in found.items():
+            say(f"{name}: up to date (image {image_id[:12]})")
         return False
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
@@ -112,8 +116,12 @@ def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) ->
         )
         for name in others:
             _run([podman(), "tag", first, name], "podman tag")
+    image_id = inspect(first)[0]
     for name in spec.names:
-        say(f"{name}: built (recipe {spec.recipe})")
+        say(f"{name}: built (image {image_id[:12]})")
+    for old in {image[0] for image in found.values() if image and image[0] != image_id}:
+        # An image left without names by this build; one still named (or in use) stays.
+        subprocess.run([podman(), "image", "rm", old], capture_output=True)
     return True
 
 

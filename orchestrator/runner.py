@@ -129,7 +129,8 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     except Exception as error:  # tuxmake refused the build or crashed: not the commit's fault
         crashed = not isinstance(error, TuxMakeException)
         result.reason = _one_line(f"tuxmake crashed: {type(error).__name__}: {error}" if crashed else str(error))
-        if containers.engine(request.runtime) and "image" in result.reason:
+        image = containers.image_name(cell.arch, cell.toolchain)
+        if containers.engine(request.runtime) and not containers.has_image(request.runtime, image):
             result.reason += f"; make it with `orchestrate images build --arch {cell.arch} --toolchain {cell.toolchain}`"
         result.duration = time.monotonic() - started
         return _publish(output, final, result)
