@@ -107,11 +107,11 @@ def choose_runtimes(cells: list[Cell], override: Optional[str], say: Callable[[s
     in_podman = [c for c, r in chosen.items() if r == "podman"]
     if fallbacks:
         if in_podman:
-            say(f"runtime auto: {len(in_podman)} cells build in podman containers")
+            say(f"runtime auto: podman containers for {', '.join(in_podman)}")
         for reason, ids in fallbacks.items():
-            say(f"runtime auto: {', '.join(ids)} build with the host toolchains: {reason}")
+            say(f"runtime auto: the host toolchains for {', '.join(ids)}, because {reason}")
     elif in_podman and any((override or c.runtime) == "auto" for c in cells):
-        say("runtime auto: every cell builds in podman containers")
+        say("runtime auto: podman containers for every cell")
     return chosen
 
 

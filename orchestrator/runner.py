@@ -144,8 +144,11 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     metadata = build.metadata
     result.compiler = metadata.get("compiler", {}).get("version_full", "")
     if containers.engine(request.runtime):
+        # The name this cell asked for, at the digest tuxmake saw (its own field may carry another of
+        # the image's names: one image serves several cells here).
         image = metadata.get("runtime", {})
-        result.image = image.get("image_digest") or image.get("image_name") or ""
+        digest = (image.get("image_digest") or "").partition("@")[2]
+        result.image = f"{image.get('image_name', '')}@{digest}" if digest else image.get("image_name", "")
     result.errors = metadata.get("results", {}).get("errors", 0)
     result.warnings = metadata.get("results", {}).get("warnings", 0)
     log = _read_text(output / "build.log")
