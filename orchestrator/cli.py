@@ -61,9 +61,10 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _common(parser: argparse.ArgumentParser, cells: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, cells: bool = True, tree: bool = True) -> None:
     parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="matrix file (default: %(default)s)")
-    parser.add_argument("--tree", type=Path, help="kernel git tree (default: the matrix's tree.path)")
+    if tree:
+        parser.add_argument("--tree", type=Path, help="kernel git tree (default: the matrix's tree.path)")
     parser.add_argument("--results", type=Path, help="results directory (default: $ORCHESTRATOR_RESULTS or results/)")
     if cells:
         parser.add_argument(
@@ -122,7 +123,7 @@ def nightly_parser() -> argparse.ArgumentParser:
         "results/nightly/<UTC date>/report.md and report.json. Exit codes as for --commit; 75 when another "
         "nightly holds the lock (see --wait).",
     )
-    _common(parser)
+    _common(parser, tree=False)  # the trees and branches come from the matrix
     parser.add_argument("--each", action="store_true", help="build every new commit (newest first), not only the tip")
     parser.add_argument(
         "--max-commits", type=int, default=nightly.DEFAULT_MAX_COMMITS, metavar="N", help="with --each, at most N commits per branch (default: %(default)s)"

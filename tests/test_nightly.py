@@ -52,6 +52,19 @@ def test_a_force_push_is_said():
     assert plan.detail == f"force-pushed: the previous tip {C[:12]} is no longer on it; 1 new commit, building the tip"
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-commits", "0"], "--max-commits 0: must be a positive number"),
+        (["--disk-budget", "lots"], "--disk-budget 'lots' must be a size such as 20G, 500M or 'unlimited'"),
+        (["--keep-days", "-1"], "--keep-days -1: must be 0 or more"),
+    ],
+)
+def test_bad_nightly_options_are_one_line_and_exit_2(tmp_path, args, message):
+    run = orchestrate("nightly", "--results", str(tmp_path / "r"), *args)
+    assert run.returncode == 2 and run.stderr == f"orchestrate: error: {message}\n"
+
+
 # --- end to end -------------------------------------------------------------------------------
 
 CELL = "riscv-gcc-defconfig+kvm"
