@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Optional
 
@@ -211,18 +212,26 @@ class Painter:
 
 
 def report(
-    console: Console, rep, fail_on_warnings: bool = False, found=None, title: str = "regressions by commit (oldest first)"
+    console: Console,
+    rep,
+    fail_on_warnings: bool = False,
+    found=None,
+    title: str = "regressions by commit (oldest first)",
+    reference: Optional[str] = None,
 ) -> None:
     """The commits x cells table, then the new diagnostics of each regression (`found`, by default
     every one in the table), how to reproduce it, and the fixes. Columns carry the cell ids and
-    verdict words when they fit the console, else numbers (named in a legend) and compact symbols."""
+    verdict words when they fit the console, else numbers (named in a legend) and compact symbols.
+    The `reference` commit's row only shows how its builds went: it is what the others are judged by."""
     paint = Painter(console)
     full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+    full.update({(sha, c): export.status_only(v) for row in rep.rows if (sha := row.sha) == reference for c, v in row.verdicts.items()})
     widths = [max([len(cell)] + [len(full.get((row.sha, cell), "")) for row in rep.rows]) for cell in rep.cells]
     subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
     compact = 14 + subject_width + sum(w + 2 for w in widths) > console.width
     if compact:
         texts = {(row.sha, c): export.compact_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+        texts.update({key: text for key, text in full.items() if key[0] == reference})
         labels = [str(n) for n in range(1, len(rep.cells) + 1)]
         widths = [max([len(labels[i])] + [len(texts.get((row.sha, c), "")) for row in rep.rows]) for i, c in enumerate(rep.cells)]
     else:
@@ -236,13 +245,14 @@ def report(
         for cell, width in zip(rep.cells, widths):
             verdict = row.verdicts.get(cell)
             text = f"{texts.get((row.sha, cell), ''):<{width}}"
-            parts.append("  " + (paint(text, VERDICT_STYLE[verdict.kind]) if verdict else text))
+            style = "dim" if row.sha == reference else VERDICT_STYLE[verdict.kind] if verdict else ""
+            parts.append("  " + paint(text, style))
         lines.append("".join(parts))
     if compact:
         lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells)), "dim"))
         lines.append(paint(export.LEGEND, "dim"))
     lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)) if found is None else found)
-    fixes = [(row, v) for row in rep.rows for v in row.verdicts.values() if v.is_fix]
+    fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
     if fixes:
         lines.append("")
     lines.extend(headline(paint, row, verdict) for row, verdict in fixes)
@@ -308,10 +318,12 @@ def nightly(console: Console, run) -> None:
             continue
         console.print()
         console.print(Text(f"{branch.tree} {branch.branch}", style="bold"))
-        rows = ([branch.reference] if branch.reference else []) + branch.rows
+        shown = replace(branch.reference, subject=f"(previous nightly) {branch.reference.subject}") if branch.reference else None
+        rows = ([shown] if shown else []) + branch.rows
         cells = [c for c in run.cells if any(c in row.verdicts for row in rows)]
         table = SimpleNamespace(rows=rows, cells=cells)  # the reference row is shown, never judged
-        report(console, table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="")
+        reference = branch.reference.sha if branch.reference else None
+        report(console, table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:

@@ -209,7 +209,7 @@ def tuxmake_command(cell) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _status_only(verdict: regress.Verdict) -> str:
+def status_only(verdict: regress.Verdict) -> str:
     """A reference row's cell: what the build did, judged against nothing."""
     mark = {FAIL: "✗", INFRA: "?", MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
     return " ".join(p for p in (mark, f"{verdict.errors}e" if verdict.errors else "", f"{verdict.warnings}w" if verdict.warnings else "") if p)
@@ -248,7 +248,7 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
         shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
         lines += ["", "| commit | subject | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
         if branch.reference is not None:
-            texts = [_status_only(branch.reference.verdicts[c]) if c in branch.reference.verdicts else "" for c in shown]
+            texts = [status_only(branch.reference.verdicts[c]) if c in branch.reference.verdicts else "" for c in shown]
             lines.append(f"| `{branch.reference.sha[:12]}` | (previous nightly) {_cell(branch.reference.subject)} | " + " | ".join(texts) + " |")
         for row in branch.rows:
             texts = []
@@ -274,6 +274,11 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
             if cell is not None:
                 lines.append(f"    {tuxmake_command(cell)}")
             lines.append(f"    {reproduce(row.sha, verdict.cell_id)} --tree {shlex.quote(str(branch.repo))}")
+        for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
+            for verdict in row.verdicts.values():
+                if verdict.new_warnings and not verdict.is_regression(nightly.fail_on_warnings):
+                    lines += ["", f"### new warnings: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
+                    lines += [f"    {diagnostic_line(d)}" for d in verdict.new_warnings]
     if nightly.pruned.paths:
         lines += ["", f"Retention: pruned {len(nightly.pruned.paths)} artifact directories ({_mib(nightly.pruned.freed)}); {_mib(nightly.pruned.kept)} kept."]
     return "\n".join(lines) + "\n"
