@@ -5,7 +5,7 @@ nightly processes meeting at the lock, and a real nightly killed mid-run with SI
 On top of Linux 6.1 (the demo tree, A):
   B  riscv writes run->system_event.flags, which the kernel's struct does not have (the seed error);
   C  on top of B, an unused variable (riscv builds without -Werror: a warning);
-  D  force-pushed over B and C: A plus a comment.
+  D  force-pushed over B and C: A plus a comment (a first nightly of it is interrupted with SIGINT).
 """
 
 import json
@@ -216,6 +216,17 @@ def test_a_force_pushed_branch_is_said_and_judged_against_the_previous_tip(site)
     previous = git(site.remote, "rev-parse", "master")
     git(site.dev, "update-ref", "HEAD", site.a)
     (d,) = site.push(([COMMENT], "riscv: a comment"), force=True)
+    # First a nightly interrupted with SIGINT (Ctrl-C) mid-build: it stops, stores nothing half-done.
+    interrupted = site.start()
+    log = site.results / d / f"{CELL}.partial" / "build.log"
+    deadline = time.monotonic() + 300
+    while not log.exists():
+        assert interrupted.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    interrupted.send_signal(signal.SIGINT)
+    output, _ = interrupted.communicate(timeout=60)
+    assert interrupted.returncode == 130 and "interrupted; every build that finished is stored" in output
+    assert d not in site.builds()
     run = site.nightly()
     assert run.returncode == 2, run.stdout + run.stderr
     _, document = site.report()
