@@ -83,19 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--commit", required=True, metavar="REV", help="commit to build (sha, branch, tag, HEAD~2), or A..B for each of a range"
     )
     _common(parser)
+    _building(parser)
+    parser.add_argument("--rebuild", action="store_true", help="build cells that already have a result too")
+    _judging(parser)
+    return parser
+
+
+def _building(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)"
     )
     parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
-    parser.add_argument("--rebuild", action="store_true", help="build cells that already have a result too")
-    _judging(parser)
-    return parser
+
+
+def _check_building(args) -> None:
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"--jobs {args.jobs}: must be a positive number")
 
 
 def _judging(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base", metavar="REV", help="judge against this commit's results (default: each cell's nearest first-parent ancestor with a result)"
     )
+    _fail_on(parser)
+
+
+def _fail_on(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on", choices=("errors", "warnings"), default="errors", help="what counts as a regression (default: errors)"
     )
@@ -128,12 +141,11 @@ def nightly_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-commits", type=int, default=nightly.DEFAULT_MAX_COMMITS, metavar="N", help="with --each, at most N commits per branch (default: %(default)s)"
     )
-    parser.add_argument("--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
-    parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
+    _building(parser)
     parser.add_argument("--keep-days", type=int, metavar="N", help="prune artifacts older than N days (default: the matrix's nightly.keep_days, else 30)")
     parser.add_argument("--disk-budget", metavar="SIZE", help="prune the oldest artifacts beyond SIZE, e.g. 20G or unlimited (default: the matrix's, else 20G)")
     parser.add_argument("--wait", action="store_true", help="wait for a running nightly to finish instead of exiting with 75")
-    parser.add_argument("--fail-on", choices=("errors", "warnings"), default="errors", help="what counts as a regression (default: errors)")
+    _fail_on(parser)
     return parser
 
 
@@ -210,6 +222,11 @@ def _results(args) -> Path:
     return args.results or default_results_dir()
 
 
+def _sayer(out: Console):
+    """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
+    return lambda message: out.print(message, highlight=False, markup=False)
+
+
 def _terminate_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -217,8 +234,7 @@ def _terminate_as_interrupt(signum, frame):
 def cmd_build(args, out: Console) -> int:
     if args.commit.startswith("-"):
         raise InputError(f"--commit '{args.commit}': a revision may not begin with '-'")
-    if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: must be a positive number")
+    _check_building(args)
     matrix = matrix_module.load(args.matrix)
     cells = matrix_module.select(matrix.cells, args.cells)
     source = pipeline.source_tree(matrix, args.tree)
@@ -241,7 +257,7 @@ def cmd_build(args, out: Console) -> int:
                 rebuild=args.rebuild,
                 command=" ".join(["orchestrate", *sys.argv[1:]]),
                 on_progress=progress.update,
-                say=lambda message: out.print(message, highlight=False, markup=False),
+                say=_sayer(out),
             )
         views.summary(out, run.commit, run.results, run.built)
         found = pipeline.verdicts(store, source, run.results, base)
@@ -286,8 +302,7 @@ def _report(args, out: Console) -> int:
 
 
 def cmd_nightly(args, out: Console) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: must be a positive number")
+    _check_building(args)
     if args.max_commits < 1:
         raise InputError(f"--max-commits {args.max_commits}: must be a positive number")
     if args.keep_days is not None and args.keep_days < 0:
@@ -318,11 +333,8 @@ def cmd_nightly(args, out: Console) -> int:
         with views.LiveProgress(out, cells, title) as live:
             yield live.update
 
-    def say(message: str) -> None:
-        out.print(message, highlight=False, markup=False)
-
     try:
-        run = nightly.run(matrix, cells, store, options, say=say, progress=progress)
+        run = nightly.run(matrix, cells, store, options, say=_sayer(out), progress=progress)
     except Busy as busy:
         print(
             f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); "
@@ -343,7 +355,7 @@ def cmd_images(args, out: Console) -> int:
         cells = matrix_module.load(args.matrix).cells
         pairs = sorted({(c.arch, c.toolchain) for c in cells if c.toolchain in ("gcc", "clang")})
     spec = images.spec_for(pairs)
-    images.build(spec, say=lambda message: out.print(message, highlight=False, markup=False))
+    images.build(spec, say=_sayer(out))
     return 0
 
 

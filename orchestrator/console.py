@@ -225,7 +225,7 @@ def report(
     The `reference` commit's row only shows how its builds went: it is what the others are judged by."""
     paint = Painter(console)
     full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
-    full.update({(sha, c): export.status_only(v) for row in rep.rows if (sha := row.sha) == reference for c, v in row.verdicts.items()})
+    full.update({(row.sha, c): export.status_only(v) for row in rep.rows if row.sha == reference for c, v in row.verdicts.items()})
     widths = [max([len(cell)] + [len(full.get((row.sha, cell), "")) for row in rep.rows]) for cell in rep.cells]
     subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
     compact = 14 + subject_width + sum(w + 2 for w in widths) > console.width

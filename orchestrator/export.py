@@ -98,19 +98,24 @@ def diagnostic_line(diagnostic: Diagnostic) -> str:
 # --- markdown ---------------------------------------------------------------------------------
 
 
-def markdown(report, fail_on_warnings: bool = False) -> str:
-    lines = ["| commit | subject | " + " | ".join(report.cells) + " |"]
-    lines.append("|---|---|" + "---|" * len(report.cells))
-    for row in report.rows:
-        cells = []
-        for cell in report.cells:
+def markdown_table(rows, cells: list[str], fail_on_warnings: bool = False, reference=None) -> list[str]:
+    """Commits x cells, regressions in bold; a `reference` row first, showing only how it built."""
+    lines = ["| commit | subject | " + " | ".join(cells) + " |", "|---|---|" + "---|" * len(cells)]
+    if reference is not None:
+        texts = [status_only(reference.verdicts[c]) if c in reference.verdicts else "" for c in cells]
+        lines.append(f"| `{reference.sha[:12]}` | (previous nightly) {_cell(reference.subject)} | " + " | ".join(texts) + " |")
+    for row in rows:
+        texts = []
+        for cell in cells:
             verdict = row.verdicts.get(cell)
             text = cell_text(verdict) if verdict else ""
-            if verdict and verdict.is_regression(fail_on_warnings):
-                text = f"**{text}**"
-            cells.append(text)
-        subject = row.subject.replace("|", "\\|")
-        lines.append(f"| `{row.sha[:12]}` | {subject} | " + " | ".join(cells) + " |")
+            texts.append(f"**{text}**" if verdict and verdict.is_regression(fail_on_warnings) else text)
+        lines.append(f"| `{row.sha[:12]}` | {_cell(row.subject)} | " + " | ".join(texts) + " |")
+    return lines
+
+
+def markdown(report, fail_on_warnings: bool = False) -> str:
+    lines = markdown_table(report.rows, report.cells, fail_on_warnings)
     found = list(regressions(report, fail_on_warnings))
     lines.append("")
     if not found:
@@ -246,17 +251,7 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
         if not branch.rows:
             continue
         shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
-        lines += ["", "| commit | subject | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
-        if branch.reference is not None:
-            texts = [status_only(branch.reference.verdicts[c]) if c in branch.reference.verdicts else "" for c in shown]
-            lines.append(f"| `{branch.reference.sha[:12]}` | (previous nightly) {_cell(branch.reference.subject)} | " + " | ".join(texts) + " |")
-        for row in branch.rows:
-            texts = []
-            for cell in shown:
-                verdict = row.verdicts.get(cell)
-                text = cell_text(verdict) if verdict else ""
-                texts.append(f"**{text}**" if verdict and verdict.is_regression(nightly.fail_on_warnings) else text)
-            lines.append(f"| `{row.sha[:12]}` | {_cell(row.subject)} | " + " | ".join(texts) + " |")
+        lines += [""] + markdown_table(branch.rows, shown, nightly.fail_on_warnings, branch.reference)
         for row, verdict in branch.regressions(nightly.fail_on_warnings):
             lines += ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
             lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")

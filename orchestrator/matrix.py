@@ -306,14 +306,14 @@ def _tree_specs(where: _Where, document: dict, base_dir: Path) -> list[TreeSpec]
         specs = [_tree_spec(where, document["tree"], base_dir, _line(document, "tree"))]
     else:
         return []
-    seen: dict[str, TreeSpec] = {}
+    seen: set[str] = set()
     for index, spec in enumerate(specs):
         if spec.name in seen:
             raise where.error(
                 _line(document.get("trees", []), index),
                 f"two trees are named '{spec.name}'; give each a different `name` (reports and nightly state use it)",
             )
-        seen[spec.name] = spec
+        seen.add(spec.name)
     return specs
 
 
