@@ -5,12 +5,12 @@ The commit is made with a fixed identity and date, so the same tarball gives the
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from .models import InputError
+from .errors import ToolError, UserError
+from .tree import git
 
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
@@ -40,17 +40,6 @@ def strip_debian_ignore_block(gitignore: str) -> str:
     return gitignore
 
 
-def git(tree: Path, *args: str, env: dict | None = None) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(tree), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    return result.stdout.strip()
-
-
 def make_demo_tree(dest: Path, tarball: Path = DEFAULT_TARBALL) -> str:
     """Unpack `tarball` into `dest`, commit it, and return the commit's sha.
 
@@ -60,16 +49,17 @@ def make_demo_tree(dest: Path, tarball: Path = DEFAULT_TARBALL) -> str:
     if (dest / ".git").exists():
         return git(dest, "rev-parse", "HEAD")
     if not tarball.is_file():
-        raise InputError(
-            f"{tarball}: no such kernel tarball; install it with `apt-get install linux-source-6.1`"
-        )
+        raise UserError(f"{tarball}: no such kernel tarball; install it with `apt-get install linux-source-6.1`")
     if dest.exists() and any(dest.iterdir()):
-        raise InputError(f"{dest}: exists and is not empty; give a new directory for the demo tree")
+        raise UserError(f"{dest}: exists and is not empty; give a new directory for the demo tree")
 
     staging = dest.with_name(dest.name + ".unpacking")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    subprocess.run(["tar", "-xf", str(tarball), "-C", str(staging)], check=True)
+    unpacked = subprocess.run(["tar", "-xf", str(tarball), "-C", str(staging)], capture_output=True, text=True)
+    if unpacked.returncode != 0:
+        lines = [line for line in unpacked.stderr.splitlines() if line.strip()]
+        raise ToolError(f"unpacking {tarball} failed: {lines[-1] if lines else f'tar exit {unpacked.returncode}'}")
     (source,) = staging.iterdir()  # the tarball's single top-level directory
 
     gitignore = source / ".gitignore"
@@ -83,7 +73,7 @@ def make_demo_tree(dest: Path, tarball: Path = DEFAULT_TARBALL) -> str:
     git(source, "add", "--all")
     git(source, "commit", "--quiet", "--no-verify", "-m", f"Linux from {tarball.name}", env=FIXED_IDENTITY)
     if not (source / "Makefile").exists() or not git(source, "ls-files", "Makefile"):
-        raise InputError(f"{tarball}: the commit holds no top-level Makefile; is this a kernel tarball?")
+        raise UserError(f"{tarball}: the commit holds no top-level Makefile; is this a kernel tarball?")
 
     if dest.exists():
         dest.rmdir()

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 from tuxmake.arch import Architecture
 from tuxmake.toolchain import Toolchain
 
-from .models import InputError
+from .errors import ToolError, UserError
 
 SUITE = "bookworm"
 REGISTRY = "docker.io"
@@ -60,12 +60,12 @@ def packages_for(arch: str, toolchain: str) -> list[str]:
     if toolchain == "clang":
         return list(CLANG_PACKAGES)
     if toolchain != "gcc":
-        raise InputError(f"--toolchain {toolchain}: images are built for gcc and clang only")
+        raise UserError(f"toolchain '{toolchain}': images are built for gcc and clang only")
     triplet = Architecture(arch).makevars.get("CROSS_COMPILE", "").rstrip("-")
     if triplet == f"{os.uname().machine}-linux-gnu":
         return []  # the native gcc of the base
     if triplet not in CROSS_GCC:
-        raise InputError(f"--arch {arch}: no Debian cross compiler known for {triplet or 'it'}")
+        raise UserError(f"arch '{arch}': no Debian cross compiler known for {triplet or 'it'}")
     return [CROSS_GCC[triplet]]
 
 
@@ -78,7 +78,7 @@ def spec_for(pairs: list[tuple[str, str]]) -> ImageSpec:
 def podman() -> str:
     path = shutil.which("podman")
     if path is None:
-        raise InputError("podman is not installed: run scripts/setup (or apt-get install podman runc catatonit uidmap)")
+        raise ToolError("podman is not installed: run scripts/setup (or apt-get install podman runc catatonit uidmap)")
     return path
 
 
@@ -104,7 +104,7 @@ def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) ->
         return False
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
-        raise InputError("mmdebstrap is not installed: run scripts/setup (or apt-get install mmdebstrap)")
+        raise ToolError("mmdebstrap is not installed: run scripts/setup (or apt-get install mmdebstrap)")
     with tempfile.TemporaryDirectory(prefix="orchestrator-image-", dir=os.environ.get("TMPDIR")) as scratch:
         rootfs = Path(scratch) / "rootfs.tar"
         say(f"mmdebstrap {SUITE} with {len(spec.packages)} packages: {' '.join(spec.packages)}")
@@ -129,4 +129,4 @@ def _run(command: list[str], what: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        raise InputError(f"{what} failed: {lines[-1] if lines else f'exit {result.returncode}'}")
+        raise ToolError(f"{what} failed: {lines[-1] if lines else f'exit {result.returncode}'}")

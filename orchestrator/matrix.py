@@ -1,6 +1,8 @@
 """Load and validate matrix.yaml, and expand its axes, include and exclude into Cells with stable ids.
 
-Every validation error is an InputError naming the file, the line, the field and what is allowed.
+Every validation error is a MatrixError naming the file, the line, the field and what is allowed. What
+tuxmake itself would refuse (a make variable it reserves, an arch/toolchain pair it has no container
+image for) is refused here too, so it never becomes a build that fails the same way every run.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ from typing import Any, Optional
 
 import yaml
 from tuxmake.arch import Architecture
+from tuxmake.build import Build
+from tuxmake.exceptions import TuxMakeException
+from tuxmake.runtime import Runtime
 from tuxmake.target import Target
 from tuxmake.toolchain import Toolchain
 
-from .models import Cell, Fragment, InputError
+from .errors import MatrixError, UserError
+from .models import VERSIONED_TOOLCHAIN, Cell, Fragment, toolchain_family
 
 # The four this project exists for come first in error messages; tuxmake knows the rest.
 MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
 ARCHES = MAIN_ARCHES + tuple(sorted(set(Architecture.supported()) - set(MAIN_ARCHES)))
 TOOLCHAINS = ("gcc", "clang") + tuple(sorted(set(Toolchain.supported()) - {"gcc", "clang"}))
+CONTAINER_RUNTIMES = ("podman", "docker", "podman-local", "docker-local")
+# Make variables tuxmake refuses (it sets them itself), and CROSS_COMPILE, which the arch decides.
+RESERVED_MAKE_VARIABLES = tuple(sorted(set(Build.MAKE_VARIABLES_REJECTLIST) | {"CROSS_COMPILE"}))
 # auto: podman where it can run the cell's image here, else null (and it says so).
 RUNTIMES = ("null", "podman", "docker", "podman-local", "docker-local", "auto")
 TUXMAKE_TARGETS = tuple(sorted(Target.supported()))
@@ -37,7 +46,8 @@ DEFAULT_TARGETS = "kvm"
 # "clang" means ClangBuiltLinux's full LLVM toolchain; a cell can override LLVM in make_variables.
 TOOLCHAIN_MAKE_VARIABLES = {"clang": {"LLVM": "1"}}
 
-TOP_KEYS = ("tree", "trees", "nightly", "defaults", "axes", "include", "exclude")
+TOP_KEYS = ("tree", "trees", "nightly", "retries", "defaults", "axes", "include", "exclude")
+DEFAULT_RETRIES = 1  # an infrastructure error is built once more in the same run before it is reported
 CELL_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets", "make_variables", "runtime")
 AXIS_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets")
 DEFAULT_KEYS = CELL_KEYS + ("jobs",)
@@ -89,6 +99,7 @@ class Matrix:
     jobs: Optional[int] = None  # make -j per cell; None: let the runner choose
     trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
     retention: Retention = field(default_factory=Retention)
+    retries: int = DEFAULT_RETRIES
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -138,8 +149,8 @@ class _Where:
     def __init__(self, path: Path):
         self.path = path
 
-    def error(self, line: int, message: str) -> InputError:
-        return InputError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+    def error(self, line: int, message: str) -> MatrixError:
+        return MatrixError(message, where=f"{self.path}:{line}" if line else str(self.path))
 
 
 def _one_of(values) -> str:
@@ -155,10 +166,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
     """Read and validate a matrix file; fragments are looked up in `configs/` beside it."""
     path = Path(path)
     where = _Where(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the matrix file ({error.strerror}); pass --matrix FILE")
+    text = _read_utf8(path, "the matrix file")
     try:
         document = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as error:
@@ -201,7 +209,11 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         if not isinstance(rule, dict) or not rule:
             raise where.error(_line(excludes, index), "exclude entries must be mappings such as {arch: riscv}")
         _check_keys(where, rule, CELL_KEYS, "exclude")
-        specs = [(s, l) for s, l in specs if not all(_same(s.get(k), v) for k, v in rule.items())]
+        kept = [(s, l) for s, l in specs if not all(_same(s.get(k), v) for k, v in rule.items())]
+        if len(kept) == len(specs):
+            shown = ", ".join(f"{k}: {v}" for k, v in rule.items())
+            raise where.error(_line(excludes, index), f"exclude {{{shown}}} matches no cell of the axes; fix it or remove it")
+        specs = kept
 
     includes = _sequence(where, document, "include")
     for index, extra in enumerate(includes):
@@ -232,10 +244,11 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         jobs=jobs,
         trees=trees,
         retention=retention,
+        retries=_retries(where, document),
     )
 
 
-def select(cells: list[Cell], patterns: list[str]) -> list[Cell]:
+def select(cells: list[Cell], patterns: list[str], label: str = "cells") -> list[Cell]:
     """Cells whose id matches any of the glob patterns (all cells when there are none)."""
     from fnmatch import fnmatchcase
 
@@ -243,10 +256,25 @@ def select(cells: list[Cell], patterns: list[str]) -> list[Cell]:
         return list(cells)
     chosen = [c for c in cells if any(fnmatchcase(c.id, p) for p in patterns)]
     if not chosen:
-        raise InputError(
-            f"--cells {','.join(patterns)}: matches no cell; `orchestrate plan` lists them ({_one_of(c.id for c in cells)})"
-        )
+        raise UserError(f"{label} {','.join(patterns)}: matches no cell ({_one_of(c.id for c in cells)})", topic="cells")
     return chosen
+
+
+def _read_utf8(path: Path, what: str) -> str:
+    """A file's text; a byte that is not UTF-8 is an error naming its line and column."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise MatrixError(f"cannot read {what} ({error.strerror})", where=str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise MatrixError(
+            f"not UTF-8 (byte 0x{data[error.start]:02x} at column {column}); save the file as UTF-8",
+            where=f"{path}:{line}",
+        ) from None
 
 
 # --- pieces -----------------------------------------------------------------------------------
@@ -282,6 +310,13 @@ def _same(value: Any, wanted: Any) -> bool:
             wanted if isinstance(wanted, list) else [wanted]
         )
     return str(value) == str(wanted)
+
+
+def _retries(where: _Where, document: dict) -> int:
+    retries = document.get("retries", DEFAULT_RETRIES)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
+        raise where.error(_line(document, "retries"), f"retries '{retries}' must be a number from 0 to 5")
+    return retries
 
 
 def _jobs(where: _Where, defaults: dict) -> Optional[int]:
@@ -382,10 +417,40 @@ def _choice(where: _Where, lines: dict, key: str, value: Any, allowed) -> str:
     return value
 
 
+def _toolchain(where: _Where, lines: dict, value: Any) -> str:
+    """A toolchain tuxmake knows (gcc, clang, korg-gcc, ...) or a versioned one (gcc-12, clang-14)."""
+    if isinstance(value, str) and VERSIONED_TOOLCHAIN.match(value):
+        return value
+    if not isinstance(value, str) or value not in TOOLCHAINS:
+        raise where.error(
+            lines.get("toolchain", 0), f"toolchain '{value}' is not one of: {_one_of(TOOLCHAINS)}, or a version such as gcc-12, clang-14"
+        )
+    return value
+
+
+def _tuxmake_accepts(where: _Where, lines: dict, arch: str, toolchain: str, runtime: str) -> None:
+    """What tuxmake would refuse when the build starts, refused now: a container runtime needs an image
+    of tuxmake's for the arch and toolchain. (On the null runtime the host's compilers decide: a missing
+    one is the machine's fault, found when the cell builds.)"""
+    if runtime not in CONTAINER_RUNTIMES:
+        return
+    try:
+        supported = Runtime.get(runtime).is_supported(Architecture(arch), Toolchain(toolchain))
+    except TuxMakeException as error:
+        raise where.error(lines.get("toolchain", 0), f"tuxmake refuses toolchain '{toolchain}' for arch '{arch}': {error}") from None
+    if not supported:
+        raise where.error(
+            lines.get("toolchain", 0),
+            f"tuxmake has no {runtime} image for arch '{arch}' with toolchain '{toolchain}' (it refuses the pair); "
+            "pick another toolchain or the null runtime",
+        )
+
+
 def _cell(where: _Where, spec: dict, lines: dict, configs: Path) -> Cell:
     arch = _choice(where, lines, "arch", spec.get("arch"), ARCHES)
-    toolchain = _choice(where, lines, "toolchain", spec.get("toolchain"), TOOLCHAINS)
+    toolchain = _toolchain(where, lines, spec.get("toolchain"))
     runtime = _choice(where, lines, "runtime", spec.get("runtime"), RUNTIMES)
+    _tuxmake_accepts(where, lines, arch, toolchain, runtime)
     kconfig = spec.get("kconfig")
     if not isinstance(kconfig, str) or not KCONFIG_NAME.match(kconfig) or kconfig.startswith("-"):
         raise where.error(
@@ -405,15 +470,16 @@ def _cell(where: _Where, spec: dict, lines: dict, configs: Path) -> Cell:
     targets_value = spec.get("targets")
     targets, make_targets, targets_label = _targets(where, lines.get("targets", 0), targets_value, srcarch)
 
-    make_variables = dict(TOOLCHAIN_MAKE_VARIABLES.get(toolchain, {}))
+    make_variables = dict(TOOLCHAIN_MAKE_VARIABLES.get(toolchain_family(toolchain), {}))
     user_variables = spec.get("make_variables") or {}
     if not isinstance(user_variables, dict):
         raise where.error(lines.get("make_variables", 0), "make_variables must be a mapping such as {W: 1}")
     for key, value in user_variables.items():
-        if not re.match(r"^[A-Z_][A-Z0-9_]*$", str(key)) or key in ("ARCH", "CC", "HOSTCC", "O", "CROSS_COMPILE"):
+        if not re.match(r"^[A-Z_][A-Z0-9_]*$", str(key)) or key in RESERVED_MAKE_VARIABLES:
             raise where.error(
                 lines.get("make_variables", 0),
-                f"make_variables '{key}' is not allowed; use upper-case names other than ARCH, CC, HOSTCC, O, CROSS_COMPILE",
+                f"make_variables '{key}' is not allowed; use upper-case names other than {', '.join(RESERVED_MAKE_VARIABLES)} "
+                "(tuxmake sets those itself)",
             )
         make_variables[str(key)] = "" if value is None else str(value)
 
@@ -485,7 +551,7 @@ def _fragments(where: _Where, line: int, configs: Path, name: Any, arch: str) ->
 
 
 def _read_fragment(path: Path, root: Path) -> Fragment:
-    text = path.read_text()
+    text = _read_utf8(path, "the fragment")
     options = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -494,7 +560,7 @@ def _read_fragment(path: Path, root: Path) -> Fragment:
         elif match := UNSET_LINE.match(line):
             options.append((match[1], "n"))
         elif line and not line.startswith("#"):
-            raise InputError(
-                f"{path}:{number}: '{line}' is not a Kconfig line; write CONFIG_FOO=y or '# CONFIG_FOO is not set'"
+            raise MatrixError(
+                f"'{line}' is not a Kconfig line; write CONFIG_FOO=y or '# CONFIG_FOO is not set'", where=f"{path}:{number}"
             )
     return Fragment(path=str(path.relative_to(root)), text=text, options=tuple(options))

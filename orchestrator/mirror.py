@@ -7,24 +7,15 @@ Fetches never prompt (a scheduled run has nobody to answer) and give up after a 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from . import tree
+from .errors import FetchError, GitError
 from .matrix import TreeSpec
 
 FETCH_TIMEOUT = 3600  # seconds; a first clone of a kernel over a slow link takes a while
-NO_PROMPTS = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
-}
-
-
-class FetchError(Exception):
-    """A branch could not be fetched or found: an infrastructure error for that branch."""
 
 
 def mirror_dir(work_root: Path, url: str) -> Path:
@@ -45,7 +36,7 @@ def branches(spec: TreeSpec) -> list[str]:
     if spec.path is not None:
         try:
             return [tree.git(spec.path, "symbolic-ref", "--quiet", "--short", "HEAD")]
-        except tree.GitError:
+        except GitError:
             return ["HEAD"]  # a detached checkout
     return ["HEAD"]
 
@@ -56,12 +47,12 @@ def update(spec: TreeSpec, branch: str, work_root: Path) -> tuple[Path, str]:
         ref = branch if branch == "HEAD" else f"refs/heads/{branch}"
         try:
             return spec.path, tree.git(spec.path, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
-        except tree.GitError:
-            raise FetchError(f"{spec.path} has no branch '{branch}'")
+        except GitError:
+            raise FetchError(f"{spec.path} has no branch '{branch}'") from None
     mirror = ensure_mirror(str(spec.url), work_root)
     source = "HEAD" if branch == "HEAD" else f"refs/heads/{branch}"
-    _git(mirror, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options",
-         str(spec.url), f"+{source}:{nightly_ref(branch)}", what=f"fetching {branch} from {spec.url}")
+    _fetch(mirror, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options",
+           str(spec.url), f"+{source}:{nightly_ref(branch)}", what=f"fetching {branch} from {spec.url}")
     return mirror, tree.git(mirror, "rev-parse", "--verify", f"{nightly_ref(branch)}^{{commit}}")
 
 
@@ -73,22 +64,16 @@ def ensure_mirror(url: str, work_root: Path) -> Path:
     partial = mirror.with_name(mirror.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
-    _git(None, "clone", "--quiet", "--bare", "--no-tags", "--", url, str(partial), what=f"cloning {url}")
+    _fetch(None, "clone", "--quiet", "--bare", "--no-tags", "--", url, str(partial), what=f"cloning {url}")
     # A background `git gc --auto` could drop a force-pushed branch's old tip, the previous baseline.
     tree.git(partial, "config", "gc.auto", "0")
     partial.rename(mirror)
     return mirror
 
 
-def _git(repo, *args: str, what: str) -> str:
-    command = ["git", *(["-C", str(repo)] if repo else []), *args]
+def _fetch(repo, *args: str, what: str) -> str:
+    """git for a remote: a failure is a FetchError for this branch, in git's own words."""
     try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=FETCH_TIMEOUT, env={**os.environ, **NO_PROMPTS}
-        )
-    except subprocess.TimeoutExpired:
-        raise FetchError(f"{what}: no answer within {FETCH_TIMEOUT} s")
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise FetchError(f"{what} failed: {lines[-1].strip() if lines else f'git exit {result.returncode}'}")
-    return result.stdout.strip()
+        return tree.git(repo, *args, timeout=FETCH_TIMEOUT, what=what)
+    except GitError as error:
+        raise FetchError(f"{what} failed: {error.fields['detail']}") from None

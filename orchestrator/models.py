@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -15,8 +16,19 @@ MATRIX_ERROR = "matrix-error"  # built, but Kconfig dropped an option the cell a
 STATUSES = (PASS, FAIL, INFRA, MATRIX_ERROR)
 
 
-class InputError(Exception):
-    """Bad user input: one line naming the file/field/value and how to fix it (exit code 2)."""
+VERSIONED_TOOLCHAIN = re.compile(r"^(gcc|clang)-(\d+)$")  # gcc-12, clang-14: what tuxmake accepts too
+
+
+def toolchain_family(toolchain: str) -> str:
+    """gcc for gcc-12, clang for clang-14; the name itself otherwise."""
+    match = VERSIONED_TOOLCHAIN.match(toolchain)
+    return match[1] if match else toolchain
+
+
+def toolchain_version(toolchain: str) -> Optional[str]:
+    """The major version a versioned toolchain asks for: `gcc-12` → "12"; None for plain `gcc`."""
+    match = VERSIONED_TOOLCHAIN.match(toolchain)
+    return match[2] if match else None
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ class BuildResult:
     compiler: str = ""
     errors: int = 0  # tuxmake's own counts
     warnings: int = 0
-    artifacts_dir: str = ""
+    artifacts_dir: str = ""  # relative to the results directory ("<sha>/<cell>"), so a moved store still works
     diagnostics: list["Diagnostic"] = field(default_factory=list)
 
 

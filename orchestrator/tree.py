@@ -1,60 +1,188 @@
-"""Git: resolve refs to full shas, and check commits out in a worktree the tool owns.
+"""Git: resolve refs to full shas, walk history, and check commits out in a worktree the tool owns.
 
-The user's working tree and branch are never touched: builds read a detached worktree under the
-results directory. Every git call takes an argument list, never a shell string.
+The one git wrapper of the project. The user's working tree and branch are never touched: builds read
+a detached worktree under the work root. Every git call takes an argument list, never a shell string,
+and never prompts (a scheduled run has nobody to answer).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
-from .models import Commit, InputError
+from .errors import GitError, RevisionError, TreeError
+from .models import Commit
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
+CANDIDATE = re.compile(r"^hint:\s+([0-9a-f]{4,40}) (\w+)(?: (.*))?$")
+NO_PROMPTS = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+}
+DEEPEN_STEPS = (256, 4096)  # commits fetched at a time into a shallow clone, before all of its history
 
 
-class GitError(Exception):
-    pass
-
-
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+def git(
+    repo: Optional[Path], *args: str, env: Optional[dict] = None, timeout: Optional[float] = None, what: str = ""
+) -> str:
+    """Run git (in `repo`, if given) and return its output; GitError with git's own words if it fails."""
+    command = ["git", *(["-C", str(repo)] if repo else []), *args]
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **NO_PROMPTS, **(env or {})}
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(f"no answer within {timeout:.0f} s", command=what or args[0], repo=repo or Path.cwd()) from None
+    except OSError as error:  # git itself is missing, or the directory vanished
+        raise GitError(error.strerror or str(error), command=what or args[0], repo=repo or Path.cwd()) from None
     if result.returncode != 0:
-        raise GitError(result.stderr.strip() or f"git {args[0]} failed")
+        raise GitError(_reason(result.stderr, result.returncode), command=what or args[0], repo=repo or Path.cwd())
     return result.stdout.strip()
 
 
+def _reason(stderr: str, returncode: int) -> str:
+    """git's most telling line: its first `fatal:`/`error:` line, else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"exit {returncode}"
+
+
 def check_tree(repo: Path) -> Path:
-    """The git top level of `repo`, or an InputError saying how to get a tree."""
+    """The git top level of `repo`, or a TreeError saying how to get a tree."""
     repo = Path(repo)
     if not repo.is_dir():
-        raise InputError(
-            f"{repo}: no such kernel tree; pass --tree PATH, or make the demo tree with `orchestrate demo-tree {repo}`"
-        )
+        raise TreeError("no such kernel tree", path=repo, topic="tree-missing")
     try:
         return Path(git(repo, "rev-parse", "--show-toplevel"))
     except GitError:
-        raise InputError(f"{repo}: not a git tree; pass --tree PATH to a kernel git tree")
+        raise TreeError("not a git tree", path=repo) from None
 
 
-def resolve(repo: Path, rev: str, what: str = "--commit") -> str:
-    """The full 40-hex sha of the commit `rev` names."""
+def resolve(repo: Path, rev: str, label: str = "revision") -> str:
+    """The full 40-hex sha of the commit `rev` names; an ambiguous prefix lists its candidates."""
     if not rev or rev.startswith("-"):
-        raise InputError(f"{what} '{rev}': a revision may not be empty or begin with '-'")
-    try:
-        return git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
-    except GitError:
-        raise InputError(f"{what} '{rev}': no such commit in {repo}; give a sha, branch or tag that exists there")
+        raise RevisionError("a revision may not be empty or begin with '-'", label=label, rev=rev)
+    command = ["git", "-C", str(repo), "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **NO_PROMPTS})
+    if result.returncode == 0:
+        return result.stdout.strip()
+    candidates = [m for m in map(CANDIDATE.match, result.stderr.splitlines()) if m]
+    if candidates:
+        commits = [m for m in candidates if m[2] == "commit"] or candidates
+        listed = ", ".join(f"{m[1]} ({m[3] or m[2]})" for m in commits)
+        raise RevisionError(f"ambiguous: it could be {listed}; give more digits", label=label, rev=rev)
+    raise RevisionError(f"no such commit in {repo}; give a sha, branch or tag that exists there", label=label, rev=rev)
 
 
 def commit_info(repo: Path, sha: str) -> Commit:
     subject, date = git(repo, "show", "-s", "--format=%s%x00%aI", sha).split("\0")
     return Commit(sha=sha, subject=subject, author_date=date)
+
+
+def first_parent_range(repo: Path, spec: str, label: str = "range") -> list[str]:
+    """The commits of `A..B` (with A itself first, as the reference row) or of a single rev, oldest first."""
+    if spec.startswith("-"):
+        raise RevisionError("a revision range may not begin with '-'", label=label, rev=spec)
+    if "..." in spec:
+        raise RevisionError("A...B (commits on either side) is not a line of history; give A..B", label=label, rev=spec)
+    if ".." not in spec:
+        return [resolve(repo, spec, label)]
+    bottom, _, top = spec.partition("..")
+    bottom_sha = resolve(repo, bottom or "HEAD", label)
+    top_sha = resolve(repo, top or "HEAD", label)
+    if not is_ancestor(repo, bottom_sha, top_sha):
+        raise RevisionError(
+            f"{bottom or 'HEAD'} is not an ancestor of {top or 'HEAD'}; give the older commit first",
+            label=label,
+            rev=spec,
+        )
+    inside = git(repo, "rev-list", "--first-parent", "--reverse", "--end-of-options", f"{bottom_sha}..{top_sha}")
+    return [bottom_sha] + inside.split()
+
+
+def first_parent_ancestors(repo: Path, sha: str, limit: int = 100_000) -> Iterator[str]:
+    """The first-parent ancestors of `sha`, nearest first, read lazily (a kernel has a million)."""
+    process = subprocess.Popen(
+        ["git", "-C", str(repo), "rev-list", "--first-parent", f"--max-count={limit}", "--end-of-options", sha],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            yield line.strip()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def is_ancestor(repo: Path, ancestor: str, sha: str) -> bool:
+    """Whether `ancestor` is reachable from `sha` (False too when git no longer has it)."""
+    result = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", "--end-of-options", ancestor, sha], capture_output=True
+    )
+    return result.returncode == 0
+
+
+def new_commits(repo: Path, tip: str, previous: str, limit: int) -> tuple[list[str], int]:
+    """(up to `limit` first-parent commits of `tip` not reachable from `previous`, newest first; how many
+    there are in all). Works after a force-push too, as long as git still has `previous`."""
+    try:
+        count = int(git(repo, "rev-list", "--first-parent", "--count", "--end-of-options", tip, f"^{previous}"))
+        listed = git(repo, "rev-list", "--first-parent", f"--max-count={limit}", "--end-of-options", tip, f"^{previous}")
+    except GitError:  # `previous` is gone (a mirror made again): nothing to exclude, build the tip
+        return [tip], 1
+    return listed.split(), count
+
+
+# --- the user's tree ------------------------------------------------------------------------------
+
+
+def has_uncommitted_changes(repo: Path) -> bool:
+    """Whether tracked files differ from HEAD: they are not built, which deserves a word. A bare
+    repository (a nightly's mirror) has no files to differ."""
+    if git(repo, "rev-parse", "--is-bare-repository") == "true":
+        return False
+    return bool(git(repo, "status", "--porcelain", "--untracked-files=no"))
+
+
+def head(repo: Path) -> Optional[str]:
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
+    except GitError:
+        return None
+
+
+def is_shallow(repo: Path) -> bool:
+    return git(repo, "rev-parse", "--is-shallow-repository") == "true"
+
+
+def deepen(repo: Path, sha: str, say: Callable[[str], None] = lambda message: None) -> bool:
+    """Fetch more history of `sha` into a shallow clone from its remote, a step at a time; False when
+    there is no remote to fetch from or the fetch failed (then the history stays cut where it is)."""
+    if not git(repo, "remote"):
+        return False
+    before = int(git(repo, "rev-list", "--count", "--end-of-options", sha))
+    step = next((n for n in DEEPEN_STEPS if n > before), None)
+    args = [f"--deepen={step}"] if step else ["--unshallow"]
+    say(f"{repo} is a shallow clone: fetching {'%d more commits' % step if step else 'all'} of its history to find baselines")
+    try:
+        git(repo, "fetch", "--quiet", "--no-tags", *args, timeout=3600, what="fetch (deepening a shallow clone)")
+    except GitError as error:
+        say(f"could not deepen {repo}: {error}")
+        return False
+    return int(git(repo, "rev-list", "--count", "--end-of-options", sha)) > before
+
+
+# --- worktrees ------------------------------------------------------------------------------------
 
 
 def worktree_dir(work_root: Path, repo: Path) -> Path:
@@ -95,52 +223,3 @@ def prune_orphans(work_root: Path) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-def first_parent_ancestors(repo: Path, sha: str, limit: int = 100_000) -> Iterator[str]:
-    """The first-parent ancestors of `sha`, nearest first, read lazily (a kernel has a million)."""
-    process = subprocess.Popen(
-        ["git", "-C", str(repo), "rev-list", "--first-parent", f"--max-count={limit}", "--end-of-options", sha],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            yield line.strip()
-    finally:
-        process.kill()
-        process.wait()
-
-
-def first_parent_range(repo: Path, spec: str) -> list[str]:
-    """The commits of `A..B` (with A itself first, as the reference row) or of a single rev, oldest first."""
-    if spec.startswith("-"):
-        raise InputError(f"report '{spec}': a revision range may not begin with '-'")
-    if ".." in spec:
-        bottom, _, top = spec.partition("..")
-        bottom_sha = resolve(repo, bottom or "HEAD", what="range")
-        top_sha = resolve(repo, top or "HEAD", what="range")
-        inside = git(repo, "rev-list", "--first-parent", "--reverse", "--end-of-options", f"{bottom_sha}..{top_sha}")
-        return [bottom_sha] + inside.split()
-    return [resolve(repo, spec, what="range")]
-
-
-def is_ancestor(repo: Path, ancestor: str, sha: str) -> bool:
-    """Whether `ancestor` is reachable from `sha` (False too when git no longer has it)."""
-    result = subprocess.run(
-        ["git", "-C", str(repo), "merge-base", "--is-ancestor", "--end-of-options", ancestor, sha], capture_output=True
-    )
-    return result.returncode == 0
-
-
-def new_commits(repo: Path, tip: str, previous: str, limit: int) -> tuple[list[str], int]:
-    """(up to `limit` first-parent commits of `tip` not reachable from `previous`, newest first; how many
-    there are in all). Works after a force-push too, as long as git still has `previous`."""
-    try:
-        count = int(git(repo, "rev-list", "--first-parent", "--count", "--end-of-options", tip, f"^{previous}"))
-        listed = git(repo, "rev-list", "--first-parent", f"--max-count={limit}", "--end-of-options", tip, f"^{previous}")
-    except GitError:  # `previous` is gone (a mirror made again): nothing to exclude, build the tip
-        return [tip], 1
-    return listed.split(), count

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import matrix
-from orchestrator.models import InputError
+from orchestrator.errors import UserError as InputError
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +146,7 @@ def test_select_by_glob():
         "i386-gcc-defconfig+kvm",
     ]
     with pytest.raises(InputError, match="--cells nope: matches no cell"):
-        matrix.select(cells, ["nope"])
+        matrix.select(cells, ["nope"], label="--cells")  # the command line names its option
 
 
 # --- validation: one line naming file, line, field and what is allowed ------------------------
@@ -278,3 +278,49 @@ def test_bad_retention_settings(tmp_path):
     assert error_of(path) == f"{path}:2: nightly.disk_budget 'lots' must be a size such as 20G, 500M or 'unlimited'"
     path = write(tmp_path, "nightly: {keep: 3}\ninclude:\n  - {arch: riscv}\n")
     assert "nightly: unknown field 'keep'; allowed: keep_days, disk_budget" in error_of(path)
+
+
+# --- what tuxmake or the host would only refuse later ---------------------------------------------
+
+
+def test_an_exclude_that_matches_nothing_is_refused(tmp_path):
+    path = write(tmp_path, "axes:\n  arch: [riscv, arm64]\nexclude:\n  - {arch: riscv}\n  - {arch: x86_64, toolchain: clang}\n")
+    assert error_of(path) == f"{path}:5: exclude {{arch: x86_64, toolchain: clang}} matches no cell of the axes; fix it or remove it"
+
+
+def test_a_matrix_or_fragment_that_is_not_utf8_names_its_line_and_column(tmp_path):
+    path = write(tmp_path, "axes:\n  arch: [riscv]\n")
+    path.write_bytes(b"axes:\n  arch: [riscv]  # caf\xe9\n")
+    assert error_of(path) == f"{path}:2: not UTF-8 (byte 0xe9 at column 23); save the file as UTF-8"
+    path = write(tmp_path, "include:\n  - {arch: riscv, fragments: [kvm]}\n", {"kvm.config": "CONFIG_KVM=y\n"})
+    (tmp_path / "configs" / "kvm.config").write_bytes(b"# \xff\nCONFIG_KVM=y\n")
+    assert error_of(path) == f"{tmp_path / 'configs' / 'kvm.config'}:1: not UTF-8 (byte 0xff at column 3); save the file as UTF-8"
+
+
+def test_versioned_toolchains_are_cells_of_their_own_with_their_family_make_variables(tmp_path):
+    path = write(tmp_path, "axes:\n  arch: [riscv]\n  toolchain: [gcc-12, clang-14]\n")
+    cells = {c.id: c for c in matrix.load(path).cells}
+    assert sorted(cells) == ["riscv-clang-14-defconfig", "riscv-gcc-12-defconfig"]
+    assert cells["riscv-clang-14-defconfig"].make_variables == (("LLVM", "1"),)
+
+
+def test_an_arch_and_toolchain_tuxmake_has_no_container_for_is_refused_at_plan_time(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv}\n  - {arch: arc, toolchain: clang, runtime: podman}\n")
+    assert error_of(path) == (
+        f"{path}:3: tuxmake has no podman image for arch 'arc' with toolchain 'clang' (it refuses the pair); "
+        "pick another toolchain or the null runtime"
+    )
+    # On the host, the host's compilers decide: a missing one is found when the cell builds (INFRA).
+    assert [c.id for c in matrix.load(write(tmp_path, "include:\n  - {arch: arc, toolchain: clang}\n")).cells] == ["arc-clang-defconfig"]
+
+
+def test_make_variables_tuxmake_reserves_are_refused_at_plan_time(tmp_path):
+    path = write(tmp_path, "include:\n  - {arch: riscv, make_variables: {INSTALL_MOD_PATH: /x}}\n")
+    assert error_of(path).startswith(f"{path}:2: make_variables 'INSTALL_MOD_PATH' is not allowed; use upper-case names other than ")
+
+
+def test_retries(tmp_path):
+    assert matrix.load(write(tmp_path, "include:\n  - {arch: riscv}\n")).retries == 1
+    assert matrix.load(write(tmp_path, "retries: 0\ninclude:\n  - {arch: riscv}\n")).retries == 0
+    path = write(tmp_path, "retries: lots\ninclude:\n  - {arch: riscv}\n")
+    assert error_of(path) == f"{path}:1: retries 'lots' must be a number from 0 to 5"

@@ -48,6 +48,10 @@ def test_an_unknown_branch_or_a_dead_remote_is_a_fetch_error(remote, tmp_path):
         mirror.update(TreeSpec(url=str(bare), name="remote"), "nope", tmp_path / "cache")
     with pytest.raises(mirror.FetchError, match="cloning .*gone.git failed"):
         mirror.update(TreeSpec(url=str(tmp_path / "gone.git"), name="gone"), "master", tmp_path / "cache")
+    # git's telling line, not the last of its advice ("...and the repository exists.")
+    with pytest.raises(mirror.FetchError) as caught:
+        mirror.update(TreeSpec(url="file:///nonexistent", name="none"), "master", tmp_path / "cache")
+    assert str(caught.value) == "cloning file:///nonexistent failed: fatal: '/nonexistent' does not appear to be a git repository"
 
 
 def test_a_local_tree_is_read_in_place(remote, tmp_path):
