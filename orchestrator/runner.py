@@ -12,25 +12,26 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import shutil
 import select
 import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from . import containers, logparse
+from . import classify, containers, logparse, toolchains
+from .classify import Command, one_line
 from .lock import Lock
-from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Diagnostic
+from .models import INFRA, MATRIX_ERROR, BuildResult, Cell
 
-# Commands tuxmake writes into build.log, and what they mean for progress.
-TOOL_NOT_FOUND = re.compile(r"(?:^|\s)(\S+): (?:command )?not found$|(?:^|\s)(\S+): No such file or directory$")
 STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
-ERROR_LINE = re.compile(r"\berror:|^ERROR: |\*\*\* ")
+HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
+# tuxmake's refusals that are about the machine, not the matrix: a missing compiler or engine.
+HOST_REFUSALS = ("CompilerNotFoundError", "RuntimeNotFoundError", "EnvironmentCheckFailed", "KorgGccPreparationFailed")
 
 
 @dataclass
@@ -56,58 +57,68 @@ class BuildRequest:
     cell: Cell
     sha: str
     source: str  # the checked-out tree
-    output_dir: str  # results/<sha>/<cell-id>
+    output_dir: str  # results/<sha>/<cell-id>: built into <output_dir>.partial
     build_dir: str  # stable per cell, emptied before the build
     jobs: int
     runtime: str
     ccache_dir: str
+    work_root: str = ""  # where versioned toolchains get their directory of links
+
+
+@dataclass
+class Finished:
+    """One attempt at a cell: its result, and the directory its artifacts were built in (None when
+    nothing is worth keeping, e.g. the results disk filled up while they were written)."""
+
+    request: BuildRequest
+    result: BuildResult
+    artifacts: Optional[Path]
+    retrying: bool = False  # an infrastructure error that will be built again in this run
 
 
 class Interrupted(Exception):
     """The build was stopped by a signal; it has no result to store."""
 
 
-def build_cell(request: BuildRequest) -> Optional[BuildResult]:
+def build_cell(request: BuildRequest) -> Optional[Finished]:
     """Run one cell's tuxmake build (in a worker process); None when it was interrupted."""
-    _lenient_tuxmake_pipes()
-    # A worker of a killed run may still be stopping make in this cell's build directory.
-    with Lock(Path(request.build_dir).with_name(Path(request.build_dir).name + ".lock"), wait=True):
-        return _build_cell(request)
+    commands = _record_tuxmake_commands()
+    # tuxmake restores its SIGTERM handler last, after writing metadata: on a full disk it never does,
+    # and an idle worker stopped later would die with a traceback instead of quietly.
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        # A worker of a killed run may still be stopping make in this cell's build directory.
+        with Lock(Path(request.build_dir).with_name(Path(request.build_dir).name + ".lock"), wait=True):
+            try:
+                return _build_cell(request, commands)
+            finally:
+                _kill_leftovers()
+    finally:
+        signal.signal(signal.SIGTERM, handler)
 
 
-def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
+def _build_cell(request: BuildRequest, commands: list[Command]) -> Optional[Finished]:
     # Imported here so the parent process does not pay for it when every cell is already built.
     from tuxmake.build import Build
-    from tuxmake.exceptions import TuxMakeException
+    from tuxmake.exceptions import TuxMakeException, TuxMakeUserError
 
     cell = request.cell
-    # Build into <dir>.partial and swap it in when done: an interrupted rebuild keeps the old artifacts.
-    final = Path(request.output_dir)
-    output = partial_dir(final)
+    # Build into <dir>.partial; the store moves it into place with the result, so an interrupted or
+    # failed rebuild keeps the old artifacts.
+    output = partial_dir(Path(request.output_dir))
     build_dir = Path(request.build_dir)
-    for directory in (output, build_dir):
-        shutil.rmtree(directory, ignore_errors=True)
-    output.parent.mkdir(parents=True, exist_ok=True)  # tuxmake does not make the parent
-    output.mkdir()
-    os.environ["CCACHE_DIR"] = request.ccache_dir
-    os.environ.update(containers.environment(request.runtime))
-    # Write the fragments into the artifacts, so what was merged is kept beside the log.
-    fragment_files = []
-    for index, fragment in enumerate(cell.fragments):
-        path = output / "fragments" / f"{index}-{fragment.path.replace('/', '-')}"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(fragment.text)
-        fragment_files.append(str(path))
-
-    result = BuildResult(
-        cell_id=cell.id,
-        sha=request.sha,
-        status=INFRA,
-        definition=cell.definition,
-        runtime=request.runtime,
-        artifacts_dir=str(final),
-    )
+    result = BuildResult(cell_id=cell.id, sha=request.sha, status=INFRA, definition=cell.definition, runtime=request.runtime)
     started = time.monotonic()
+    try:
+        for directory in (output, build_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+        output.mkdir(parents=True)
+        fragment_files = _write_fragments(cell, output)
+        _environment(request)
+    except OSError as error:
+        return _refused(request, result, output, f"cannot prepare {error.filename or 'the build'}: {error.strerror}", started)
+    except toolchains.NotInstalled as error:
+        return _refused(request, result, output, str(error), started)
     try:
         build = Build(
             tree=request.source,
@@ -126,23 +137,30 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
             quiet=True,
         )
         build.run()
-    except Exception as error:  # tuxmake refused the build or crashed: not the commit's fault
-        crashed = not isinstance(error, TuxMakeException)
-        result.reason = _one_line(f"tuxmake crashed: {type(error).__name__}: {error}" if crashed else str(error))
-        image = containers.image_name(cell.arch, cell.toolchain)
-        if containers.engine(request.runtime) and not containers.has_image(request.runtime, image):
+    except TuxMakeException as error:
+        # tuxmake refused the build: the machine's fault for a missing compiler or engine, else the
+        # matrix asked for something tuxmake does not do (the matrix check should have said so).
+        result.reason = one_line(str(error))
+        if isinstance(error, TuxMakeUserError) and type(error).__name__ not in HOST_REFUSALS:
+            result.status = MATRIX_ERROR
+        elif containers.engine(request.runtime) and not containers.has_image(request.runtime, containers.image_name(cell.arch, cell.toolchain)):
             result.reason += f"; make it with `orchestrate images build --arch {cell.arch} --toolchain {cell.toolchain}`"
-        result.duration = time.monotonic() - started
-        return _publish(output, final, result)
+        return _finish(request, result, output, started)
+    except OSError as error:  # writing the log or artifacts failed: the results disk
+        where = getattr(error, "filename2", None) or error.filename or output  # a copy names its destination second
+        return _refused(request, result, output, f"cannot write {where}: {error.strerror}", started)
+    except Exception as error:  # tuxmake crashed: not the commit's fault
+        result.reason = one_line(f"tuxmake crashed: {type(error).__name__}: {error}")
+        return _finish(request, result, output, started)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
     if build.interrupted:
         return None
 
-    result.duration = time.monotonic() - started
     result.targets = {name: info.status for name, info in build.status.items()}
     metadata = build.metadata
-    result.compiler = metadata.get("compiler", {}).get("version_full", "")
+    compiler = metadata.get("compiler", {})
+    result.compiler = compiler.get("version_full", "")
     if containers.engine(request.runtime):
         # The name this cell asked for, at the digest tuxmake saw (its own field may carry another of
         # the image's names: one image serves several cells here).
@@ -155,92 +173,106 @@ def _build_cell(request: BuildRequest) -> Optional[BuildResult]:
     config = _read_text(output / "config")
     roots = [request.source, str(build_dir)]
     result.diagnostics = logparse.parse(log.splitlines(), roots)
-    result.status, result.reason = verdict(cell, result.targets, log, config, roots, result.diagnostics)
-    return _publish(output, final, result)
+    result.status, result.reason = classify.classify(
+        cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
+    )
+    return _finish(request, result, output, started)
 
 
-def _lenient_tuxmake_pipes() -> None:
-    """tuxmake 1.45 reads build output through a strict UTF-8 text pipe, so a compiler echoing a source
-    line with a Latin-1 byte kills the build with UnicodeDecodeError. In our worker processes only,
-    make those pipes decode with errors="replace": the log keeps U+FFFD where the byte was."""
+def _kill_leftovers() -> None:
+    """End what the build started and left running (make's children, when make itself was killed from
+    outside): they share this worker's process group, and would write into the next build's directory.
+    Only in a worker that leads its own group: never in the caller's."""
+    me = os.getpid()
+    if os.getpgrp() != me:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                group = int(stat.read().rsplit(")", 1)[1].split()[2])  # after the name: state, ppid, pgrp
+            if group == me:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue  # gone already, or not ours to read
+
+
+def _write_fragments(cell: Cell, output: Path) -> list[str]:
+    """The fragments, written into the artifacts: what was merged is kept beside the log."""
+    files = []
+    for index, fragment in enumerate(cell.fragments):
+        path = output / "fragments" / f"{index}-{fragment.path.replace('/', '-')}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(fragment.text)
+        files.append(str(path))
+    return files
+
+
+def _environment(request: BuildRequest) -> None:
+    """ccache, the container options, and for a versioned toolchain on the host its programs first on PATH."""
+    os.environ["CCACHE_DIR"] = request.ccache_dir
+    os.environ.update(containers.environment(request.runtime))
+    os.environ["PATH"] = HOST_PATH  # a worker builds many cells: none inherits another's links
+    if request.runtime == "null":
+        links = toolchains.link_directory(request.cell.arch, request.cell.toolchain, Path(request.work_root or request.build_dir))
+        if links is not None:
+            os.environ["PATH"] = f"{links}{os.pathsep}{HOST_PATH}"
+
+
+def _finish(request: BuildRequest, result: BuildResult, output: Path, started: float) -> Finished:
+    result.duration = time.monotonic() - started
+    return Finished(request, result, output if output.is_dir() else None)
+
+
+def _refused(request: BuildRequest, result: BuildResult, output: Path, reason: str, started: float) -> Finished:
+    """An infrastructure error before or outside tuxmake's build: nothing of it is worth keeping (and
+    what was written may be cut short by a full disk)."""
+    result.status, result.reason = INFRA, one_line(reason)
+    result.duration = time.monotonic() - started
+    shutil.rmtree(output, ignore_errors=True)
+    return Finished(request, result, None)
+
+
+def _record_tuxmake_commands() -> list[Command]:
+    """Make tuxmake's commands report how they ended, and its pipes decode leniently, in this worker.
+
+    How a command ended is evidence: make killed by a signal, or a container engine that failed, is the
+    machine's fault, whatever the log says. And tuxmake 1.45 reads build output through a strict UTF-8
+    text pipe, so a compiler echoing a source line with a Latin-1 byte would kill the build with
+    UnicodeDecodeError: here those pipes decode with errors="replace" (the log keeps U+FFFD)."""
     import subprocess
 
     import tuxmake.runtime
 
-    class LenientSubprocess:
+    commands: list[Command] = []
+
+    class RecordedPopen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            if kwargs.get("universal_newlines") or kwargs.get("text"):
+                kwargs.setdefault("errors", "replace")
+            super().__init__(*args, **kwargs)
+            self.recorded = False
+
+        def wait(self, timeout=None):
+            code = super().wait(timeout)
+            if not self.recorded:
+                self.recorded = True
+                commands.append(Command(tuple(str(a) for a in self.args), code))
+            return code
+
+    class RecordingSubprocess:
+        Popen = RecordedPopen
+
         def __getattr__(self, name):
             return getattr(subprocess, name)
 
-        @staticmethod
-        def Popen(*args, **kwargs):
-            if kwargs.get("universal_newlines") or kwargs.get("text"):
-                kwargs.setdefault("errors", "replace")
-            return subprocess.Popen(*args, **kwargs)
-
-    tuxmake.runtime.subprocess = LenientSubprocess()
+    tuxmake.runtime.subprocess = RecordingSubprocess()
+    return commands
 
 
 def partial_dir(final: Path) -> Path:
     return final.with_name(final.name + ".partial")
-
-
-def _publish(partial: Path, final: Path, result: BuildResult) -> BuildResult:
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    return result
-
-
-def verdict(
-    cell: Cell,
-    targets: dict[str, str],
-    log: str,
-    config: str,
-    prefixes: list[str],
-    diagnostics: list[Diagnostic] = (),
-) -> tuple[str, str]:
-    """The status of a finished build, and the one-line reason for anything but a pass (pure)."""
-    if targets.get("config") == "PASS":
-        dropped = dropped_options(cell.required_options, config)
-        if dropped:
-            return MATRIX_ERROR, "Kconfig dropped what the cell asked for: " + ", ".join(dropped)
-    if all(status in ("PASS", "WARNING") for status in targets.values()):
-        return PASS, ""
-    if targets.get("config") != "PASS":
-        for line in log.splitlines():
-            if match := TOOL_NOT_FOUND.search(line.strip()):
-                tool = match[1] or match[2]
-                if "/" not in tool or tool.startswith("/usr"):
-                    return INFRA, f"toolchain not usable: {tool} not found"
-    for diagnostic in diagnostics:
-        if diagnostic.severity == "error":
-            return FAIL, _one_line(f"{diagnostic.location}: error: {diagnostic.message}")
-    return FAIL, first_error(log, prefixes)
-
-
-def dropped_options(wanted: dict[str, str], config: str) -> list[str]:
-    """Options a fragment asked for that the produced .config does not have, as `CONFIG_X=y (got m)`."""
-    actual: dict[str, str] = {}
-    for line in config.splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            name, value = line.split("=", 1)
-            actual[name] = value
-    dropped = []
-    for name, value in wanted.items():
-        got = actual.get(name, "n")
-        if got != value:
-            shown = f"# {name} is not set" if value == "n" else f"{name}={value}"
-            dropped.append(f"{shown} (got {'not set' if got == 'n' else got})")
-    return dropped
-
-
-def first_error(log: str, prefixes: list[str]) -> str:
-    """The first error line of a log, with the tree and build paths cut to tree-relative ones."""
-    for line in log.splitlines():
-        if ERROR_LINE.search(line) and not line.startswith("make --silent"):
-            for prefix in prefixes:
-                line = line.replace(prefix.rstrip("/") + "/", "")
-            return _one_line(line)
-    return "build failed (no error line in the log)"
 
 
 def current_step(log_tail: str) -> str:
@@ -258,47 +290,89 @@ def run_builds(
     requests: list[BuildRequest],
     workers: int,
     on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
-) -> Iterator[BuildResult]:
-    """Build the requests `workers` at a time, yielding each result as soon as it is finished.
+    retries: int = 0,
+) -> Iterator[Finished]:
+    """Build the requests `workers` at a time, yielding each attempt as soon as it is finished.
 
+    An infrastructure error is built again, up to `retries` times: its attempt is yielded first, with
+    `retrying` set (the caller records it and moves its artifacts aside), then the cell is resubmitted.
     on_progress(cell_id, state, detail) hears "queued", "building" (detail: current step) and "done".
     """
     if not requests:
         return
     for request in requests:
         on_progress(request.cell.id, "queued", "")
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
+    pool = _Pool(workers)
+    tries = {request.cell.id: 0 for request in requests}
     try:
-        pending = {pool.submit(build_cell, r): r for r in requests}
+        pending = {pool.submit(request): request for request in requests}
         while pending:
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 request = pending.pop(future)
-                try:
-                    result = future.result()
-                except Exception as error:  # the worker process itself died
-                    result = BuildResult(
-                        cell_id=request.cell.id,
-                        sha=request.sha,
-                        status=INFRA,
-                        definition=request.cell.definition,
-                        reason=_one_line(f"build worker died: {type(error).__name__}: {error}"),
-                        runtime=request.runtime,
-                    )
-                if result is None:
+                finished = _outcome(future, request)
+                if finished is None:
                     raise Interrupted(request.cell.id)
-                on_progress(request.cell.id, "done", result.status)
-                yield result
+                tries[request.cell.id] += 1
+                if finished.result.status == INFRA and tries[request.cell.id] <= retries:
+                    finished.retrying = True
+                    on_progress(request.cell.id, "building", f"again after: {finished.result.reason}")
+                    yield finished
+                    pending[pool.submit(request)] = request
+                    continue
+                on_progress(request.cell.id, "done", finished.result.status)
+                yield finished
             for request in pending.values():
                 log = partial_dir(Path(request.output_dir)) / "build.log"
                 if log.exists():
                     on_progress(request.cell.id, "building", current_step(_tail(log)))
     except BaseException:
-        _stop_workers(pool)
+        pool.stop()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
+
+
+def _outcome(future, request: BuildRequest) -> Optional[Finished]:
+    try:
+        return future.result()
+    except Exception as error:  # the worker process itself died (killed, out of memory)
+        result = BuildResult(
+            cell_id=request.cell.id,
+            sha=request.sha,
+            status=INFRA,
+            definition=request.cell.definition,
+            reason=one_line(f"build worker died: {type(error).__name__}: {error}"),
+            runtime=request.runtime,
+        )
+        partial = partial_dir(Path(request.output_dir))
+        return Finished(request, result, partial if partial.is_dir() else None)
+
+
+class _Pool:
+    """The worker processes; made again when a worker died and broke the pool (its builds are retried)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
+
+    def submit(self, request: BuildRequest):
+        try:
+            return self.executor.submit(build_cell, request)
+        except BrokenProcessPool:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = self._start()
+            return self.executor.submit(build_cell, request)
+
+    def stop(self) -> None:
+        _stop_workers(self.executor)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_worker(run_pid: int) -> None:
@@ -352,10 +426,6 @@ def _read_text(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
 
 
 def cores() -> int:

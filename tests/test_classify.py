@@ -1,12 +1,15 @@
-"""The runner's pure parts, on artifacts captured from real tuxmake builds of the demo tree.
+"""Classifying a finished build, on artifacts captured from real tuxmake builds of the demo tree.
 
 tests/data/builds/<name>/ holds build.log and config as tuxmake wrote them; README.md there says how.
 """
 
+import re
 from pathlib import Path
 
-from orchestrator import logparse, matrix, runner
-from orchestrator.models import FAIL, MATRIX_ERROR, PASS
+import pytest
+
+from orchestrator import classify, logparse, matrix
+from orchestrator.models import FAIL, INFRA, MATRIX_ERROR, PASS
 
 DATA = Path(__file__).resolve().parent / "data" / "builds"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -22,14 +25,14 @@ def test_a_real_passing_build_is_a_pass():
     cell = CELLS["riscv-gcc-defconfig+kvm"]
     targets = {"config": "PASS", "make:arch/riscv/kvm/": "PASS"}
     log, config = read("riscv-gcc-defconfig+kvm", "build.log"), read("riscv-gcc-defconfig+kvm", "config")
-    assert runner.verdict(cell, targets, log, config, []) == (PASS, "")
+    assert classify.classify(cell, targets, log, config, []) == (PASS, "")
 
 
 def test_an_option_missing_from_the_real_config_is_a_matrix_error():
     # The riscv .config has no KVM_AMD: asking for it on riscv is what Kconfig silently drops.
     cell = CELLS["x86_64-gcc-defconfig+kvm"]
     config = read("riscv-gcc-defconfig+kvm", "config")
-    status, reason = runner.verdict(cell, {"config": "PASS"}, "", config, [])
+    status, reason = classify.classify(cell, {"config": "PASS"}, "", config, [])
     assert status == MATRIX_ERROR
     assert reason == (
         "Kconfig dropped what the cell asked for: CONFIG_KVM_INTEL=y (got not set), CONFIG_KVM_AMD=y (got not set), "
@@ -41,7 +44,7 @@ def test_an_option_missing_from_the_real_config_is_a_matrix_error():
 def test_dropped_options_compares_values_and_unset_requests():
     config = "CONFIG_KVM=m\n# CONFIG_COMPAT is not set\nCONFIG_IA32_EMULATION=y\n"
     wanted = {"CONFIG_KVM": "y", "CONFIG_COMPAT": "n", "CONFIG_IA32_EMULATION": "n", "CONFIG_GONE": "n"}
-    assert runner.dropped_options(wanted, config) == [
+    assert classify.dropped_options(wanted, config) == [
         "CONFIG_KVM=y (got m)",
         "# CONFIG_IA32_EMULATION is not set (got y)",
     ]
@@ -52,7 +55,7 @@ def test_a_real_compile_error_fails_with_its_first_error_line_tree_relative():
     log = read("riscv-gcc-flags", "build.log")
     config = read("riscv-gcc-defconfig+kvm", "config")
     targets = {"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}
-    status, reason = runner.verdict(cell, targets, log, config, [runner_worktree(log), BUILD_DIR])
+    status, reason = classify.classify(cell, targets, log, config, [runner_worktree(log), BUILD_DIR])
     assert status == FAIL
     assert reason == "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'"
 
@@ -63,7 +66,7 @@ def test_the_failure_reason_comes_from_the_first_error_diagnostic():
     targets = {"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}
     config = read("riscv-gcc-defconfig+kvm", "config")
     diagnostics = logparse.parse(log.splitlines())
-    status, reason = runner.verdict(cell, targets, log, config, [], diagnostics)
+    status, reason = classify.classify(cell, targets, log, config, [], diagnostics)
     assert (status, reason) == (
         FAIL,
         "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'",
@@ -79,24 +82,95 @@ def runner_worktree(log: str) -> str:
 
 
 def test_first_error_without_an_error_line():
-    assert runner.first_error("make: something odd\n", []) == "build failed (no error line in the log)"
+    assert classify.first_error("make: something odd\n", []) == "build failed (no error line in the log)"
 
 
-def test_current_step_follows_the_commands_tuxmake_logs():
-    log = read("riscv-gcc-defconfig+kvm", "build.log")
-    lines = log.splitlines()
+# --- host faults: INFRA, never FAIL -------------------------------------------------------------
 
-    def upto(text: str) -> str:
-        return "\n".join(lines[: next(i for i, line in enumerate(lines) if text in line) + 1])
-
-    assert runner.current_step(lines[0]) == ""
-    assert runner.current_step(upto("' defconfig")) == "defconfig"
-    assert runner.current_step(upto("merge_config.sh")) == "merge fragments"
-    assert runner.current_step(log) == "arch/riscv/kvm/"
+FAULTS = Path(__file__).resolve().parent / "data" / "faults"
+KVM_FAILED = {"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}
 
 
-def test_schedule_splits_cores_between_cells():
-    assert runner.schedule(cells=9, cores=2) == runner.Schedule(workers=2, jobs=2)
-    assert runner.schedule(cells=1, cores=2) == runner.Schedule(workers=1, jobs=2)
-    assert runner.schedule(cells=9, cores=2, jobs=1) == runner.Schedule(workers=2, jobs=1)
-    assert runner.schedule(cells=9, cores=8, workers=3) == runner.Schedule(workers=3, jobs=8)
+def fault_log(name: str) -> str:
+    return (FAULTS / name / "build.log").read_text()
+
+
+def test_kconfig_saying_the_linker_is_not_found_is_infra():
+    cell = CELLS["riscv-gcc-defconfig+kvm"]
+    log = fault_log("linker-not-found")
+    diagnostics = logparse.parse(log.splitlines())
+    status = classify.classify(cell, {"config": "FAIL", "make:arch/riscv/kvm/": "SKIP"}, log, "", [], diagnostics)
+    assert status == (INFRA, "riscv64-linux-gnu-ld not found on the host")
+
+
+def test_a_compiler_killed_by_sigkill_is_infra_though_the_log_has_an_error():
+    cell = CELLS["riscv-gcc-defconfig+kvm"]
+    log = fault_log("compiler-killed")
+    diagnostics = logparse.parse(log.splitlines())
+    assert any(d.severity == "error" for d in diagnostics)  # what made it FAIL before
+    status = classify.classify(cell, KVM_FAILED, log, read("riscv-gcc-defconfig+kvm", "config"), [], diagnostics)
+    assert status == (INFRA, "the compiler was killed (cc1: SIGKILL, out of memory?)")
+
+
+def test_a_full_build_directory_is_infra_and_says_where():
+    log = fault_log("build-dir-full")
+    worktree = re.search(r"/\S+/worktrees/[^/]+", log)[0]  # the worktree this log was built from
+    reason = classify.host_fault(log, (), [worktree])
+    assert reason == (
+        "no space left on device: scripts/dtc/flattree.c:926:1: fatal error: closing dependency file "
+        "scripts/dtc/.flattree.o.d: No space left on device"
+    )
+
+
+def test_how_a_command_ended_is_evidence_too():
+    killed = classify.Command(("make", "--silent", "arch/riscv/kvm/"), -9)
+    wrapped = classify.Command(("/usr/lib/tuxmake/tuxmake-run-offline", "make", "O=/b", "arch/riscv/kvm/"), 137)
+    engine = classify.Command(("podman", "exec", "c0ffee", "make"), 125)
+    normal = classify.Command(("make", "--silent", "arch/riscv/kvm/"), 2)  # a compile error: make exits 2
+    assert classify.host_fault("", [killed]) == "make was killed from outside the build (SIGKILL)"
+    assert classify.host_fault("", [wrapped]) == "make was killed from outside the build (SIGKILL)"
+    assert classify.host_fault("", [engine]) == "the container engine failed (podman exit 125)"
+    assert classify.host_fault("", [normal]) is None
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("/bin/sh: 1: riscv64-linux-gnu-objcopy: not found", "riscv64-linux-gnu-objcopy not found on the host"),
+        ("bash: line 1: bc: command not found", "bc not found on the host"),
+        ("make[2]: /usr/bin/perl: No such file or directory", "/usr/bin/perl not found on the host"),
+        ('ccache: error: Could not find compiler "riscv64-linux-gnu-gcc" in PATH', "riscv64-linux-gnu-gcc not found on the host"),
+        ("riscv64-linux-gnu-gcc: fatal error: cannot execute 'cc1': execvp: No such file or directory", "cc1 not found on the host"),
+        ("make[3]: *** [scripts/Makefile.build:250: arch/riscv/kvm/main.o] Error 137", "a build command was killed (SIGKILL, out of memory?)"),
+        ("cc1: out of memory allocating 65536 bytes after a total of 1 bytes", "out of memory"),
+    ],
+)
+def test_host_fault_lines(line, reason):
+    assert classify.host_fault(f"make --silent ...\n{line}\n") == reason
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/bin/sh: 1: ./scripts/gen-foo.sh: not found",  # the tree's own script: the commit deleted it
+        "make[2]: scripts/Makefile.foo: No such file or directory",
+        "arch/riscv/kvm/vcpu.c:12:10: fatal error: asm/foo.h: No such file or directory",  # a header
+        '   12 |         pr_err("No space left on device");',  # source the compiler echoes
+    ],
+)
+def test_what_the_commit_did_is_not_a_host_fault(line):
+    assert classify.host_fault(f"{line}\n") is None
+
+
+def test_a_host_fault_in_a_passing_build_changes_nothing():
+    cell = CELLS["riscv-gcc-defconfig+kvm"]
+    log = read("riscv-gcc-defconfig+kvm", "build.log") + "ccache: error: No space left on device\n"
+    targets = {"config": "PASS", "make:arch/riscv/kvm/": "PASS"}
+    assert classify.classify(cell, targets, log, read("riscv-gcc-defconfig+kvm", "config"), []) == (PASS, "")
+
+
+def test_a_compiler_of_another_version_than_asked_is_infra():
+    assert classify.version_mismatch("gcc-12", "12") is None
+    assert classify.version_mismatch("clang-14", "14.0.6") is None
+    assert classify.version_mismatch("gcc", "13.1.0") is None  # unversioned: whatever is installed
+    assert classify.version_mismatch("gcc-12", "13.1.0") == "built with gcc 13.1.0, not the gcc-12 the cell asks for"
