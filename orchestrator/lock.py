@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from .errors import InfraError
+
 
 class Busy(Exception):
     """The lock is held by a live process and the caller chose not to wait."""
@@ -36,8 +38,11 @@ class Lock:
         self.handle = None
 
     def __enter__(self) -> "Lock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.path.open("a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("a+")
+        except OSError as error:
+            raise InfraError(f"cannot make the lock file {self.path} ({error.strerror})") from None
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             left = holder_of(self.path)
@@ -50,18 +55,27 @@ class Lock:
                 raise Busy(self.path, holder)
             self.say(f"{self.path} is held by {holder}; waiting for it")
             fcntl.flock(self.handle, fcntl.LOCK_EX)
-        self.handle.seek(0)
-        self.handle.truncate()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.handle.write(f"{os.getpid()} {started} {' '.join(sys.argv)}\n")
-        self.handle.flush()
+        try:  # who holds it only serves messages: a full disk must not stop the run here
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(f"{os.getpid()} {started} {' '.join(sys.argv)}\n")
+            self.handle.flush()
+        except OSError:
+            pass
         return self
 
     def __exit__(self, *exc) -> bool:
-        self.handle.seek(0)
-        self.handle.truncate()  # an empty file: nobody holds it, nothing stale to report
+        try:
+            self.handle.seek(0)
+            self.handle.truncate()  # an empty file: nobody holds it, nothing stale to report
+        except OSError:
+            pass
         fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        try:
+            self.handle.close()
+        except OSError:
+            pass
         return False
 
 

@@ -54,6 +54,7 @@ def prune(store: Store, keep_days: int, budget: Optional[int], now: Optional[dat
     pruned = Pruned()
     for doomed in choose(artifacts, keep_days, budget, now):
         shutil.rmtree(doomed.path, ignore_errors=True)
+        doomed.path.with_name(doomed.path.name + ".lock").unlink(missing_ok=True)  # the cell's lock, idle
         pruned.paths.append(doomed.path)
         pruned.freed += doomed.size
         try:

@@ -3,18 +3,27 @@
 Each finished build is committed in its own transaction, so an interrupted run keeps every build
 that finished. A build is keyed by (commit, cell, cell definition): when a cell's definition changes
 its old results stay, but no longer count as that cell's result.
+
+Every attempt is recorded (`attempts`); an infrastructure error never replaces a finished (pass or
+fail) result, and its artifacts never replace the finished result's. Artifact paths are stored
+relative to the results directory, so a copied or moved store still finds them. A read-only store
+(an archive, a read-only mount) can be shown and reported. Every SQLite failure becomes one
+StoreError saying what to do: a damaged database, a full disk, a read-only one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
-from .models import INFRA, BuildResult, Commit, Diagnostic, InputError
+from .errors import StoreError
+from .models import FAIL, INFRA, PASS, BuildResult, Commit, Diagnostic
 
 DB_NAME = "results.db"
 
@@ -91,7 +100,35 @@ MIGRATIONS = [
     """
     ALTER TABLE builds ADD COLUMN image TEXT NOT NULL DEFAULT '';
     """,
+    # Artifact paths relative to the results directory (they were absolute): results/<sha>/<cell>.
+    """
+    UPDATE builds SET artifacts_dir = sha || '/' || cell WHERE artifacts_dir != '';
+    """,
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        sha TEXT NOT NULL,
+        cell TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        duration REAL NOT NULL,
+        runtime TEXT NOT NULL,
+        artifacts_dir TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        finished TEXT NOT NULL
+    );
+    CREATE INDEX attempts_by_cell ON attempts (sha, cell);
+    """,
 ]
+
+READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
+
+# What became of an attempt.
+STORED = "stored"  # it is the cell's result now
+RETRIED = "retried"  # an infrastructure error, built again in the same run
+KEPT_FINISHED = "kept the finished result"  # an infrastructure error; the pass/fail stored before stays
 
 
 def default_results_dir() -> Path:
@@ -106,15 +143,27 @@ class Store:
     def __init__(self, results_dir: Path | str):
         # Absolute: tuxmake takes artifact paths relative to its output dir, so a relative one doubles.
         self.root = Path(results_dir).absolute()
+        self.path = self.root / DB_NAME
+        self.read_only = not _writable(self.root, self.path)
+        self.db = _Database(self._connect(), self.path)
+        self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
         try:
+            if self.read_only:
+                if not self.path.is_file():
+                    raise StoreError("does not exist, and its directory is read-only", path=self.path)
+                return _open_read_only(self.path)
             self.root.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.root / DB_NAME, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except (OSError, sqlite3.DatabaseError) as error:
-            raise InputError(f"{self.root / DB_NAME}: cannot open the results store ({error}); pass --results DIR")
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            return db
+        except OSError as error:
+            raise StoreError(f"cannot be opened ({error.strerror})", path=self.path) from None
+        except sqlite3.Error as error:
+            raise _store_error(error, self.path) from None
 
     def close(self) -> None:
         self.db.close()
@@ -122,8 +171,12 @@ class Store:
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise InputError(
-                f"{self.root / DB_NAME}: schema version {version} is newer than this orchestrator knows; upgrade it"
+            raise StoreError(f"schema version {version} is newer than this orchestrator knows; upgrade it", path=self.path)
+        if version < len(MIGRATIONS) and self.read_only:
+            raise StoreError(
+                f"was written by an older orchestrator (schema {version}) and is read-only, so it cannot be "
+                "upgraded; copy the results directory somewhere writable",
+                path=self.path,
             )
         for number in range(version, len(MIGRATIONS)):
             with self.transaction():
@@ -131,13 +184,26 @@ class Store:
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
 
-    def transaction(self):
+    def transaction(self) -> "_Transaction":
         return _Transaction(self.db)
+
+    def require_writable(self) -> None:
+        """Before building into the store: a read-only one is said to be so, once, up front."""
+        if self.read_only:
+            raise StoreError(READ_ONLY, path=self.path)
 
     # --- paths ---------------------------------------------------------------------------------
 
     def artifacts_dir(self, sha: str, cell_id: str) -> Path:
         return self.root / sha / cell_id
+
+    def artifacts_path(self, relative: str) -> Optional[Path]:
+        """Where a stored artifacts directory is now (None when none was kept)."""
+        return self.root / relative if relative else None
+
+    def cell_lock(self, sha: str, cell_id: str) -> Path:
+        """The lock of one cell of one commit: whoever holds it is building it into this store."""
+        return self.root / sha / f"{cell_id}.lock"
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -159,62 +225,103 @@ class Store:
         with self.transaction():
             self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run_id))
 
+    def publish(
+        self, result: BuildResult, partial: Optional[Path], run_id: Optional[int] = None, retrying: bool = False
+    ) -> BuildResult:
+        """Store one attempt of a cell and move its artifacts (built in `partial`; None: nothing worth
+        keeping) into place, in one transaction; returns the cell's result after it.
+
+        A finished attempt (or an infrastructure error where nothing finished is stored) becomes the
+        result, its artifacts replacing the old ones only as the transaction commits. An infrastructure
+        error being retried, or arriving over a stored pass/fail, is only recorded; its artifacts go to
+        `<cell>.infra/` for a look."""
+        stored = self.result(result.sha, result.cell_id, result.definition)
+        keeps_finished = result.status == INFRA and stored is not None and stored.status in (PASS, FAIL)
+        becomes_result = not retrying and not keeps_finished
+        outcome = STORED if becomes_result else RETRIED if retrying else KEPT_FINISHED
+        final = self.artifacts_dir(result.sha, result.cell_id)
+        target = final if becomes_result else final.with_name(final.name + ".infra")
+        result.artifacts_dir = str(target.relative_to(self.root)) if partial is not None else ""
+        swapped: Optional[_Swap] = None
+        try:
+            with self.transaction():
+                self.db.execute(
+                    """INSERT INTO attempts (run_id, sha, cell, definition, status, reason, duration, runtime,
+                           artifacts_dir, outcome, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (run_id, result.sha, result.cell_id, result.definition, result.status, result.reason,
+                     result.duration, result.runtime, result.artifacts_dir, outcome, _now()),
+                )
+                if becomes_result:
+                    self._write_build(result, run_id)
+                if partial is not None:
+                    swapped = _Swap(partial, target)  # last before COMMIT: undone if the commit fails
+        except BaseException:
+            if swapped is not None:
+                swapped.undo()
+            raise
+        if swapped is not None:
+            swapped.done()
+        return result if becomes_result else stored or result
+
     def add_build(self, result: BuildResult, run_id: Optional[int] = None) -> None:
         """Store one finished build and its diagnostics at once, replacing an earlier result of the same definition."""
         with self.transaction():
-            key = (result.sha, result.cell_id, result.definition)
-            self.db.execute(
-                "DELETE FROM diagnostics WHERE build_id IN (SELECT id FROM builds WHERE sha = ? AND cell = ? AND definition = ?)",
-                key,
-            )
-            self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
-            cursor = self.db.execute(
-                """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
-                       duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            self._write_build(result, run_id)
+
+    def _write_build(self, result: BuildResult, run_id: Optional[int]) -> None:
+        key = (result.sha, result.cell_id, result.definition)
+        self.db.execute(
+            "DELETE FROM diagnostics WHERE build_id IN (SELECT id FROM builds WHERE sha = ? AND cell = ? AND definition = ?)",
+            key,
+        )
+        self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
+        cursor = self.db.execute(
+            """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
+                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                run_id,
+                result.sha,
+                result.cell_id,
+                result.definition,
+                result.status,
+                result.reason,
+                json.dumps(result.targets),
+                result.duration,
+                result.runtime,
+                result.image,
+                result.compiler,
+                result.errors,
+                result.warnings,
+                result.artifacts_dir,
+                _now(),
+            ),
+        )
+        self.db.executemany(
+            """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
+                   function, include_chain, excerpt, notes, count, fingerprint)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
                 (
-                    run_id,
-                    result.sha,
-                    result.cell_id,
-                    result.definition,
-                    result.status,
-                    result.reason,
-                    json.dumps(result.targets),
-                    result.duration,
-                    result.runtime,
-                    result.image,
-                    result.compiler,
-                    result.errors,
-                    result.warnings,
-                    result.artifacts_dir,
-                    _now(),
-                ),
-            )
-            self.db.executemany(
-                """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
-                       function, include_chain, excerpt, notes, count, fingerprint)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [
-                    (
-                        cursor.lastrowid,
-                        position,
-                        d.severity,
-                        d.file,
-                        d.line,
-                        d.column,
-                        d.message,
-                        d.option,
-                        d.tool,
-                        d.function,
-                        json.dumps(d.include_chain),
-                        json.dumps(d.excerpt),
-                        json.dumps(d.notes),
-                        d.count,
-                        d.fingerprint,
-                    )
-                    for position, d in enumerate(result.diagnostics)
-                ],
-            )
+                    cursor.lastrowid,
+                    position,
+                    d.severity,
+                    d.file,
+                    d.line,
+                    d.column,
+                    d.message,
+                    d.option,
+                    d.tool,
+                    d.function,
+                    json.dumps(d.include_chain),
+                    json.dumps(d.excerpt),
+                    json.dumps(d.notes),
+                    d.count,
+                    d.fingerprint,
+                )
+                for position, d in enumerate(result.diagnostics)
+            ],
+        )
 
     def record_nightly(self, tree: str, branch: str, source: str, previous_tip: Optional[str], tip: str, state: str) -> None:
         """A branch's nightly is done: `tip` becomes the baseline of its next nightly."""
@@ -234,12 +341,21 @@ class Store:
         return row["tip"] if row else None
 
     def artifact_dirs(self) -> list[tuple[Path, str]]:
-        """(artifacts directory, when the last build into it finished), oldest first."""
+        """(artifacts directory, when the last build or attempt into it finished), oldest first."""
         rows = self.db.execute(
-            """SELECT artifacts_dir, MAX(finished) AS finished FROM builds WHERE artifacts_dir != ''
-               GROUP BY artifacts_dir ORDER BY finished, artifacts_dir"""
+            """SELECT artifacts_dir, MAX(finished) AS finished FROM
+                   (SELECT artifacts_dir, finished FROM builds UNION ALL SELECT artifacts_dir, finished FROM attempts)
+               WHERE artifacts_dir != '' GROUP BY artifacts_dir ORDER BY finished, artifacts_dir"""
         )
-        return [(Path(row["artifacts_dir"]), row["finished"]) for row in rows]
+        return [(self.root / row["artifacts_dir"], row["finished"]) for row in rows]
+
+    def attempts(self, sha: str, cell_id: str) -> list[dict]:
+        """Every attempt at a cell of a commit, oldest first: status, reason, outcome, when."""
+        rows = self.db.execute(
+            "SELECT status, reason, outcome, finished, artifacts_dir FROM attempts WHERE sha = ? AND cell = ? ORDER BY id",
+            (sha, cell_id),
+        )
+        return [dict(row) for row in rows]
 
     def commit(self, sha: str) -> Optional[Commit]:
         row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()
@@ -253,14 +369,19 @@ class Store:
             found.update({r["sha"]: Commit(r["sha"], r["subject"], r["author_date"]) for r in rows})
         return found
 
-    def find_sha(self, rev: str) -> Optional[str]:
-        """The stored commit a hex prefix (4 to 40 digits) names, if exactly one does."""
+    def find_shas(self, rev: str) -> list[str]:
+        """The stored commits a hex prefix (4 to 40 digits) names (at most 10)."""
         if not (4 <= len(rev) <= 40) or any(c not in "0123456789abcdef" for c in rev.lower()):
-            return None
+            return []
         rows = self.db.execute(
-            "SELECT sha FROM commits WHERE sha >= ? AND sha < ? LIMIT 2", (rev.lower(), rev.lower() + "g")
+            "SELECT sha FROM commits WHERE sha >= ? AND sha < ? LIMIT 10", (rev.lower(), rev.lower() + "g")
         ).fetchall()
-        return rows[0]["sha"] if len(rows) == 1 else None
+        return [row["sha"] for row in rows]
+
+    def find_sha(self, rev: str) -> Optional[str]:
+        """The stored commit a hex prefix names, if exactly one does."""
+        found = self.find_shas(rev)
+        return found[0] if len(found) == 1 else None
 
     def builds(self, sha: str) -> list[BuildResult]:
         """The latest result of each cell for `sha` (results of older cell definitions are kept, not shown)."""
@@ -275,6 +396,13 @@ class Store:
             "SELECT * FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
         ).fetchone()
         return self._with_diagnostics(row) if row else None
+
+    def result_id(self, sha: str, cell_id: str, definition: str) -> Optional[int]:
+        """The row of a cell's result: it changes whenever another result is stored for it."""
+        row = self.db.execute(
+            "SELECT id FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
+        ).fetchone()
+        return row["id"] if row else None
 
     def _with_diagnostics(self, row: sqlite3.Row) -> BuildResult:
         result = _result(row)
@@ -325,6 +453,136 @@ class Store:
         return wanted
 
 
+@dataclass(frozen=True)
+class Recovered:
+    damaged: Path  # where the damaged database was moved
+    rows: int  # rows copied into the new store
+    lost: tuple[str, ...]  # tables whose rows could not all be read
+
+
+def recover(results_dir: Path | str) -> Recovered:
+    """Copy what can still be read of a damaged results.db into a new one at the same place, table by
+    table and row by row (a damaged page loses the rows on it, not the store); the damaged file is kept
+    beside it as results.db.damaged-<time>. The schema version is carried over, so nothing migrates."""
+    root = Path(results_dir).absolute()
+    path = root / DB_NAME
+    if not path.is_file():
+        raise StoreError("does not exist; nothing to recover", path=path)
+    fresh = root / f"{DB_NAME}.recovering"
+    fresh.unlink(missing_ok=True)
+    try:
+        source = sqlite3.connect(path)
+        target = sqlite3.connect(fresh, isolation_level=None)
+        version = source.execute("PRAGMA user_version").fetchone()[0]
+        schema = source.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type = 'index'").fetchall()
+    except sqlite3.Error as error:
+        raise StoreError(f"cannot be read at all ({error}); move it aside to start a new store", path=path) from None
+    rows, lost = 0, []
+    target.execute("BEGIN")
+    for kind, name, sql in schema:
+        target.execute(sql)
+        if kind != "table":
+            continue
+        try:
+            for row in source.execute(f'SELECT * FROM "{name}"'):
+                target.execute(f'INSERT INTO "{name}" VALUES ({",".join("?" * len(row))})', row)
+                rows += 1
+        except sqlite3.Error:
+            lost.append(name)
+    target.execute("COMMIT")
+    target.execute(f"PRAGMA user_version = {version}")
+    target.close()
+    source.close()
+    damaged = path.with_name(f"{DB_NAME}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{path}{suffix}").exists():
+            os.replace(f"{path}{suffix}", f"{damaged}{suffix}")
+    os.replace(fresh, path)
+    return Recovered(damaged, rows, tuple(lost))
+
+
+def _writable(root: Path, db: Path) -> bool:
+    """Whether the store can be written: access() sees read-only mounts, even for root."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        return False
+    return not db.exists() or os.access(db, os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A WAL database in a read-only directory cannot make its shared-memory
+    file, so SQLite opens it only as immutable (what a closed, copied store is)."""
+    for mode in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+    raise StoreError("cannot be opened read-only", path=path)
+
+
+def _store_error(error: sqlite3.Error, path: Path) -> StoreError:
+    """One line for what SQLite said, with what to do about it."""
+    text = str(error)
+    if isinstance(error, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        return StoreError(
+            f"is damaged ({text}); recover what can still be read, or move it aside to start a new store",
+            path=path,
+            topic="damaged",
+        )
+    if "disk is full" in text or "disk I/O error" in text:
+        return StoreError(f"the disk is full or failing ({text}); free space there and run again: every result stored before is kept", path=path)
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"{READ_ONLY} ({text})", path=path)
+    if "locked" in text:
+        return StoreError(f"is locked by another process ({text}); try again when it is done", path=path)
+    return StoreError(text, path=path)
+
+
+class _Database:
+    """The connection, with every SQLite error turned into a StoreError (rows are read eagerly, so
+    an error in the middle of a result set surfaces here too)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self._db = db
+        self._path = path
+
+    def execute(self, sql: str, parameters: Iterable = ()) -> "_Rows":
+        try:
+            cursor = self._db.execute(sql, tuple(parameters))
+            return _Rows(cursor.fetchall(), cursor.lastrowid)
+        except sqlite3.Error as error:
+            raise _store_error(error, self._path) from None
+
+    def executemany(self, sql: str, rows: list) -> None:
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.Error as error:
+            raise _store_error(error, self._path) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Rows:
+    def __init__(self, rows: list, lastrowid: Optional[int]):
+        self.rows = rows
+        self.lastrowid = lastrowid
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list:
+        return self.rows
+
+    def __iter__(self) -> Iterator:
+        return iter(self.rows)
+
+
 def _result(row: sqlite3.Row) -> BuildResult:
     return BuildResult(
         cell_id=row["cell"],
@@ -372,13 +630,68 @@ def _statements(script: str) -> list[str]:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection is in autocommit mode)."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: _Database):
         self.db = db
 
-    def __enter__(self):
+    def __enter__(self) -> _Database:
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
-    def __exit__(self, kind, value, traceback):
-        self.db.execute("ROLLBACK" if kind else "COMMIT")
+    def __exit__(self, kind, value, traceback) -> bool:
+        if kind is None:
+            try:
+                self.db.execute("COMMIT")
+                return False
+            except StoreError:
+                self._rollback()
+                raise
+        self._rollback()
         return False
+
+    def _rollback(self) -> None:
+        try:
+            self.db.execute("ROLLBACK")
+        except StoreError:
+            pass  # no transaction left to roll back; the error that brought us here is the one to report
+
+
+class _Swap:
+    """Put a new artifacts directory where an old one is, keeping the old one until `done()`: `undo()`
+    puts it back. The reproducer and metadata name the final place, not the one built into."""
+
+    def __init__(self, partial: Path, target: Path):
+        self.target = target
+        self.old = target.with_name(target.name + ".old")
+        try:
+            _name_final_place(partial, target)
+            shutil.rmtree(self.old, ignore_errors=True)
+            self.had_old = target.exists()
+            if self.had_old:
+                target.rename(self.old)
+            partial.rename(target)
+        except OSError as error:
+            raise StoreError(f"cannot move artifacts into {target} ({error.strerror})", path=target.parent) from None
+
+    def undo(self) -> None:
+        shutil.rmtree(self.target, ignore_errors=True)
+        if self.had_old:
+            self.old.rename(self.target)
+
+    def done(self) -> None:
+        shutil.rmtree(self.old, ignore_errors=True)
+
+
+def _name_final_place(partial: Path, target: Path) -> None:
+    """tuxmake wrote the directory it built into (`<cell>.partial/fragments/…`) into reproducer.sh and
+    metadata.json; once moved, they must name where the files are, or the reproducer cannot run."""
+    for name in ("reproducer.sh", "metadata.json"):
+        path = partial / name
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="surrogateescape")
+        fixed = text.replace(str(partial) + "/", str(target) + "/")
+        if fixed != text:
+            temporary = path.with_name(name + ".tmp")
+            temporary.write_text(fixed, errors="surrogateescape")
+            os.chmod(temporary, path.stat().st_mode)
+            os.replace(temporary, path)

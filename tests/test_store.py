@@ -1,11 +1,14 @@
 """The results store: schema, one transaction per build, what counts as missing, prefix lookup."""
 
+import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from orchestrator.models import FAIL, INFRA, PASS, BuildResult, Cell, Commit, Diagnostic, InputError
-from orchestrator.store import MIGRATIONS, Store
+from orchestrator.errors import StoreError
+from orchestrator.models import FAIL, INFRA, PASS, BuildResult, Cell, Commit, Diagnostic
+from orchestrator.store import KEPT_FINISHED, MIGRATIONS, RETRIED, STORED, Store, recover
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 
@@ -110,10 +113,14 @@ def test_find_sha_by_unique_prefix(tmp_path):
     assert store.find_sha("50a") is None  # too short to trust
 
 
-def test_unusable_store_is_an_input_error(tmp_path):
+def test_a_file_that_is_not_a_database_is_a_store_error_saying_how_to_recover(tmp_path):
     (tmp_path / "results.db").write_text("not a database")
-    with pytest.raises(InputError, match="results.db: cannot open the results store"):
+    with pytest.raises(StoreError) as caught:
         Store(tmp_path)
+    assert str(caught.value).endswith(
+        "results.db: is damaged (file is not a database); recover what can still be read, or move it aside to start a new store"
+    )
+    assert caught.value.topic == "damaged"  # the command line names `orchestrate recover`
 
 
 def test_newer_schema_is_refused_and_left_alone(tmp_path):
@@ -122,7 +129,7 @@ def test_newer_schema_is_refused_and_left_alone(tmp_path):
     db.execute("PRAGMA user_version = 99")
     db.commit()
     db.close()
-    with pytest.raises(InputError, match="schema version 99 is newer"):
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
         Store(tmp_path)
 
 
@@ -134,3 +141,84 @@ def test_a_branchs_last_nightly_tip_is_the_latest_recorded(tmp_path):
     store.record_nightly("kvm", "queue", "https://example.invalid/kvm.git", None, "c" * 40, "first nightly")
     assert store.last_nightly_tip("kvm", "next") == "b" * 40
     assert store.last_nightly_tip("kvm", "queue") == "c" * 40
+
+
+# --- attempts, artifacts and the store's own faults -------------------------------------------------
+
+
+def partial(store: Store, c: Cell, log: str) -> Path:
+    """An artifacts directory as the runner leaves it: <cell>.partial, with a reproducer naming it."""
+    path = store.artifacts_dir(SHA, c.id).with_name(c.id + ".partial")
+    (path / "fragments").mkdir(parents=True)
+    (path / "build.log").write_text(log)
+    (path / "reproducer.sh").write_text(f"#!/bin/sh\nexec tuxmake --kconfig-add={path}/fragments/0-kvm.config\n")
+    (path / "metadata.json").write_text(json.dumps({"build": {"reproducer_cmdline": [f"--kconfig-add={path}/fragments/0-kvm.config"]}}))
+    return path
+
+
+def test_a_finished_result_moves_its_artifacts_into_place_and_names_them_there(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    c = cell("a")
+    built = store.publish(result(c, PASS), partial(store, c, "passed\n"))
+    final = tmp_path / SHA / "a"
+    assert built.artifacts_dir == f"{SHA}/a" and (final / "build.log").read_text() == "passed\n"
+    assert not final.with_name("a.partial").exists()
+    assert str(final / "fragments" / "0-kvm.config") in (final / "reproducer.sh").read_text()
+    assert ".partial" not in (final / "reproducer.sh").read_text() + (final / "metadata.json").read_text()
+    assert store.attempts(SHA, "a")[0]["outcome"] == STORED
+
+
+def test_an_infrastructure_error_never_replaces_a_finished_result_or_its_artifacts(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    c = cell("a")
+    store.publish(result(c, FAIL, reason="x.c:1: error: boom"), partial(store, c, "the commit's error\n"))
+    kept = store.publish(result(c, INFRA, reason="no space left on device"), partial(store, c, "disk full\n"))
+    assert (kept.status, kept.reason) == (FAIL, "x.c:1: error: boom")
+    assert (tmp_path / SHA / "a" / "build.log").read_text() == "the commit's error\n"
+    assert (tmp_path / SHA / "a.infra" / "build.log").read_text() == "disk full\n"
+    assert [(a["status"], a["outcome"]) for a in store.attempts(SHA, "a")] == [(FAIL, STORED), (INFRA, KEPT_FINISHED)]
+    assert [r.status for r in store.builds(SHA)] == [FAIL]
+
+
+def test_a_retried_infrastructure_error_is_recorded_and_the_next_attempt_is_the_result(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    c = cell("a")
+    store.publish(result(c, INFRA, reason="make was killed"), partial(store, c, "killed\n"), retrying=True)
+    assert store.builds(SHA) == []
+    store.publish(result(c, PASS), partial(store, c, "passed\n"))
+    assert [(a["status"], a["outcome"]) for a in store.attempts(SHA, "a")] == [(INFRA, RETRIED), (PASS, STORED)]
+    assert [r.status for r in store.builds(SHA)] == [PASS]
+
+
+def test_absolute_artifact_paths_of_an_older_store_become_relative(tmp_path):
+    old = sqlite3.connect(tmp_path / "results.db")
+    for script in MIGRATIONS[:4]:
+        old.executescript(script)
+    old.execute("INSERT INTO commits VALUES (?, 's', 'd')", (SHA,))
+    old.execute(
+        "INSERT INTO builds (sha, cell, definition, status, reason, targets, duration, runtime, compiler, errors, "
+        "warnings, artifacts_dir, finished) VALUES (?, 'a', 'd', 'pass', '', '{}', 1, 'null', '', 0, 0, ?, 'now')",
+        (SHA, f"/somewhere/else/results/{SHA}/a"),
+    )
+    old.execute("PRAGMA user_version = 4")
+    old.commit()
+    old.close()
+    assert Store(tmp_path).builds(SHA)[0].artifacts_dir == f"{SHA}/a"
+
+
+def test_recover_copies_what_can_be_read_and_keeps_the_damaged_file(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "Linux 6.1", "d"))
+    store.add_build(result(cell("a"), PASS))
+    store.close()
+    with open(tmp_path / "results.db", "r+b") as db:
+        db.seek(8192)  # the commits table's index: the rows themselves are intact
+        db.write(b"\xde\xad\xbe\xef" * 256)
+    with pytest.raises(StoreError, match="is damaged"):
+        Store(tmp_path).commit(SHA)
+    recovered = recover(tmp_path)
+    assert recovered.lost == () and recovered.damaged.name.startswith("results.db.damaged-")
+    assert [r.cell_id for r in Store(tmp_path).builds(SHA)] == ["a"]
