@@ -1,15 +1,20 @@
 """The `orchestrate` command: parses arguments, calls the library, picks a view, sets the exit code.
 
-Exit codes: 0 every cell passed; 1 a cell failed to build; 2 bad input, an infrastructure error
-or a matrix error (and no cell failed); 130 interrupted.
+Exit codes: 0 no regression; 1 a regression (and nothing else); 2 bad input, an infrastructure
+error, a matrix error or anything unexpected (one line on stderr, never a traceback); 75 another
+nightly holds the lock; 130 interrupted. Errors become exit codes here and nowhere else.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
-from contextlib import contextmanager
 import sys
+import tempfile
+import traceback
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -17,15 +22,28 @@ from rich.console import Console  # for type hints
 
 from . import console as views
 from . import matrix as matrix_module
-from . import export, images, nightly, pipeline, tree
+from . import __version__, export, images, nightly, pipeline, tree
 from .demotree import DEFAULT_TARBALL, make_demo_tree
+from .errors import OrchestratorError, RevisionError, UserError
 from .lock import Busy
-from .models import InputError
 from .runner import Interrupted
-from .store import Store, default_results_dir
+from .store import Store, default_results_dir, recover
 
-COMMANDS = ("plan", "show", "report", "nightly", "images", "demo-tree")
+COMMANDS = ("plan", "show", "report", "nightly", "images", "demo-tree", "recover")
 BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
+ERROR = 2
+
+# What the command line adds to a library error of a topic: the option or variable that fixes it.
+HINTS = {
+    "results": "pass --results DIR (or set ORCHESTRATOR_RESULTS) to use another",
+    "tree": "pass --tree PATH to a kernel git tree",
+    "tree-missing": "pass --tree PATH, or make the demo tree with `orchestrate demo-tree {path}`",
+    "matrix-file": "pass --matrix FILE",
+    "work": "set ORCHESTRATOR_WORK to a writable directory",
+    "cells": "`orchestrate plan` lists them",
+    "unbuilt": "build it first with `orchestrate --commit {rev}`",
+    "damaged": "`orchestrate recover --results {path.parent}` does (and keeps the damaged file)",
+}
 
 DESCRIPTION = """\
 Build a Linux kernel commit across a matrix of architectures, toolchains and configs with tuxmake,
@@ -41,6 +59,7 @@ commands:
                                        judge it against the previous nightly, write a dated report
   orchestrate images build [options]   build the podman images tuxmake uses, from Debian packages
   orchestrate demo-tree DIR            make a git tree of Debian's linux-source-6.1 to build
+  orchestrate recover [--results DIR]  copy what can be read of a damaged results store into a new one
 """
 
 EPILOG = """\
@@ -98,7 +117,7 @@ def _building(parser: argparse.ArgumentParser) -> None:
 
 def _check_building(args) -> None:
     if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: must be a positive number")
+        raise UserError(f"--jobs {args.jobs}: must be a positive number")
 
 
 def _judging(parser: argparse.ArgumentParser) -> None:
@@ -188,34 +207,51 @@ def demo_tree_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    out = views.make_console()
     try:
-        if argv and argv[0] in COMMANDS:
-            command, rest = argv[0], argv[1:]
-            handler = {
-                "plan": cmd_plan,
-                "show": cmd_show,
-                "report": cmd_report,
-                "nightly": cmd_nightly,
-                "images": cmd_images,
-                "demo-tree": cmd_demo_tree,
-            }[command]
-            parser = {
-                "plan": plan_parser,
-                "show": show_parser,
-                "report": report_parser,
-                "nightly": nightly_parser,
-                "images": images_parser,
-                "demo-tree": demo_tree_parser,
-            }[command]()
-            return handler(parser.parse_args(rest), out)
-        return cmd_build(build_parser().parse_args(argv), out)
-    except InputError as error:
-        print(f"orchestrate: error: {error}", file=sys.stderr)  # one line, never wrapped
-        return 2
+        return _dispatch(argv)
+    except OrchestratorError as error:
+        print(f"orchestrate: error: {error}{_hint(error)}", file=sys.stderr)  # one line, never wrapped
+        return ERROR
     except (KeyboardInterrupt, Interrupted):
         print("orchestrate: interrupted; every build that finished is stored", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ERROR
+    except Exception as error:  # a bug: one line, and the traceback kept for the report
+        saved = _save_traceback(argv)
+        where = f"; the traceback is in {saved}" if saved else ""
+        print(f"orchestrate: internal error: {type(error).__name__}: {' '.join(str(error).split())[:200]}{where}", file=sys.stderr)
+        return ERROR
+
+
+def _hint(error: OrchestratorError) -> str:
+    hint = HINTS.get(error.topic)
+    return f"; {hint.format(**error.fields)}" if hint else ""
+
+
+def _save_traceback(argv: list[str]) -> Optional[str]:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix=f"orchestrator-crash-{stamp}-", suffix=".txt", dir=tempfile.gettempdir(), delete=False
+        ) as handle:
+            handle.write(f"orchestrator {__version__}: orchestrate {' '.join(argv)}\n\n{traceback.format_exc()}")
+            return handle.name
+    except OSError:
+        return None
+
+
+def _dispatch(argv: list[str]) -> int:
+    out = views.make_console()
+    if not argv or argv[0].startswith("-"):
+        return cmd_build(build_parser().parse_args(argv), out)
+    if argv[0] not in SUBCOMMANDS:
+        raise UserError(
+            f"unknown command '{argv[0]}'; the commands are {', '.join(COMMANDS)}, or --commit REV to build (see orchestrate --help)"
+        )
+    make_parser, handler = SUBCOMMANDS[argv[0]]
+    return handler(make_parser().parse_args(argv[1:]), out)
 
 
 def _results(args) -> Path:
@@ -224,25 +260,33 @@ def _results(args) -> Path:
 
 def _sayer(out: Console):
     """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
-    return lambda message: out.print(message, highlight=False, markup=False)
+    return lambda message: out.print(message, highlight=False, markup=False, soft_wrap=True)  # one line in a log
 
 
 def _terminate_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _rerun(args, source: Path, store: Store) -> tuple[str, ...]:
+    """Options that make a reproduce command find this tree, matrix and store from any directory."""
+    options = ("--tree", str(source), "--matrix", str(Path(args.matrix).absolute()), "--results", str(store.root))
+    return options + (("--runtime", args.runtime) if getattr(args, "runtime", None) else ())
+
+
 def cmd_build(args, out: Console) -> int:
     if args.commit.startswith("-"):
-        raise InputError(f"--commit '{args.commit}': a revision may not begin with '-'")
+        raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
     _check_building(args)
     matrix = matrix_module.load(args.matrix)
-    cells = matrix_module.select(matrix.cells, args.cells)
+    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
     source = pipeline.source_tree(matrix, args.tree)
-    shas = tree.first_parent_range(source, args.commit) if ".." in args.commit else [tree.resolve(source, args.commit)]
-    base = tree.resolve(source, args.base, what="--base") if args.base else None
+    shas = tree.first_parent_range(source, args.commit, label="--commit")
+    base = tree.resolve(source, args.base, label="--base") if args.base else None
     store = Store(_results(args))
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     fail_on_warnings = args.fail_on == "warnings"
+    say = _sayer(out)
+    rerun = _rerun(args, source, store)
     codes = []
     for sha in shas:
         with views.LiveProgress(out, cells, f"building {sha[:12]} of {source}") as progress:
@@ -257,15 +301,20 @@ def cmd_build(args, out: Console) -> int:
                 rebuild=args.rebuild,
                 command=" ".join(["orchestrate", *sys.argv[1:]]),
                 on_progress=progress.update,
-                say=_sayer(out),
+                say=say,
             )
         views.summary(out, run.commit, run.results, run.built)
-        found = pipeline.verdicts(store, source, run.results, base)
-        views.verdicts(out, run.commit, found, fail_on_warnings)
-        codes.append(pipeline.exit_code(run.results, found, fail_on_warnings))
+        found = pipeline.verdicts(store, source, run.results, base, say)
+        views.verdicts(out, run.commit, found, fail_on_warnings, rerun)
+        note = pipeline.history_cut_note(source, found)
+        if note:
+            print(f"orchestrate: {note}, or pass --base REV", file=sys.stderr)
+        codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings))
     if len(shas) > 1:
         out.print()
-        views.report(out, pipeline.report(store, source, args.commit, [c.id for c in cells], base), fail_on_warnings)
+        report = pipeline.report(store, source, args.commit, [c.id for c in cells], base, label="--commit", say=say)
+        report.rerun = rerun
+        views.report(out, report, fail_on_warnings)
     return 1 if 1 in codes else max(codes)
 
 
@@ -275,19 +324,20 @@ def cmd_report(args, out: Console) -> int:
 
 
 def _report(args, out: Console) -> int:
+    if args.format == "table" and args.output:
+        raise UserError("-o FILE goes with --format markdown, json or junit")
     store = Store(_results(args))
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)
-    base = tree.resolve(source, args.base, what="--base") if args.base else None
-    cells = [c.id for c in matrix_module.select(matrix.cells, args.cells)] if args.cells else None
-    report = pipeline.report(store, source, args.range, cells, base)
+    base = tree.resolve(source, args.base, label="--base") if args.base else None
+    cells = [c.id for c in matrix_module.select(matrix.cells, args.cells, label="--cells")] if args.cells else None
+    report = pipeline.report(store, source, args.range, cells, base, label="report", say=_sayer(out))
+    report.rerun = _rerun(args, source, store)
     if cells is None:  # matrix order first, then cells no longer in the matrix
         order = {c.id: i for i, c in enumerate(matrix.cells)}
         report.cells.sort(key=lambda c: (order.get(c, len(order)), c))
     fail_on_warnings = args.fail_on == "warnings"
     if args.format == "table":
-        if args.output:
-            raise InputError("-o FILE goes with --format markdown, json or junit")
         views.report(out, report, fail_on_warnings)
         return 0
     text = export.FORMATS[args.format](report, fail_on_warnings)
@@ -295,7 +345,7 @@ def _report(args, out: Console) -> int:
         try:
             args.output.write_text(text)
         except OSError as error:
-            raise InputError(f"-o {args.output}: cannot write ({error.strerror}); give a writable path")
+            raise UserError(f"-o {args.output}: cannot write ({error.strerror}); give a writable path") from None
     else:
         sys.stdout.write(text)
     return 0
@@ -304,9 +354,9 @@ def _report(args, out: Console) -> int:
 def cmd_nightly(args, out: Console) -> int:
     _check_building(args)
     if args.max_commits < 1:
-        raise InputError(f"--max-commits {args.max_commits}: must be a positive number")
+        raise UserError(f"--max-commits {args.max_commits}: must be a positive number")
     if args.keep_days is not None and args.keep_days < 0:
-        raise InputError(f"--keep-days {args.keep_days}: must be 0 or more")
+        raise UserError(f"--keep-days {args.keep_days}: must be 0 or more")
     options = nightly.Options(
         each=args.each,
         max_commits=args.max_commits,
@@ -320,11 +370,11 @@ def cmd_nightly(args, out: Console) -> int:
         try:
             options.disk_budget = matrix_module.parse_size(args.disk_budget)
         except ValueError as error:
-            raise InputError(f"--disk-budget {error}")
+            raise UserError(f"--disk-budget {error}") from None
     matrix = matrix_module.load(args.matrix)
     if not matrix.trees:
-        raise InputError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
-    cells = matrix_module.select(matrix.cells, args.cells)
+        raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
+    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
     store = Store(_results(args))
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
 
@@ -361,26 +411,50 @@ def cmd_images(args, out: Console) -> int:
 
 def cmd_plan(args, out: Console) -> int:
     matrix = matrix_module.load(args.matrix)
-    cells = matrix_module.select(matrix.cells, args.cells)
+    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
     source = args.tree or matrix.tree.path or matrix.tree.url
     views.plan(out, cells, str(source))
     return 0
 
 
 def cmd_show(args, out: Console) -> int:
+    """A view: exit 0 whatever the stored statuses are (only a judged regression exits 1)."""
     if args.rev.startswith("-"):
-        raise InputError(f"show '{args.rev}': a revision may not begin with '-'")
+        raise RevisionError("a revision may not begin with '-'", label="show", rev=args.rev)
     store = Store(_results(args))
-    sha = store.find_sha(args.rev)
-    if sha is None:
-        matrix = matrix_module.load(args.matrix)
-        sha = tree.resolve(pipeline.source_tree(matrix, args.tree), args.rev)
+    stored = store.find_shas(args.rev)
+    if len(stored) > 1:
+        listed = ", ".join(sha[:12] for sha in stored)
+        raise RevisionError(f"ambiguous: the store holds {listed}; give more digits", label="show", rev=args.rev)
+    if stored:
+        sha = stored[0]
+    else:
+        sha = tree.resolve(pipeline.source_tree(matrix_module.load(args.matrix), args.tree), args.rev, label="show")
     commit = store.commit(sha)
     results = store.builds(sha)
     if commit is None or not results:
-        raise InputError(f"show '{args.rev}': no stored results for {sha[:12]}; build it with --commit {args.rev}")
-    views.show(out, commit, results)
-    return pipeline.status_code(results)
+        raise RevisionError(f"no stored results for {sha[:12]}", label="show", rev=args.rev, topic="unbuilt")
+    views.show(out, commit, results, store.root, {r.cell_id: store.attempts(sha, r.cell_id) for r in results})
+    return 0
+
+
+def recover_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(
+        prog="orchestrate recover",
+        description="Copy what can still be read of a damaged results.db into a new one, table by table and row "
+        "by row; the damaged file is kept beside it as results.db.damaged-<time>.",
+    )
+    parser.add_argument("--results", type=Path, help="results directory (default: $ORCHESTRATOR_RESULTS or results/)")
+    return parser
+
+
+def cmd_recover(args, out: Console) -> int:
+    recovered = recover(_results(args))
+    out.print(f"{recovered.rows} rows copied into a new {recovered.damaged.with_name('results.db')}", highlight=False)
+    out.print(f"the damaged database is kept as {recovered.damaged}", highlight=False)
+    if recovered.lost:
+        out.print(f"rows of {', '.join(recovered.lost)} on damaged pages are lost; those builds count as missing and build again", highlight=False)
+    return 0
 
 
 def cmd_demo_tree(args, out: Console) -> int:
@@ -388,6 +462,17 @@ def cmd_demo_tree(args, out: Console) -> int:
     out.print(f"{args.dir}: demo kernel tree at {sha}", highlight=False)
     return 0
 
+
+SUBCOMMANDS = {
+    "plan": (plan_parser, cmd_plan),
+    "show": (show_parser, cmd_show),
+    "report": (report_parser, cmd_report),
+    "nightly": (nightly_parser, cmd_nightly),
+    "images": (images_parser, cmd_images),
+    "demo-tree": (demo_tree_parser, cmd_demo_tree),
+    "recover": (recover_parser, cmd_recover),
+}
+assert tuple(SUBCOMMANDS) == COMMANDS
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional
+from typing import Optional, Sequence
 
 from rich.color import ColorSystem
 from rich.console import Console
@@ -137,7 +138,16 @@ def plan(console: Console, cells: list[Cell], source: str) -> None:
         console.print(line, highlight=False)
 
 
-def show(console: Console, commit: Commit, results: list[BuildResult], warnings_shown: int = 10) -> None:
+def show(
+    console: Console,
+    commit: Commit,
+    results: list[BuildResult],
+    root: Path,
+    attempts: Optional[dict[str, list[dict]]] = None,
+    warnings_shown: int = 10,
+) -> None:
+    """A commit's stored results: the summary, then per cell how it ran, where its artifacts are, the
+    attempts that did not become its result (infrastructure errors), and its diagnostics."""
     summary(console, commit, results)
     for result in results:
         console.print()
@@ -148,8 +158,19 @@ def show(console: Console, commit: Commit, results: list[BuildResult], warnings_
             f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
             highlight=False,
         )
-        pruned = " (pruned by the nightly's retention; the diagnostics below are stored)" if not os.path.isdir(result.artifacts_dir) else ""
-        console.print(f"  artifacts: {result.artifacts_dir}{pruned}", highlight=False)
+        if result.artifacts_dir:
+            path = root / result.artifacts_dir
+            pruned = "" if path.is_dir() else " (pruned by the nightly's retention; the diagnostics below are stored)"
+            console.print(f"  artifacts: {path}{pruned}", highlight=False)
+        else:
+            console.print("  artifacts: none kept", highlight=False)
+        for attempt in (attempts or {}).get(result.cell_id, []):
+            if attempt["outcome"] != "stored":
+                console.print(
+                    f"  attempt {attempt['finished']}: {attempt['status'].upper()} ({attempt['reason']}); {attempt['outcome']}",
+                    style="yellow",
+                    highlight=False,
+                )
         errors = [d for d in result.diagnostics if d.severity == "error"]
         warnings = [d for d in result.diagnostics if d.severity == "warning"]
         for diagnostic in errors + warnings[:warnings_shown]:
@@ -183,6 +204,7 @@ VERDICT_STYLE = {
     regress.INFRA_ERROR: "yellow",
     regress.MATRIX: "magenta",
     regress.NO_BASELINE: "dim",
+    regress.BASELINE_UNKNOWN: "yellow",
 }
 
 
@@ -251,7 +273,8 @@ def report(
     if compact:
         lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells)), "dim"))
         lines.append(paint(export.LEGEND, "dim"))
-    lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)) if found is None else found)
+    found = list(export.regressions(rep, fail_on_warnings)) if found is None else found
+    lines += details_lines(paint, found, getattr(rep, "rerun", ()))
     fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
     if fixes:
         lines.append("")
@@ -264,7 +287,7 @@ def headline(paint: Painter, row, verdict: regress.Verdict) -> str:
     return paint(f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]) + f" {verdict.cell_id} at {row.sha[:12]} {row.subject}"
 
 
-def details_lines(paint: Painter, found) -> list[str]:
+def details_lines(paint: Painter, found, rerun: Sequence[str] = ()) -> list[str]:
     """Each regression: its verdict, the new diagnostics (or the reason), and how to reproduce it."""
     if not found:
         return [paint("no regressions", "green")]
@@ -276,11 +299,13 @@ def details_lines(paint: Painter, found) -> list[str]:
             lines += diagnostic_painted(paint, diagnostic)
         if not shown and verdict.reason:
             lines.append(f"  {verdict.reason}")
-        lines.append(paint(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id)}", "dim"))
+        lines.append(paint(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id, rerun)}", "dim"))
     return lines
 
 
-def verdicts(console: Console, commit: Commit, found: list[regress.Verdict], fail_on_warnings: bool = False) -> None:
+def verdicts(
+    console: Console, commit: Commit, found: list[regress.Verdict], fail_on_warnings: bool = False, rerun: Sequence[str] = ()
+) -> None:
     """What `orchestrate --commit` ends with: each cell against its baseline."""
     table = Table(title=f"verdicts for {commit.sha[:12]} against each cell's baseline", title_justify="left")
     table.add_column("cell", no_wrap=True)
@@ -291,7 +316,7 @@ def verdicts(console: Console, commit: Commit, found: list[regress.Verdict], fai
     console.print(table)
     row = regress.Row(sha=commit.sha, subject=commit.subject, verdicts={})
     found_regressions = [(row, v) for v in found if v.is_regression(fail_on_warnings)]
-    console.file.write("\n".join(details_lines(Painter(console), found_regressions)) + "\n")
+    console.file.write("\n".join(details_lines(Painter(console), found_regressions, rerun)) + "\n")
 
 
 BRANCH_STYLE = {"first nightly": "cyan", "new commits": "", "force-pushed": "yellow", "nothing new": "dim", "fetch failed": "magenta"}
@@ -321,7 +346,8 @@ def nightly(console: Console, run) -> None:
         shown = replace(branch.reference, subject=f"(previous nightly) {branch.reference.subject}") if branch.reference else None
         rows = ([shown] if shown else []) + branch.rows
         cells = [c for c in run.cells if any(c in row.verdicts for row in rows)]
-        table = SimpleNamespace(rows=rows, cells=cells)  # the reference row is shown, never judged
+        # the reference row is shown, never judged
+        table = SimpleNamespace(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
         reference = branch.reference.sha if branch.reference else None
         report(console, table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
     if run.pruned.paths:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import Sequence
 from xml.etree import ElementTree
 
 from . import regress
@@ -22,13 +23,16 @@ SYMBOL = {
 
 
 def symbol(verdict: regress.Verdict) -> str:
-    if verdict.kind == regress.NO_BASELINE:
+    if verdict.kind in (regress.NO_BASELINE, regress.BASELINE_UNKNOWN):
         return {FAIL: "✗", INFRA: "?", MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
     return SYMBOL[verdict.kind]
 
 
 def counts(verdict: regress.Verdict) -> str:
-    """`1e 2w`, with what changed: `+1e`, `-2w`."""
+    """`1e 2w`, with what changed: `+1e`, `-2w`. None for an infrastructure error: its log says nothing
+    about the code."""
+    if verdict.kind == regress.INFRA_ERROR:
+        return ""
     parts = []
     if verdict.new_errors or verdict.gone_errors:
         parts.append(_delta(len(verdict.new_errors), len(verdict.gone_errors), "e"))
@@ -46,9 +50,9 @@ def _delta(new: int, gone: int, unit: str) -> str:
 
 
 def cell_text(verdict: regress.Verdict) -> str:
-    label = "" if verdict.kind in (regress.UNCHANGED, regress.NO_BASELINE) else verdict.kind
-    if verdict.kind == regress.NO_BASELINE:
-        label = "no baseline"
+    label = {regress.UNCHANGED: "", regress.NO_BASELINE: "no baseline", regress.BASELINE_UNKNOWN: "baseline unknown"}.get(
+        verdict.kind, verdict.kind
+    )
     return " ".join(p for p in (symbol(verdict), label, counts(verdict)) if p)
 
 
@@ -62,8 +66,12 @@ SHORT = {
     regress.INFRA_ERROR: "",
     regress.MATRIX: "",
     regress.NO_BASELINE: "°",
+    regress.BASELINE_UNKNOWN: "°?",
 }
-LEGEND = "✓ builds  ✗ fails  ! new warnings  ? infrastructure error  ⚠ matrix error  ° no baseline  +/-Ne, +/-Nw: errors, warnings new/gone"
+LEGEND = (
+    "✓ builds  ✗ fails  ! new warnings  ? infrastructure error  ⚠ matrix error  ° no baseline  "
+    "°? baseline unknown (shallow clone)  +/-Ne, +/-Nw: errors, warnings new/gone"
+)
 
 
 def compact_text(verdict: regress.Verdict) -> str:
@@ -71,8 +79,10 @@ def compact_text(verdict: regress.Verdict) -> str:
     return " ".join(p for p in (symbol(verdict) + SHORT[verdict.kind], counts(verdict)) if p)
 
 
-def reproduce(sha: str, cell: str) -> str:
-    return f"orchestrate --commit {sha[:12]} --cells {shlex.quote(cell)} --rebuild"
+def reproduce(sha: str, cell: str, rerun: Sequence[str] = ()) -> str:
+    """The command that builds this cell of this commit again; `rerun` holds the options (absolute
+    paths) that make it find the same tree, matrix and results from any directory."""
+    return shlex.join(["orchestrate", "--commit", sha[:12], "--cells", cell, "--rebuild", *rerun])
 
 
 def regressions(report, fail_on_warnings: bool = False):
@@ -126,14 +136,14 @@ def markdown(report, fail_on_warnings: bool = False) -> str:
             lines.append(f"- `{diagnostic_line(diagnostic)}`")
         if not new_diagnostics(verdict) and verdict.reason:
             lines.append(f"- `{verdict.reason}`")
-        lines += ["", "Reproduce:", "", f"    {reproduce(row.sha, verdict.cell_id)}"]
+        lines += ["", "Reproduce:", "", f"    {reproduce(row.sha, verdict.cell_id, report.rerun)}"]
     return "\n".join(lines) + "\n"
 
 
 # --- json -------------------------------------------------------------------------------------
 
 
-def _verdict_dict(verdict: regress.Verdict) -> dict:
+def _verdict_dict(verdict: regress.Verdict, fail_on_warnings: bool, rerun: Sequence[str]) -> dict:
     return {
         "cell": verdict.cell_id,
         "verdict": verdict.kind,
@@ -146,8 +156,8 @@ def _verdict_dict(verdict: regress.Verdict) -> dict:
         "new_warnings": [d.to_dict() for d in verdict.new_warnings],
         "gone_warnings": [d.to_dict() for d in verdict.gone_warnings],
         "reason": verdict.reason,
-        "regression": verdict.is_regression(),
-        "reproduce": reproduce(verdict.sha, verdict.cell_id),
+        "regression": verdict.is_regression(fail_on_warnings),
+        "reproduce": reproduce(verdict.sha, verdict.cell_id, rerun),
     }
 
 
@@ -155,7 +165,11 @@ def as_json(report, fail_on_warnings: bool = False) -> str:
     document = {
         "cells": report.cells,
         "commits": [
-            {"sha": row.sha, "subject": row.subject, "verdicts": [_verdict_dict(v) for v in row.verdicts.values()]}
+            {
+                "sha": row.sha,
+                "subject": row.subject,
+                "verdicts": [_verdict_dict(v, fail_on_warnings, report.rerun) for v in row.verdicts.values()],
+            }
             for row in report.rows
         ],
         "regressions": [
@@ -268,7 +282,7 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
             cell = cells_by_id.get(verdict.cell_id)
             if cell is not None:
                 lines.append(f"    {tuxmake_command(cell)}")
-            lines.append(f"    {reproduce(row.sha, verdict.cell_id)} --tree {shlex.quote(str(branch.repo))}")
+            lines.append(f"    {reproduce(row.sha, verdict.cell_id, rerun_options(nightly, branch))}")
         for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
             for verdict in row.verdicts.values():
                 if verdict.new_warnings and not verdict.is_regression(nightly.fail_on_warnings):
@@ -277,6 +291,11 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
     if nightly.pruned.paths:
         lines += ["", f"Retention: pruned {len(nightly.pruned.paths)} artifact directories ({_mib(nightly.pruned.freed)}); {_mib(nightly.pruned.kept)} kept."]
     return "\n".join(lines) + "\n"
+
+
+def rerun_options(nightly, branch) -> tuple[str, ...]:
+    """What `orchestrate --commit` needs to rebuild a nightly's cell from anywhere: its tree, matrix, results."""
+    return ("--tree", str(branch.repo), "--matrix", nightly.matrix, "--results", nightly.results)
 
 
 def _cell(text: str) -> str:
@@ -306,8 +325,8 @@ def nightly_json(nightly) -> str:
                     "previous_tip": b.previous_tip,
                     "tip": b.tip,
                     "builds": b.built,
-                    "reference": _row_dict(b.reference) if b.reference else None,
-                    "commits": [_row_dict(row) for row in b.rows],
+                    "reference": _row_dict(b.reference, nightly, b) if b.reference else None,
+                    "commits": [_row_dict(row, nightly, b) for row in b.rows],
                     "regressions": [
                         {"sha": row.sha, "cell": v.cell_id, "verdict": v.kind} for row, v in b.regressions(nightly.fail_on_warnings)
                     ],
@@ -320,5 +339,6 @@ def nightly_json(nightly) -> str:
     ) + "\n"
 
 
-def _row_dict(row: regress.Row) -> dict:
-    return {"sha": row.sha, "subject": row.subject, "verdicts": [_verdict_dict(v) for v in row.verdicts.values()]}
+def _row_dict(row: regress.Row, nightly, branch) -> dict:
+    verdicts = [_verdict_dict(v, nightly.fail_on_warnings, rerun_options(nightly, branch)) for v in row.verdicts.values()]
+    return {"sha": row.sha, "subject": row.subject, "verdicts": verdicts}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, ContextManager, Optional
 
 from . import export, mirror, pipeline, regress, retention, tree
+from .errors import FetchError
 from .lock import Lock
 from .matrix import Matrix, TreeSpec
 from .models import INFRA, MATRIX_ERROR, BuildResult, Cell
@@ -78,7 +79,8 @@ class Nightly:
     date: str  # UTC date of the start, YYYY-MM-DD
     started: str
     finished: str = ""
-    matrix: str = ""
+    matrix: str = ""  # absolute
+    results: str = ""  # the results directory, absolute
     cells: list[str] = field(default_factory=list)
     branches: list[BranchRun] = field(default_factory=list)
     pruned: retention.Pruned = field(default_factory=retention.Pruned)
@@ -144,13 +146,14 @@ def run(
     progress(title) is entered around each commit's builds; what it yields, if not None, is called
     as update(cell, state, detail) while they run."""
     options = options or Options()
-    work_root = Path(work_root or pipeline.default_work_root()).absolute()
+    work_root = pipeline.prepare_work_root(work_root)
     with Lock(lock_path(store), wait=options.wait, say=say):
         now = datetime.now(timezone.utc)
         nightly = Nightly(
             date=now.strftime("%Y-%m-%d"),
             started=now.isoformat(timespec="seconds"),
-            matrix=str(matrix.path),
+            matrix=str(Path(matrix.path).absolute()),
+            results=str(store.root),
             cells=[c.id for c in cells],
             fail_on_warnings=options.fail_on_warnings,
         )
@@ -169,7 +172,7 @@ def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch
     say(f"{spec.name} {branch}: fetching from {spec.source}" if spec.url else f"{spec.name} {branch}: reading {spec.source}")
     try:
         run.repo, run.tip = mirror.update(spec, branch, work_root)
-    except mirror.FetchError as error:
+    except FetchError as error:
         run.detail = str(error)
         say(f"{spec.name} {branch}: {run.detail}")
         return run
@@ -199,7 +202,7 @@ def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch
             )
         run.built += len(done.built)
         run.built_cells.update(done.built)
-        run.results.extend(done.results)
+        run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
     _judge(run, store, cells, list(reversed(plan.commits)))
     store.record_nightly(spec.name, branch, spec.source, previous, run.tip, run.state)
     return run
@@ -217,7 +220,7 @@ def _judge(run: BranchRun, store: Store, cells: list[Cell], built: list[str]) ->
     earlier = pipeline.baselines(store, run.repo, first)
     stored = store.commits(shas)
     commits = [(sha, (stored.get(sha) or tree.commit_info(run.repo, sha)).subject) for sha in shas]
-    rows = regress.table(commits, results, ids, earlier)
+    rows = regress.table(commits, results, ids, earlier.found, earlier.cut)
     if shas[0] != (built[0] if built else None):
         run.reference, rows = rows[0], rows[1:]
     if run.state == NOTHING_NEW:  # judged and reported before; only the cells it lacked are news

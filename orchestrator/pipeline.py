@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import gc
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from . import containers, regress, runner, tree
-from .lock import Lock
+from .errors import RevisionError, TreeError, WorkRootError
+from .lock import Busy, Lock
 from .matrix import Matrix
-from .models import FAIL, INFRA, MATRIX_ERROR, BuildResult, Cell, Commit, InputError
+from .models import FAIL, INFRA, MATRIX_ERROR, BuildResult, Cell, Commit
 from .store import Store
+
+Say = Callable[[str], None]
 
 
 def default_work_root() -> Path:
@@ -25,18 +28,35 @@ def default_work_root() -> Path:
     return Path(cache) / "orchestrator"
 
 
+def prepare_work_root(path: Optional[Path] = None) -> Path:
+    """The work root, absolute (make runs in the source tree, not here) and made if missing."""
+    root = Path(path or default_work_root()).absolute()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise WorkRootError("is a file, not a directory", path=root) from None
+    except NotADirectoryError:
+        raise WorkRootError("cannot be made: a part of its path is a file", path=root) from None
+    except OSError as error:
+        raise WorkRootError(f"cannot be made ({error.strerror})", path=root) from None
+    if not os.access(root, os.W_OK):
+        raise WorkRootError("is not writable", path=root)
+    return root
+
+
 @dataclass
 class CommitRun:
     commit: Commit
     results: list[BuildResult]  # one per selected cell, in matrix order
     built: list[str] = field(default_factory=list)  # cells built by this run (the rest were stored)
+    kept: list[BuildResult] = field(default_factory=list)  # infrastructure errors that left a finished result
 
 
 def source_tree(matrix: Matrix, override: Optional[Path]) -> Path:
     if override is not None:
         return tree.check_tree(override)
     if matrix.tree.path is None:
-        raise InputError(f"{matrix.path}: tree has no `path`; pass --tree PATH to a kernel git tree")
+        raise TreeError("the matrix's tree has no `path`", path=matrix.path)
     return tree.check_tree(matrix.tree.path)
 
 
@@ -54,45 +74,91 @@ def build_commit(
     work_root: Optional[Path] = None,
     command: str = "orchestrate",
     on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
-    say: Callable[[str], None] = lambda message: None,
+    say: Say = lambda message: None,
 ) -> CommitRun:
-    """Build every cell that has no result for `rev` yet (all of them with `rebuild`), storing each at once."""
+    """Build every cell that has no result for `rev` yet (all of them with `rebuild`), storing each at once.
+
+    Each cell of the commit is locked in the results store while it builds: a run that finds one held
+    waits for it, then reads the store again and uses what the other run stored."""
     sha = tree.resolve(source, rev)
     commit = tree.commit_info(source, sha)
-    store.add_commit(commit)
+    if tree.head(source) == sha and tree.has_uncommitted_changes(source):
+        say(f"{source} has uncommitted changes: building the committed HEAD, {sha[:12]}")
+    if store.commit(sha) != commit:  # a read-only store can still judge what it holds
+        store.add_commit(commit)
     todo = list(cells) if rebuild else store.missing(sha, cells)
-    # Absolute, like every path handed to tuxmake: make runs in the source tree, not here.
-    work_root = Path(work_root or default_work_root()).absolute()
-    built = []
+    run = CommitRun(commit=commit, results=[])
     if todo:
-        with work_lock(work_root):
-            checkout = tree.checkout(source, sha, work_root)
-            plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs, workers)
-            runtimes = choose_runtimes(todo, runtime, say)
-            ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or work_root / "ccache")
-            requests = [
-                runner.BuildRequest(
-                    cell=cell,
-                    sha=sha,
-                    source=str(checkout),
-                    output_dir=str(store.artifacts_dir(sha, cell.id)),
-                    build_dir=str(work_root / "builds" / cell.id),
-                    jobs=plan.jobs,
-                    runtime=runtimes[cell.id],
-                    ccache_dir=ccache,
-                )
-                for cell in todo
-            ]
-            run_id = store.start_run(command, str(source))
-            for result in runner.run_builds(requests, plan.workers, on_progress):
-                store.add_build(result, run_id)
-                built.append(result.cell_id)
-            store.finish_run(run_id)
+        store.require_writable()
+        root = prepare_work_root(work_root)
+        with work_lock(root), claim(store, sha, todo, rebuild, say) as todo:
+            if todo:
+                _build(run, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say)
     results = [store.result(sha, cell.id, cell.definition) for cell in cells]
-    return CommitRun(commit=commit, results=[r for r in results if r is not None], built=built)
+    run.results = [r for r in results if r is not None]
+    return run
 
 
-def choose_runtimes(cells: list[Cell], override: Optional[str], say: Callable[[str], None]) -> dict[str, str]:
+def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say) -> None:
+    checkout = tree.checkout(source, sha, root)
+    plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs, workers)
+    runtimes = choose_runtimes(todo, runtime, say)
+    ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or root / "ccache")
+    requests = [
+        runner.BuildRequest(
+            cell=cell,
+            sha=sha,
+            source=str(checkout),
+            output_dir=str(store.artifacts_dir(sha, cell.id)),
+            build_dir=str(root / "builds" / cell.id),
+            jobs=plan.jobs,
+            runtime=runtimes[cell.id],
+            ccache_dir=ccache,
+            work_root=str(root),
+        )
+        for cell in todo
+    ]
+    run_id = store.start_run(command, str(source))
+    for finished in runner.run_builds(requests, plan.workers, on_progress, retries=matrix.retries):
+        attempt = finished.result
+        now = store.publish(attempt, finished.artifacts, run_id, finished.retrying)
+        if finished.retrying:
+            say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); building it again")
+            continue
+        if attempt.status == INFRA and now.status != INFRA:
+            say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); the stored {now.status.upper()} is kept")
+            run.kept.append(attempt)
+        run.built.append(attempt.cell_id)
+    store.finish_run(run_id)
+
+
+@contextmanager
+def claim(store: Store, sha: str, cells: list[Cell], rebuild: bool, say: Say) -> Iterator[list[Cell]]:
+    """Lock each cell of `sha` in the results store and yield those still to build. A cell another run
+    holds is waited for; then, if that run stored a finished result meanwhile, it is used, not rebuilt."""
+    with ExitStack() as held:
+        waited: dict[str, Optional[int]] = {}  # cell → its result row before the wait
+        for cell in cells:
+            try:
+                held.enter_context(Lock(store.cell_lock(sha, cell.id), wait=False, say=say))
+            except Busy:
+                waited[cell.id] = store.result_id(sha, cell.id, cell.definition)
+        for cell in cells:
+            if cell.id in waited:
+                held.enter_context(Lock(store.cell_lock(sha, cell.id), wait=True, say=say))
+        todo = []
+        for cell in cells:
+            if cell.id in waited:
+                now = store.result(sha, cell.id, cell.definition)
+                fresh = store.result_id(sha, cell.id, cell.definition) != waited[cell.id]
+                if now is not None and now.status != INFRA and (fresh or not rebuild):
+                    say(f"{cell.id}: using the result the other run stored ({now.status.upper()})")
+                    continue
+            todo.append(cell)
+        yield todo
+
+
+def choose_runtimes(cells: list[Cell], override: Optional[str], say: Say) -> dict[str, str]:
     """cell id → the runtime it builds with: the override or its own, with `auto` made podman where
     podman can run the cell's image here and null elsewhere, saying why."""
     chosen, fallbacks = {}, {}
@@ -115,55 +181,98 @@ def choose_runtimes(cells: list[Cell], override: Optional[str], say: Callable[[s
     return chosen
 
 
+@dataclass
+class Baselines:
+    """What each result is judged against: (cell, definition) → the baseline result, and the
+    (cell, definition) whose search ran into the cut-off history of a shallow clone."""
+
+    found: dict[tuple[str, str], BuildResult] = field(default_factory=dict)
+    cut: frozenset[tuple[str, str]] = frozenset()
+
+
 def baselines(
-    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None
-) -> dict[tuple[str, str], BuildResult]:
-    """(cell, definition) → the result each of `results` is judged against: the one at `base` if given,
-    else the nearest first-parent ancestor with a finished (pass or fail) result of the same cell
-    definition. One walk up the first-parent line serves every cell of a commit."""
+    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None, say: Say = lambda message: None
+) -> Baselines:
+    """The result each of `results` is judged against: the one at `base` if given, else the nearest
+    first-parent ancestor with a finished (pass or fail) result of the same cell definition. One walk
+    up the first-parent line serves every cell of a commit. A shallow clone is deepened from its remote
+    until the baselines are found; without a remote, cells whose search reached the cut are named."""
     found: dict[tuple[str, str], BuildResult] = {}
     if base is not None:
         for result in results:
             at_base = store.result(base, result.cell_id, result.definition)
             if regress.usable_baseline(at_base):
                 found[(result.cell_id, result.definition)] = at_base
-        return found
+        return Baselines(found)
     wanted: dict[str, list[tuple[BuildResult, set[str]]]] = {}  # sha → its cells' candidate baselines
     for result in results:
         candidates = store.finished_shas(result.cell_id, result.definition) - {result.sha}
         if candidates:
             wanted.setdefault(result.sha, []).append((result, candidates))
+    cut: set[tuple[str, str]] = set()
     for sha, cells in wanted.items():
-        for ancestor in tree.first_parent_ancestors(source, sha):
-            for result, candidates in list(cells):
-                if ancestor in candidates:
-                    found[(result.cell_id, result.definition)] = store.result(ancestor, result.cell_id, result.definition)
-                    cells.remove((result, candidates))
-            if not cells:
+        while _walk(source, sha, cells, found, store) and cells:  # walked all the history there is
+            if not tree.is_shallow(source) or not tree.deepen(source, sha, say):
+                if tree.is_shallow(source):
+                    cut.update((result.cell_id, result.definition) for result, _ in cells)
                 break
-    return found
+    return Baselines(found, frozenset(cut))
+
+
+def _walk(source: Path, sha: str, cells: list, found: dict, store: Store, limit: int = 100_000) -> bool:
+    """Match `cells` (result, candidates) to their nearest ancestors with a result, removing those
+    found; True when the walk reached the end of the history git has (not the limit)."""
+    walked = 0
+    for ancestor in tree.first_parent_ancestors(source, sha, limit):
+        walked += 1
+        for result, candidates in list(cells):
+            if ancestor in candidates:
+                found[(result.cell_id, result.definition)] = store.result(ancestor, result.cell_id, result.definition)
+                cells.remove((result, candidates))
+        if not cells:
+            return False
+    return walked < limit
 
 
 def verdicts(
-    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None
+    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None, say: Say = lambda message: None
 ) -> list[regress.Verdict]:
     """Each result judged against its baseline."""
-    found = baselines(store, source, results, base)
-    return [regress.compare(r, found.get((r.cell_id, r.definition))) for r in results]
+    known = baselines(store, source, results, base, say)
+    keys = [(r.cell_id, r.definition) for r in results]
+    return [regress.compare(r, known.found.get(key), key in known.cut) for r, key in zip(results, keys)]
+
+
+def history_cut_note(source: Path, found: list[regress.Verdict]) -> Optional[str]:
+    """What to say when a failure could not be judged because the clone's history is cut off."""
+    cells = [v.cell_id for v in found if v.kind == regress.BASELINE_UNKNOWN and v.status == FAIL]
+    if not cells:
+        return None
+    return (
+        f"{source} is a shallow clone with no remote to deepen it from: the baselines of {', '.join(cells)} "
+        "lie beyond its history, so their failures are not judged as regressions; run `git fetch --unshallow` there"
+    )
 
 
 @dataclass
 class Report:
     rows: list[regress.Row]
     cells: list[str]
+    rerun: tuple[str, ...] = ()  # options for a reproduce command that works from any directory
 
 
 def report(
-    store: Store, source: Path, spec: str, cells: Optional[list[str]] = None, base: Optional[str] = None
+    store: Store,
+    source: Path,
+    spec: str,
+    cells: Optional[list[str]] = None,
+    base: Optional[str] = None,
+    label: str = "range",
+    say: Say = lambda message: None,
 ) -> Report:
     """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first."""
     with collector_paused():
-        return _report(store, source, spec, cells, base)
+        return _report(store, source, spec, cells, base, label, say)
 
 
 @contextmanager
@@ -179,9 +288,12 @@ def collector_paused():
             gc.enable()
 
 
-def _report(store: Store, source: Path, spec: str, cells: Optional[list[str]], base: Optional[str]) -> Report:
-    shas = tree.first_parent_range(source, spec)
+def _report(store: Store, source: Path, spec: str, cells: Optional[list[str]], base: Optional[str], label: str, say: Say) -> Report:
+    shas = tree.first_parent_range(source, spec, label)
     results = store.results_for(shas)
+    if not results:
+        what = f"its {len(shas)} commits" if len(shas) > 1 else shas[0][:12]
+        raise RevisionError(f"no stored results for {what}", label=label, rev=spec, topic="unbuilt")
     if cells is None:
         cells = sorted({cell for _, cell in results})
     stored = store.commits(shas)
@@ -191,38 +303,23 @@ def _report(store: Store, source: Path, spec: str, cells: Optional[list[str]], b
     for (sha, cell), result in results.items():
         if cell in cells and (cell not in first_with or position[sha] < position[first_with[cell].sha]):
             first_with[cell] = result
-    earlier = baselines(store, source, list(first_with.values()), base)
-    if base is not None:  # every row against the same base
-        return Report(rows=_against_base(commits, results, cells, earlier), cells=cells)
-    return Report(rows=regress.table(commits, results, cells, earlier), cells=cells)
-
-
-def _against_base(commits, results, cells, earlier) -> list[regress.Row]:
-    rows = []
-    for sha, subject in commits:
-        row = regress.Row(sha=sha, subject=subject, verdicts={})
-        for cell in cells:
-            if (current := results.get((sha, cell))) is not None:
-                row.verdicts[cell] = regress.compare(current, earlier.get((cell, current.definition)))
-        rows.append(row)
-    return rows
+    earlier = baselines(store, source, list(first_with.values()), base, say)
+    if base is not None:  # every row against the same base: no row becomes the next one's baseline
+        rows = [regress.table([commit], results, cells, earlier.found)[0] for commit in commits]
+        return Report(rows=rows, cells=cells)
+    return Report(rows=regress.table(commits, results, cells, earlier.found, earlier.cut), cells=cells)
 
 
 def exit_code(results: list[BuildResult], found: list[regress.Verdict], fail_on_warnings: bool = False) -> int:
-    """1 for a regression; else 2 for an infrastructure or matrix error; else 0."""
+    """1 for a regression; else 2 for an infrastructure or matrix error, or a failure that could not be
+    judged (its history is cut off); else 0."""
     if any(v.is_regression(fail_on_warnings) for v in found):
         return 1
     if {r.status for r in results} & {INFRA, MATRIX_ERROR}:
         return 2
+    if any(v.kind == regress.BASELINE_UNKNOWN and v.status == FAIL for v in found):
+        return 2
     return 0
-
-
-def status_code(results: list[BuildResult]) -> int:
-    """For views of stored results: 1 when a cell failed, else 2 for infra or matrix errors, else 0."""
-    statuses = {r.status for r in results}
-    if FAIL in statuses:
-        return 1
-    return 2 if statuses & {INFRA, MATRIX_ERROR} else 0
 
 
 def work_lock(work_root: Path) -> Lock:

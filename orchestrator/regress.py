@@ -21,7 +21,8 @@ UNCHANGED = "PASS"
 INFRA_ERROR = "INFRA"
 MATRIX = "MATRIX ERROR"
 NO_BASELINE = "NO BASELINE"
-KINDS = (NEW_FAIL, FIXED, STILL_FAILING, NEW_WARNINGS, WARNINGS_FIXED, UNCHANGED, INFRA_ERROR, MATRIX, NO_BASELINE)
+BASELINE_UNKNOWN = "BASELINE UNKNOWN"  # the history is cut off (a shallow clone) before any baseline
+KINDS = (NEW_FAIL, FIXED, STILL_FAILING, NEW_WARNINGS, WARNINGS_FIXED, UNCHANGED, INFRA_ERROR, MATRIX, NO_BASELINE, BASELINE_UNKNOWN)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class Verdict:
 
     def is_regression(self, fail_on_warnings: bool = False) -> bool:
         """A new failure or new errors; with fail_on_warnings, new warnings too. Never an infra error.
-        A failure with no baseline counts: nothing shows it was failing before."""
+        A failure with no baseline counts: nothing shows it was failing before. A failure whose baseline
+        lies beyond a cut-off history does not: it may have failed before, nobody can tell."""
         if self.kind in (NEW_FAIL,) or (self.kind == STILL_FAILING and self.new_errors):
             return True
         if self.kind == NO_BASELINE and self.status == FAIL:
@@ -65,8 +67,9 @@ def _new(now: dict[str, Diagnostic], before: dict[str, Diagnostic]) -> list[Diag
     return [d for fingerprint, d in now.items() if fingerprint not in before]
 
 
-def compare(current: BuildResult, baseline: Optional[BuildResult]) -> Verdict:
-    """The verdict for one cell of one commit against its baseline (None: there is none)."""
+def compare(current: BuildResult, baseline: Optional[BuildResult], history_cut: bool = False) -> Verdict:
+    """The verdict for one cell of one commit against its baseline (None: there is none, or with
+    `history_cut`, the history that could hold one is not there)."""
     errors = _by_fingerprint(current.diagnostics, "error")
     warnings = _by_fingerprint(current.diagnostics, "warning")
     verdict = Verdict(
@@ -86,7 +89,7 @@ def compare(current: BuildResult, baseline: Optional[BuildResult]) -> Verdict:
         verdict.kind = MATRIX
         return verdict
     if baseline is None:
-        verdict.kind = NO_BASELINE
+        verdict.kind = BASELINE_UNKNOWN if history_cut else NO_BASELINE
         return verdict
     if current.diagnostics or baseline.diagnostics:  # most cells of a long history have neither
         before_errors = _by_fingerprint(baseline.diagnostics, "error")
@@ -128,12 +131,14 @@ def table(
     results: dict[tuple[str, str], BuildResult],
     cells: list[str],
     earlier: dict[tuple[str, str], BuildResult] | None = None,
+    cut: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[Row]:
     """Verdicts for commits (sha, subject), oldest first along the first-parent line.
 
     results: (sha, cell) → result for the commits of the table. earlier: (cell, definition) → the
-    baseline found before the table's first commit, if any. Each cell's baseline moves down the table:
-    the nearest earlier row with a usable result of the same definition.
+    baseline found before the table's first commit, if any; cut: (cell, definition) whose search for
+    one ran into a shallow clone's cut-off. Each cell's baseline moves down the table: the nearest
+    earlier row with a usable result of the same definition.
     """
     latest: dict[tuple[str, str], BuildResult] = dict(earlier or {})
     rows = []
@@ -144,7 +149,7 @@ def table(
             if current is None:
                 continue
             key = (cell, current.definition)
-            row.verdicts[cell] = compare(current, latest.get(key))
+            row.verdicts[cell] = compare(current, latest.get(key), key in cut)
             if usable_baseline(current):
                 latest[key] = current
         rows.append(row)

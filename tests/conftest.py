@@ -78,3 +78,44 @@ def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str) 
     sha = git("commit-tree", tree, "-p", "HEAD", "-m", subject, env=identity).strip()
     git("update-ref", "HEAD", sha)
     return sha
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes `pid` started, and theirs, as pid → start time (which tells a pid reused later):
+    tests look only at processes they started, never at the whole machine."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            parent = _stat(int(entry))
+            if parent:
+                children.setdefault(parent[0], []).append(int(entry))
+    found, todo = {}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            stat = _stat(child)
+            if stat:
+                found[child] = stat[1]
+                todo.append(child)
+    return found
+
+
+def still_running(processes: dict[int, str]) -> list[int]:
+    """Those of `processes` (from descendants) that are still alive: same pid, same start time."""
+    return [pid for pid, started in processes.items() if (_stat(pid) or (0, ""))[1] == started and _state(pid) != "Z"]
+
+
+def _stat(pid: int):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), fields[19]  # parent, start time (clock ticks since boot)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
