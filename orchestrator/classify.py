@@ -74,13 +74,14 @@ def host_fault(log: str, commands: Sequence[Command] = (), prefixes: Iterable[st
     reason may quote the log line, its paths cut at `prefixes` (the tree and build directory)."""
     for command in commands:
         names = [word.rsplit("/", 1)[-1] for word in command.argv]
-        name = "make" if "make" in names else names[0] if names else "a command"
+        in_container = bool(names) and names[0] in ENGINES
+        name = "the container" if in_container else "make" if "make" in names else names[0] if names else "a command"
         if command.returncode < 0:
             signal = SIGNALS.get(-command.returncode, f"signal {-command.returncode}")
             return f"{name} was killed from outside the build ({signal})"
-        if command.returncode in KILLED:  # a shell or container engine around it says it was killed
+        if command.returncode in KILLED:  # a shell or the engine around it says what it ran was killed
             return f"{name} was killed from outside the build ({SIGNALS[command.returncode - 128]})"
-        if names and names[0] in ENGINES and command.returncode == ENGINE_FAILED:
+        if in_container and command.returncode == ENGINE_FAILED:
             return f"the container engine failed ({names[0]} exit {ENGINE_FAILED})"
     for line in log.splitlines():
         line = line.strip()

@@ -119,7 +119,7 @@ def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs
         for cell in todo
     ]
     run_id = store.start_run(command, str(source))
-    for finished in runner.run_builds(requests, plan.workers, on_progress, retries=matrix.retries):
+    for finished in runner.run_builds(requests, plan.workers, on_progress, matrix.retries, root / "workers.log"):
         attempt = finished.result
         now = store.publish(attempt, finished.artifacts, run_id, finished.retrying)
         if finished.retrying:

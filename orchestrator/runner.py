@@ -291,8 +291,12 @@ def run_builds(
     workers: int,
     on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
     retries: int = 0,
+    output: Optional[Path] = None,
 ) -> Iterator[Finished]:
     """Build the requests `workers` at a time, yielding each attempt as soon as it is finished.
+
+    What the workers print outside the build logs (tuxmake's warnings, a container engine's own errors,
+    a dying worker's traceback) is appended to `output`, never to the user's terminal.
 
     An infrastructure error is built again, up to `retries` times: its attempt is yielded first, with
     `retrying` set (the caller records it and moves its artifacts aside), then the cell is resubmitted.
@@ -302,7 +306,7 @@ def run_builds(
         return
     for request in requests:
         on_progress(request.cell.id, "queued", "")
-    pool = _Pool(workers)
+    pool = _Pool(workers, output)
     tries = {request.cell.id: 0 for request in requests}
     try:
         pending = {pool.submit(request): request for request in requests}
@@ -352,13 +356,16 @@ def _outcome(future, request: BuildRequest) -> Optional[Finished]:
 class _Pool:
     """The worker processes; made again when a worker died and broke the pool (its builds are retried)."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, output: Optional[Path]):
         self.workers = workers
+        self.output = str(output) if output else ""
         self.executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), self.output)
+        )
 
     def submit(self, request: BuildRequest):
         try:
@@ -375,12 +382,21 @@ class _Pool:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(run_pid: int) -> None:
+def _start_worker(run_pid: int, output: str) -> None:
     """Worker start. Lead a process group of its own, so make and the compilers it starts can be
     killed with it; and stop when the run that owns the pool dies. A run killed with SIGKILL cannot
     stop its builds, and its workers' parent is the pool's forkserver, which outlives it: without this
-    an orphaned worker builds on beside the next run (its cell lock makes that run wait meanwhile)."""
+    an orphaned worker builds on beside the next run (its cell lock makes that run wait meanwhile).
+    What the worker prints goes to `output` (appended), not to the terminal the run draws on."""
     os.setpgid(0, 0)
+    if output:
+        try:
+            log = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+        except OSError:
+            pass  # a full or read-only work root: the terminal it is
     try:
         run = os.pidfd_open(run_pid)
     except ProcessLookupError:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,9 +100,15 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
-def still_running(processes: dict[int, str]) -> list[int]:
-    """Those of `processes` (from descendants) that are still alive: same pid, same start time."""
-    return [pid for pid, started in processes.items() if (_stat(pid) or (0, ""))[1] == started and _state(pid) != "Z"]
+def still_running(processes: dict[int, str], within: float = 10.0) -> list[int]:
+    """Those of `processes` (from descendants) still alive after `within` seconds: same pid, same start
+    time. (Helpers such as multiprocessing's forkserver leave a moment after the run that owns them.)"""
+    deadline = time.monotonic() + within
+    while True:
+        alive = [pid for pid, started in processes.items() if (_stat(pid) or (0, ""))[1] == started and _state(pid) != "Z"]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
 
 
 def _stat(pid: int):

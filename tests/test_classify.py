@@ -126,10 +126,12 @@ def test_how_a_command_ended_is_evidence_too():
     killed = classify.Command(("make", "--silent", "arch/riscv/kvm/"), -9)
     wrapped = classify.Command(("/usr/lib/tuxmake/tuxmake-run-offline", "make", "O=/b", "arch/riscv/kvm/"), 137)
     engine = classify.Command(("podman", "exec", "c0ffee", "make"), 125)
+    container = classify.Command(("podman", "exec", "c0ffee", "make"), 137)
     normal = classify.Command(("make", "--silent", "arch/riscv/kvm/"), 2)  # a compile error: make exits 2
     assert classify.host_fault("", [killed]) == "make was killed from outside the build (SIGKILL)"
     assert classify.host_fault("", [wrapped]) == "make was killed from outside the build (SIGKILL)"
     assert classify.host_fault("", [engine]) == "the container engine failed (podman exit 125)"
+    assert classify.host_fault("", [container]) == "the container was killed from outside the build (SIGKILL)"
     assert classify.host_fault("", [normal]) is None
 
 

@@ -4,10 +4,12 @@ agree (real podman, real builds of the demo tree)."""
 import os
 import shutil
 import subprocess
+import sys
+import time
 
 import pytest
 
-from conftest import commit_changes, orchestrate
+from conftest import PROJECT, command_env, commit_changes, orchestrate
 from orchestrator import containers, images
 from orchestrator.store import Store
 
@@ -104,3 +106,49 @@ def _matrix_with_s390(tmp_path):
     path = tmp_path / "matrix.yaml"
     path.write_text("include:\n  - {arch: riscv, fragments: [kvm]}\n  - {arch: s390, targets: [config]}\n")
     return path
+
+
+@pytest.mark.e2e
+def test_a_container_killed_mid_build_is_infra_and_the_retry_builds_the_cell(demo_tree, tmp_path, podman_ready):
+    """`podman kill` of the build's container (found by its mounts: only this test's work root), while make
+    runs: the attempt is INFRA, and the retry in the same run passes. Nothing of it reaches the terminal."""
+    work, results = tmp_path / "work", tmp_path / "results"
+    args = ["--commit", "HEAD", "--tree", str(demo_tree), "--results", str(results), "--runtime", "podman", "--cells", "riscv-gcc-defconfig+kvm"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=command_env(ORCHESTRATOR_WORK=str(work), CCACHE_DISABLE="1"),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        container = None
+        while container is None:
+            assert run.poll() is None and time.monotonic() < deadline
+            logs = list(results.glob("*/riscv-gcc-defconfig+kvm.partial/build.log"))
+            if logs and "arch/riscv/kvm/" in logs[0].read_text(errors="replace"):
+                container = ours(work)
+            time.sleep(0.5)
+        subprocess.run(["podman", "kill", container], check=True, capture_output=True)
+        output, _ = run.communicate(timeout=600)
+    finally:
+        run.kill()
+    assert run.returncode == 0, output
+    sha = subprocess.run(["git", "-C", str(demo_tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    attempts = Store(results).attempts(sha, "riscv-gcc-defconfig+kvm")
+    assert [(a["status"], a["outcome"]) for a in attempts] == [("infra", "retried"), ("pass", "stored")]
+    assert attempts[0]["reason"] == "the container was killed from outside the build (SIGKILL)"
+    assert "no such container" not in output and "W: " not in output  # podman's and tuxmake's own words
+    assert (work / "workers.log").is_file()  # went to the workers' log
+
+
+def ours(work) -> str | None:
+    """The running container whose mounts include this test's work root."""
+    listed = subprocess.run(["podman", "ps", "--format", "{{.ID}} {{.Mounts}}"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        container, _, mounts = line.partition(" ")
+        if str(work) in mounts:
+            return container
+    return None
