@@ -274,7 +274,7 @@ def report(
         lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells)), "dim"))
         lines.append(paint(export.LEGEND, "dim"))
     found = list(export.regressions(rep, fail_on_warnings)) if found is None else found
-    lines += details_lines(paint, found, getattr(rep, "rerun", ()))
+    lines += details_lines(paint, found, rep.rerun)
     fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
     if fixes:
         lines.append("")

@@ -35,6 +35,18 @@ def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> sub
     )
 
 
+def start(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.Popen:
+    """Start the real command line in the background (output and errors together, as text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=command_env(**(env or {})),
+    )
+
+
 def commit_change(repo: Path, path: str, old: str, new: str, subject: str) -> str:
     """Commit one edit of one file on top of HEAD; see commit_changes."""
     return commit_changes(repo, [(path, old, new)], subject)

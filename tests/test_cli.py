@@ -4,7 +4,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import command_env, commit_change, descendants, orchestrate, still_running
+from conftest import commit_change, descendants, orchestrate, start, still_running
 from orchestrator import cli
 from orchestrator.errors import GitError, StoreError
 from orchestrator.store import Store
@@ -191,10 +190,9 @@ def test_plan_lists_the_shipped_cells_without_building(tmp_path):
 
 def test_an_interrupted_run_keeps_what_finished_and_the_next_builds_only_the_rest(demo_tree, tmp_path):
     """SIGTERM once the quick cell is stored, while the slow one compiles (an empty ccache makes it slow)."""
-    args = ["-m", "orchestrator", "--commit", "HEAD", "--tree", str(demo_tree), "--results", str(tmp_path / "r")]
+    args = ["--commit", "HEAD", "--tree", str(demo_tree), "--results", str(tmp_path / "r")]
     args += ["--cells", "riscv-gcc-defconfig+kvm", "--cells", "x86_64-gcc-defconfig+kvm"]
-    env = command_env(CCACHE_DIR=str(tmp_path / "empty-ccache"))
-    run = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = start(*args, env={"CCACHE_DIR": str(tmp_path / "empty-ccache")})
     store = Store(tmp_path / "r")
     deadline = time.monotonic() + 300
     while not store.builds(head(demo_tree)) and time.monotonic() < deadline:
@@ -208,7 +206,7 @@ def test_an_interrupted_run_keeps_what_finished_and_the_next_builds_only_the_res
     assert "interrupted; every build that finished is stored" in output
     assert [r.cell_id for r in store.builds(head(demo_tree))] == ["riscv-gcc-defconfig+kvm"]
     assert still_running(started) == []  # the interrupted cell's make and compilers are gone too
-    again = orchestrate(*args[2:])
+    again = orchestrate(*args)
     assert again.returncode == 0, again.stdout[-2000:]
     assert "riscv-gcc-defconfig+kvm (stored)" in again.stdout
     assert "x86_64-gcc-defconfig+kvm (stored)" not in again.stdout

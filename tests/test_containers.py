@@ -4,12 +4,11 @@ agree (real podman, real builds of the demo tree)."""
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import PROJECT, command_env, commit_changes, orchestrate
+from conftest import commit_changes, orchestrate, start
 from orchestrator import containers, images
 from orchestrator.store import Store
 
@@ -114,14 +113,7 @@ def test_a_container_killed_mid_build_is_infra_and_the_retry_builds_the_cell(dem
     runs: the attempt is INFRA, and the retry in the same run passes. Nothing of it reaches the terminal."""
     work, results = tmp_path / "work", tmp_path / "results"
     args = ["--commit", "HEAD", "--tree", str(demo_tree), "--results", str(results), "--runtime", "podman", "--cells", "riscv-gcc-defconfig+kvm"]
-    run = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=command_env(ORCHESTRATOR_WORK=str(work), CCACHE_DISABLE="1"),
-    )
+    run = start(*args, env={"ORCHESTRATOR_WORK": str(work), "CCACHE_DISABLE": "1"})
     try:
         deadline = time.monotonic() + 300
         container = None

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, command_env, commit_change, descendants, orchestrate
+from conftest import PROJECT, command_env, commit_change, descendants, orchestrate, start
 from orchestrator import retention
 from orchestrator.store import KEPT_FINISHED, RETRIED, STORED, Store
 
@@ -194,14 +194,7 @@ def test_a_compiler_killed_by_sigkill_is_infra(site, tmp_path):
 def test_make_killed_from_outside_is_infra_and_the_retry_builds_the_cell(site, tmp_path):
     results = site.results(tmp_path / "results")
     args = site.args("--commit", site.a, "--rebuild", results=results)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=command_env(**site.env(CCACHE_DISABLE="1")),  # compiles for real: make runs for a while
-    )
+    run = start(*args, env=site.env(CCACHE_DISABLE="1"))  # compiles for real: make runs for a while
     try:
         make = None
         deadline = time.monotonic() + 300
@@ -326,14 +319,7 @@ def test_a_moved_store_shows_its_artifacts_and_retention_prunes_the_copy(site, t
 
 def test_two_runs_of_one_commit_build_it_once_even_from_two_work_roots(site, tmp_path):
     results = tmp_path / "results"
-    first = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", *site.args("--commit", site.a, results=results)],
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=command_env(**site.env(ORCHESTRATOR_WORK=str(tmp_path / "work-1"), CCACHE_DISABLE="1")),
-    )
+    first = start(*site.args("--commit", site.a, results=results), env=site.env(ORCHESTRATOR_WORK=str(tmp_path / "work-1"), CCACHE_DISABLE="1"))
     try:
         deadline = time.monotonic() + 120
         while not (results / site.a / f"{CELL}.partial" / "build.log").exists():

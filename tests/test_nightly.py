@@ -13,13 +13,12 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, command_env, commit_changes, orchestrate
+from conftest import PROJECT, commit_changes, orchestrate, start
 from orchestrator.nightly import FIRST, FORCE_PUSHED, NEW, NOTHING_NEW, plan_branch
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -100,14 +99,7 @@ class Site:
         return orchestrate(*self.args(*extra), cwd=self.root, env=self.env)
 
     def start(self, *extra: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", *self.args(*extra)],
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=command_env(**self.env),
-        )
+        return start(*self.args(*extra), cwd=self.root, env=self.env)
 
     def push(self, *commits: tuple[list, str], force: bool = False) -> list[str]:
         shas = [commit_changes(self.dev, edits, subject) for edits, subject in commits]
