@@ -9,8 +9,8 @@ build INFRA, whatever else the log says, because the compiler never got to judge
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
 
 from .models import FAIL, INFRA, MATRIX_ERROR, PASS, Cell, Diagnostic, toolchain_version
 
@@ -69,7 +69,7 @@ HOST_FAULTS = (
 )
 
 
-def host_fault(log: str, commands: Sequence[Command] = (), prefixes: Iterable[str] = ()) -> Optional[str]:
+def host_fault(log: str, commands: Sequence[Command] = (), prefixes: Iterable[str] = ()) -> str | None:
     """Why the machine, not the commit, made this build fail; None when nothing shows it did. The
     reason may quote the log line, its paths cut at `prefixes` (the tree and build directory)."""
     for command in commands:
@@ -139,7 +139,7 @@ def classify(
     return FAIL, first_error(log, list(prefixes))
 
 
-def version_mismatch(toolchain: str, compiler_version: str) -> Optional[str]:
+def version_mismatch(toolchain: str, compiler_version: str) -> str | None:
     """A reason when the compiler that ran is not the version the cell asked for."""
     wanted = toolchain_version(toolchain)
     if wanted is None or not compiler_version:

@@ -14,15 +14,14 @@ import sys
 import tempfile
 import traceback
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 from rich.console import Console  # for type hints
 
+from . import __version__, export, images, nightly, pipeline, tree
 from . import console as views
 from . import matrix as matrix_module
-from . import __version__, export, images, nightly, pipeline, tree
 from .demotree import DEFAULT_TARBALL, make_demo_tree
 from .errors import OrchestratorError, RevisionError, UserError
 from .lock import Busy
@@ -158,11 +157,19 @@ def nightly_parser() -> argparse.ArgumentParser:
     _common(parser, tree=False)  # the trees and branches come from the matrix
     parser.add_argument("--each", action="store_true", help="build every new commit (newest first), not only the tip")
     parser.add_argument(
-        "--max-commits", type=int, default=nightly.DEFAULT_MAX_COMMITS, metavar="N", help="with --each, at most N commits per branch (default: %(default)s)"
+        "--max-commits",
+        type=int,
+        default=nightly.DEFAULT_MAX_COMMITS,
+        metavar="N",
+        help="with --each, at most N commits per branch (default: %(default)s)",
     )
     _building(parser)
-    parser.add_argument("--keep-days", type=int, metavar="N", help="prune artifacts older than N days (default: the matrix's nightly.keep_days, else 30)")
-    parser.add_argument("--disk-budget", metavar="SIZE", help="prune the oldest artifacts beyond SIZE, e.g. 20G or unlimited (default: the matrix's, else 20G)")
+    parser.add_argument(
+        "--keep-days", type=int, metavar="N", help="prune artifacts older than N days (default: the matrix's nightly.keep_days, else 30)"
+    )
+    parser.add_argument(
+        "--disk-budget", metavar="SIZE", help="prune the oldest artifacts beyond SIZE, e.g. 20G or unlimited (default: the matrix's, else 20G)"
+    )
     parser.add_argument("--wait", action="store_true", help="wait for a running nightly to finish instead of exiting with 75")
     _fail_on(parser)
     return parser
@@ -205,7 +212,7 @@ def demo_tree_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(argv)
@@ -230,8 +237,8 @@ def _hint(error: OrchestratorError) -> str:
     return f"; {hint.format(**error.fields)}" if hint else ""
 
 
-def _save_traceback(argv: list[str]) -> Optional[str]:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+def _save_traceback(argv: list[str]) -> str | None:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     try:
         with tempfile.NamedTemporaryFile(
             "w", prefix=f"orchestrator-crash-{stamp}-", suffix=".txt", dir=tempfile.gettempdir(), delete=False
@@ -426,10 +433,7 @@ def cmd_show(args, out: Console) -> int:
     if len(stored) > 1:
         listed = ", ".join(sha[:12] for sha in stored)
         raise RevisionError(f"ambiguous: the store holds {listed}; give more digits", label="show", rev=args.rev)
-    if stored:
-        sha = stored[0]
-    else:
-        sha = tree.resolve(pipeline.source_tree(matrix_module.load(args.matrix), args.tree), args.rev, label="show")
+    sha = stored[0] if stored else tree.resolve(pipeline.source_tree(matrix_module.load(args.matrix), args.tree), args.rev, label="show")
     commit = store.commit(sha)
     results = store.builds(sha)
     if commit is None or not results:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional, Sequence
 
 from rich.color import ColorSystem
 from rich.console import Console
-from rich.style import Style
 from rich.live import Live
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -46,8 +46,8 @@ class LiveProgress:
     def __init__(self, console: Console, cells: list[Cell], title: str):
         self.console = console
         self.title = title
-        self.rows = {cell.id: {"state": "stored", "detail": "", "started": None, "ended": None} for cell in cells}
-        self.live: Optional[Live] = None
+        self.rows = {cell.id: _Progress() for cell in cells}
+        self.live: Live | None = None
 
     def __enter__(self):
         # Off a terminal (CI logs, pipes) a redrawn table is noise: print a line per finished cell instead.
@@ -65,15 +65,16 @@ class LiveProgress:
 
     def update(self, cell_id: str, state: str, detail: str) -> None:
         row = self.rows[cell_id]
-        if state == "building" and row["started"] is None:
-            row["started"] = time.monotonic()
-        if state == "done" and row["ended"] is None:
-            row["ended"] = time.monotonic()
-        row["state"], row["detail"] = state, detail
+        now = time.monotonic()
+        if state == "building" and row.started is None:
+            row.started = now
+        if state == "done" and row.ended is None:
+            row.ended = now
+        row.state, row.detail = state, detail
         if self.live:
             self.live.update(self._render())
         elif state == "done":
-            self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row['ended'] - (row['started'] or row['ended']))}", highlight=False)
+            self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row.elapsed(now))}", highlight=False)
 
     def _render(self) -> Table:
         table = Table(title=self.title, title_justify="left", expand=False)
@@ -83,20 +84,31 @@ class LiveProgress:
         table.add_column("step")
         now = time.monotonic()
         for cell_id, row in self.rows.items():
-            if row["state"] == "done":
-                state = status_text(row["detail"])
-                detail = ""
+            if row.state == "done":
+                state, detail = status_text(row.detail), ""
             else:
-                state = Text(row["state"], style=STATE_STYLE.get(row["state"], ""))
-                detail = row["detail"]
-            elapsed = ""
-            if row["started"] is not None:
-                elapsed = duration((row["ended"] or now) - row["started"])
+                state, detail = Text(row.state, style=STATE_STYLE.get(row.state, "")), row.detail
+            elapsed = duration(row.elapsed(now)) if row.started is not None else ""
             table.add_row(cell_id, state, elapsed, detail)
         return table
 
 
-def summary(console: Console, commit: Commit, results: list[BuildResult], built: Optional[list[str]] = None) -> None:
+@dataclass
+class _Progress:
+    """One cell's line of live progress."""
+
+    state: str = "stored"  # stored (nothing to build), queued, building, done
+    detail: str = ""  # the step while building; the status when done
+    started: float | None = None
+    ended: float | None = None
+
+    def elapsed(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or now) - self.started
+
+
+def summary(console: Console, commit: Commit, results: list[BuildResult], built: list[str] | None = None) -> None:
     table = Table(title=f"{commit.sha[:12]} {commit.subject}", title_justify="left")
     table.add_column("cell", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -115,7 +127,7 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
             result.reason,
         )
     console.print(table)
-    counts = {}
+    counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no results")
@@ -143,7 +155,7 @@ def show(
     commit: Commit,
     results: list[BuildResult],
     root: Path,
-    attempts: Optional[dict[str, list[dict]]] = None,
+    attempts: dict[str, list[dict]] | None = None,
     warnings_shown: int = 10,
 ) -> None:
     """A commit's stored results: the summary, then per cell how it ran, where its artifacts are, the
@@ -183,7 +195,7 @@ def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
     console.file.write("\n".join(diagnostic_painted(Painter(console), diagnostic)) + "\n")
 
 
-def diagnostic_painted(paint: "Painter", diagnostic: Diagnostic) -> list[str]:
+def diagnostic_painted(paint: Painter, diagnostic: Diagnostic) -> list[str]:
     """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
     option = paint(f" [{diagnostic.option}]", "dim") if diagnostic.option else ""
     count = paint(f" (x{diagnostic.count})", "dim") if diagnostic.count > 1 else ""
@@ -239,7 +251,7 @@ def report(
     fail_on_warnings: bool = False,
     found=None,
     title: str = "regressions by commit (oldest first)",
-    reference: Optional[str] = None,
+    reference: str | None = None,
 ) -> None:
     """The commits x cells table, then the new diagnostics of each regression (`found`, by default
     every one in the table), how to reproduce it, and the fixes. Columns carry the cell ids and
@@ -259,19 +271,19 @@ def report(
     else:
         texts, labels = full, list(rep.cells)
     lines = [paint(title, "bold")] if title else []
-    header = f"{'commit':<12}  {'subject':<{subject_width}}" + "".join(f"  {l:<{w}}" for l, w in zip(labels, widths))
+    header = f"{'commit':<12}  {'subject':<{subject_width}}" + "".join(f"  {label:<{w}}" for label, w in zip(labels, widths, strict=True))
     lines.append(paint(header, "bold"))
     for row in rep.rows:
         subject = row.subject if len(row.subject) <= subject_width else row.subject[: subject_width - 1] + "…"
         parts = [f"{row.sha[:12]}  {subject:<{subject_width}}"]
-        for cell, width in zip(rep.cells, widths):
+        for cell, width in zip(rep.cells, widths, strict=False):
             verdict = row.verdicts.get(cell)
             text = f"{texts.get((row.sha, cell), ''):<{width}}"
             style = "dim" if row.sha == reference else VERDICT_STYLE[verdict.kind] if verdict else ""
             parts.append("  " + paint(text, style))
         lines.append("".join(parts))
     if compact:
-        lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells)), "dim"))
+        lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells, strict=False)), "dim"))
         lines.append(paint(export.LEGEND, "dim"))
     found = list(export.regressions(rep, fail_on_warnings)) if found is None else found
     lines += details_lines(paint, found, rep.rerun)
@@ -347,9 +359,9 @@ def nightly(console: Console, run) -> None:
         rows = ([shown] if shown else []) + branch.rows
         cells = [c for c in run.cells if any(c in row.verdicts for row in rows)]
         # the reference row is shown, never judged
-        table = SimpleNamespace(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
+        shown_table = SimpleNamespace(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
         reference = branch.reference.sha if branch.reference else None
-        report(console, table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
+        report(console, shown_table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:

@@ -18,8 +18,7 @@ import resource
 import shlex
 import shutil
 import subprocess
-from functools import lru_cache
-from typing import Optional
+from functools import cache
 
 from .images import image_name
 
@@ -29,7 +28,7 @@ NOFILE, NPROC = 1024, 4096  # what containers were allowed here; lowered further
 USER_OPTIONS = os.environ.get(EXTRA_OPTIONS["podman"], "")  # as the run started, before we add ours
 
 
-def engine(runtime: str) -> Optional[str]:
+def engine(runtime: str) -> str | None:
     """podman or docker for a container runtime (podman-local too), None for null."""
     name = runtime.removesuffix("-local")
     return name if name in ENGINES else None
@@ -69,8 +68,8 @@ def tuxmake_runtime(runtime: str, arch: str, toolchain: str) -> str:
     return runtime
 
 
-@lru_cache(maxsize=None)  # a probe starts a container: once per image per process
-def why_not(runtime: str, arch: str, toolchain: str) -> Optional[str]:
+@cache  # a probe starts a container: once per image per process
+def why_not(runtime: str, arch: str, toolchain: str) -> str | None:
     """None when the engine can run the cell's image here; else why not, in a few words."""
     command = engine(runtime)
     if command is None or shutil.which(command) is None:

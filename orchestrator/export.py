@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Sequence
+from collections.abc import Sequence
 from xml.etree import ElementTree
 
 from . import regress
@@ -289,7 +289,8 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
                     lines += ["", f"### new warnings: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
                     lines += [f"    {diagnostic_line(d)}" for d in verdict.new_warnings]
     if nightly.pruned.paths:
-        lines += ["", f"Retention: pruned {len(nightly.pruned.paths)} artifact directories ({_mib(nightly.pruned.freed)}); {_mib(nightly.pruned.kept)} kept."]
+        pruned = nightly.pruned
+        lines += ["", f"Retention: pruned {len(pruned.paths)} artifact directories ({_mib(pruned.freed)}); {_mib(pruned.kept)} kept."]
     return "\n".join(lines) + "\n"
 
 

@@ -12,9 +12,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from tuxmake.arch import Architecture
 from tuxmake.toolchain import Toolchain
@@ -26,10 +26,10 @@ REGISTRY = "docker.io"
 RECIPE_LABEL = "org.orchestrator.recipe"  # suite and packages, as "bookworm:bc,bison,..."
 # What tuxmake runs in a container besides the compiler: make and the kernel's build tools, the
 # offline wrapper (socat, unshare, ip), ccache, and the metadata script (perl).
-BASE_PACKAGES = (
-    "bc bison ccache cpio flex gcc git iproute2 kmod libc6-dev libelf-dev libssl-dev lz4 make openssl perl "
-    "python3 rsync socat util-linux xz-utils zstd"
-).split()
+BASE_PACKAGES = [
+    "bc", "bison", "ccache", "cpio", "flex", "gcc", "git", "iproute2", "kmod", "libc6-dev", "libelf-dev",
+    "libssl-dev", "lz4", "make", "openssl", "perl", "python3", "rsync", "socat", "util-linux", "xz-utils", "zstd",
+]
 CLANG_PACKAGES = ("clang", "lld", "llvm")
 # Cross compilers by the Debian triplet of tuxmake's CROSS_COMPILE (x86_64-linux-gnu- is the native gcc here).
 CROSS_GCC = {"aarch64-linux-gnu": "gcc-aarch64-linux-gnu", "riscv64-linux-gnu": "gcc-riscv64-linux-gnu", "i686-linux-gnu": "gcc-i686-linux-gnu"}
@@ -44,7 +44,7 @@ class ImageSpec:
     def recipe(self) -> str:
         return f"{SUITE}:{','.join(self.packages)}"
 
-    def satisfied_by(self, recipe: Optional[str]) -> bool:
+    def satisfied_by(self, recipe: str | None) -> bool:
         """Whether an image made from `recipe` has everything this one needs."""
         suite, _, packages = (recipe or "").partition(":")
         return suite == SUITE and set(self.packages) <= set(packages.split(","))
@@ -82,7 +82,7 @@ def podman() -> str:
     return path
 
 
-def inspect(name: str) -> Optional[tuple[str, str]]:
+def inspect(name: str) -> tuple[str, str] | None:
     """(image id, recipe label) of a local image, or None when there is no such image."""
     result = subprocess.run(
         [podman(), "image", "inspect", "--format", f'{{{{.Id}}}} {{{{index .Labels "{RECIPE_LABEL}"}}}}', name],
@@ -98,8 +98,9 @@ def inspect(name: str) -> Optional[tuple[str, str]]:
 def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) -> bool:
     """Make the image unless every name has one whose packages cover the spec's; True when it was built."""
     found = {name: inspect(name) for name in spec.names}
-    if all(image and spec.satisfied_by(image[1]) for image in found.values()):
-        for name, (image_id, _) in found.items():
+    current = {name: image[0] for name, image in found.items() if image and spec.satisfied_by(image[1])}
+    if len(current) == len(found):
+        for name, image_id in current.items():
             say(f"{name}: up to date (image {image_id[:12]})")
         return False
     mmdebstrap = shutil.which("mmdebstrap")
@@ -116,7 +117,10 @@ def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) ->
         )
         for name in others:
             _run([podman(), "tag", first, name], "podman tag")
-    image_id = inspect(first)[0]
+    made = inspect(first)
+    if made is None:
+        raise ToolError(f"podman import made no image {first}")
+    image_id = made[0]
     for name in spec.names:
         say(f"{name}: built (image {image_id[:12]})")
     for old in {image[0] for image in found.values() if image and image[0] != image_id}:

@@ -7,12 +7,14 @@ who is being waited for, and whose stale lock file is being taken over.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TextIO
 
 from .errors import InfraError
 
@@ -35,51 +37,48 @@ class Lock:
         self.path = Path(path)
         self.wait = wait
         self.say = say
-        self.handle = None
+        self.handle: TextIO | None = None  # open while held
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = self.path.open("a+")
+            handle = self.path.open("a+")
         except OSError as error:
             raise InfraError(f"cannot make the lock file {self.path} ({error.strerror})") from None
         try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             left = holder_of(self.path)
             if left and not _alive(left[0]):
                 self.say(f"taking over {self.path}: its holder (pid {left[0]}) is no longer running")
         except BlockingIOError:
             holder = describe(holder_of(self.path))
             if not self.wait:
-                self.handle.close()
-                raise Busy(self.path, holder)
+                handle.close()
+                raise Busy(self.path, holder) from None
             self.say(f"{self.path} is held by {holder}; waiting for it")
-            fcntl.flock(self.handle, fcntl.LOCK_EX)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        try:  # who holds it only serves messages: a full disk must not stop the run here
-            self.handle.seek(0)
-            self.handle.truncate()
-            self.handle.write(f"{os.getpid()} {started} {' '.join(sys.argv)}\n")
-            self.handle.flush()
-        except OSError:
-            pass
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        with contextlib.suppress(OSError):  # who holds it only serves messages: a full disk must not stop the run
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()} {started} {' '.join(sys.argv)}\n")
+            handle.flush()
+        self.handle = handle
         return self
 
-    def __exit__(self, *exc) -> bool:
-        try:
-            self.handle.seek(0)
-            self.handle.truncate()  # an empty file: nobody holds it, nothing stale to report
-        except OSError:
-            pass
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        try:
-            self.handle.close()
-        except OSError:
-            pass
-        return False
+    def __exit__(self, *exc: object) -> None:
+        handle, self.handle = self.handle, None
+        if handle is None:
+            return
+        with contextlib.suppress(OSError):
+            handle.seek(0)
+            handle.truncate()  # an empty file: nobody holds it, nothing stale to report
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            handle.close()
 
 
-def holder_of(path: Path) -> Optional[tuple[int, str]]:
+def holder_of(path: Path) -> tuple[int, str] | None:
     """(pid, the rest of the line: start time and command) from a lock file, if it names one."""
     try:
         pid, _, rest = path.read_text().strip().partition(" ")
@@ -88,7 +87,7 @@ def holder_of(path: Path) -> Optional[tuple[int, str]]:
         return None
 
 
-def describe(holder: Optional[tuple[int, str]]) -> str:
+def describe(holder: tuple[int, str] | None) -> str:
     if holder is None:
         return "another process"
     pid, rest = holder

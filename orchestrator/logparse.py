@@ -29,8 +29,9 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import BinaryIO, Iterable, Optional, Sequence, Union
+from typing import BinaryIO
 
 from .models import Diagnostic
 
@@ -88,13 +89,13 @@ class LogParser:
     def __init__(self, roots: Sequence[str] = ()):
         self.relative = _Relativizer([r.rstrip("/") for r in roots if r])
         self.found: dict[tuple, Diagnostic] = {}  # normalized key → merged record
-        self.open: Optional[Diagnostic] = None  # the record whose excerpt, notes or >>> lines may follow
+        self.open: Diagnostic | None = None  # the record whose excerpt, notes or >>> lines may follow
         self.open_kind = ""  # what may follow it: "excerpt", "note", "lld", "kconfig", "modpost"
-        self.held: Optional[str] = None  # a clang source line waiting for its caret line
+        self.held: str | None = None  # a clang source line waiting for its caret line
         self.context_file = ""
         self.context_function = ""
         self.chain: list[str] = []
-        self.chain_file: Optional[str] = None
+        self.chain_file: str | None = None
         self.chain_growing = False
         self.ld_object = ""
         self.ld_function = ""
@@ -103,7 +104,7 @@ class LogParser:
 
     # --- input ---------------------------------------------------------------------------------
 
-    def feed(self, raw: Union[str, bytes]) -> None:
+    def feed(self, raw: str | bytes) -> None:
         """One line (its newline may be there or not)."""
         line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         self._line(line.rstrip("\r\n"))
@@ -144,9 +145,8 @@ class LogParser:
         if self.open is not None and self._continues(line):
             return
         # Include chains come first: they are the only lines whose meaning depends on the line before.
-        if first == "I" or (first == " " and self.chain_growing):
-            if self._include(line):
-                return
+        if (first == "I" or (first == " " and self.chain_growing)) and self._include(line):
+            return
         self.chain_growing = False
         if first == "#" or ": " not in line:  # tuxmake's comments; and every record starts with ": "
             return
@@ -180,32 +180,34 @@ class LogParser:
 
     def _continues(self, line: str) -> bool:
         """Lines that belong to the open record: its excerpt, its notes, ld.lld's >>> lines."""
-        kind = self.open_kind
+        kind, record = self.open_kind, self.open
+        if record is None:
+            return False
         if kind == "excerpt" or kind == "note":
             if line[0] in EXCERPT_START and GCC_EXCERPT.match(line):  # "   87 |  code" and "      |   ^": a note's own excerpt is skipped
                 if kind == "excerpt":
                     self._excerpt(line)
                 return True
-            if kind == "excerpt" and not self.open.excerpt and not _anchor(line):
+            if kind == "excerpt" and not record.excerpt and not _anchor(line):
                 self.held = line  # clang prints the bare source line: its caret line will tell
                 return True
             return False
         if kind == "lld" and line.startswith(">>> "):
             note = line[4:].strip()
-            self.open.notes.append(note)
-            if not self.open.file:
+            record.notes.append(note)
+            if not record.file:
                 if (where := LLD_LOCATION.search(note)) is not None:
-                    self.open.file, self.open.line = where["path"], int(where["line"])
+                    record.file, record.line = where["path"], int(where["line"])
                 elif (where := LLD_OBJECT.match(note)) is not None:  # no debug info: the object file
-                    self.open.file = where["obj"]
+                    record.file = where["obj"]
                     if not where["symbol"].startswith("."):  # a function, not a section such as .text+0x0
-                        self.open.function = where["symbol"]
+                        record.function = where["symbol"]
             return True
         if kind == "modpost" and ": " not in line and not line.startswith(("make", " ")):
-            self.open.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them."
+            record.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them."
             return True
         if kind == "kconfig" and line.startswith("  "):
-            self.open.notes.append(line.strip())
+            record.notes.append(line.strip())
             return True
         return False
 
@@ -332,7 +334,7 @@ class LogParser:
         # Sorted by place, not by the order make -j happened to print them in.
         return sorted(diagnostics, key=_place)
 
-    def _make_diagnostics(self, relative: "_Relativizer") -> list[Diagnostic]:
+    def _make_diagnostics(self, relative: _Relativizer) -> list[Diagnostic]:
         """make's own failures, for when no compiler, linker or modpost error explains them."""
         found: dict[str, Diagnostic] = {}
         for failure, count in self.no_rule.items():
@@ -353,7 +355,7 @@ class LogParser:
         return list(found.values())
 
 
-def parse(log: Union[Iterable[Union[str, bytes]], BinaryIO], roots: Sequence[str] = ()) -> list[Diagnostic]:
+def parse(log: Iterable[str | bytes] | BinaryIO, roots: Sequence[str] = ()) -> list[Diagnostic]:
     """All diagnostics of a log: a binary file object (read in blocks) or lines (str, or bytes in any
     encoding). `roots` are the source tree and build directory paths the build used, when known."""
     parser = LogParser(roots)

@@ -11,7 +11,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from tuxmake.arch import Architecture
@@ -73,8 +73,8 @@ KCONFIG_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 class TreeSpec:
     """Where the kernel tree comes from: a local path, or a git URL and its branches."""
 
-    path: Optional[Path] = None
-    url: Optional[str] = None
+    path: Path | None = None
+    url: str | None = None
     branches: list[str] = field(default_factory=list)
     name: str = ""
 
@@ -88,7 +88,7 @@ class Retention:
     """How long a nightly keeps build artifacts (logs, configs) on disk; database rows are kept forever."""
 
     keep_days: int = 30
-    disk_budget: Optional[int] = 20 * 1024**3  # bytes for all artifacts; None: no limit
+    disk_budget: int | None = 20 * 1024**3  # bytes for all artifacts; None: no limit
 
 
 @dataclass
@@ -96,7 +96,7 @@ class Matrix:
     path: Path
     tree: TreeSpec  # the first of `trees`: what --commit, plan and report read
     cells: list[Cell]
-    jobs: Optional[int] = None  # make -j per cell; None: let the runner choose
+    jobs: int | None = None  # make -j per cell; None: let the runner choose
     trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
     retention: Retention = field(default_factory=Retention)
     retries: int = DEFAULT_RETRIES
@@ -107,10 +107,12 @@ class Matrix:
 
 class _Mapping(dict):
     lines: dict
+    line: int = 0
 
 
 class _Sequence(list):
     lines: list
+    line: int = 0
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -173,7 +175,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         problem = getattr(error, "problem", None) or str(error)
-        raise where.error(line, f"not valid YAML: {problem}")
+        raise where.error(line, f"not valid YAML: {problem}") from None
     if not isinstance(document, dict):
         raise where.error(0, "must be a mapping with the keys: " + ", ".join(TOP_KEYS))
     _check_keys(where, document, TOP_KEYS, "top level")
@@ -199,7 +201,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         names = list(axes)
         for combination in itertools.product(*(range(len(axes[n])) for n in names)):
             spec, lines = dict(base), dict(base_lines)
-            for name, index in zip(names, combination):
+            for name, index in zip(names, combination, strict=False):
                 spec[name] = axes[name][index]
                 lines[name] = _line(axes[name], index)
             specs.append((spec, lines))
@@ -209,7 +211,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         if not isinstance(rule, dict) or not rule:
             raise where.error(_line(excludes, index), "exclude entries must be mappings such as {arch: riscv}")
         _check_keys(where, rule, CELL_KEYS, "exclude")
-        kept = [(s, l) for s, l in specs if not all(_same(s.get(k), v) for k, v in rule.items())]
+        kept = [(spec, lines) for spec, lines in specs if not all(_same(spec.get(k), v) for k, v in rule.items())]
         if len(kept) == len(specs):
             shown = ", ".join(f"{k}: {v}" for k, v in rule.items())
             raise where.error(_line(excludes, index), f"exclude {{{shown}}} matches no cell of the axes; fix it or remove it")
@@ -319,7 +321,7 @@ def _retries(where: _Where, document: dict) -> int:
     return retries
 
 
-def _jobs(where: _Where, defaults: dict) -> Optional[int]:
+def _jobs(where: _Where, defaults: dict) -> int | None:
     jobs = defaults.get("jobs", "auto")
     if jobs in ("auto", None):
         return None
@@ -364,11 +366,11 @@ def _retention(where: _Where, nightly: dict) -> Retention:
         try:
             retention.disk_budget = parse_size(nightly["disk_budget"])
         except ValueError as error:
-            raise where.error(_line(nightly, "disk_budget"), f"nightly.disk_budget {error}")
+            raise where.error(_line(nightly, "disk_budget"), f"nightly.disk_budget {error}") from None
     return retention
 
 
-def parse_size(value: Any) -> Optional[int]:
+def parse_size(value: Any) -> int | None:
     """Bytes from `20G`, `500M`, `1.5T`, a plain number of bytes, or none/unlimited (None)."""
     if value is None or str(value).lower() in ("none", "unlimited"):
         return None

@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
 # Build statuses, as stored and shown.
 PASS = "pass"
@@ -25,7 +24,7 @@ def toolchain_family(toolchain: str) -> str:
     return match[1] if match else toolchain
 
 
-def toolchain_version(toolchain: str) -> Optional[str]:
+def toolchain_version(toolchain: str) -> str | None:
     """The major version a versioned toolchain asks for: `gcc-12` → "12"; None for plain `gcc`."""
     match = VERSIONED_TOOLCHAIN.match(toolchain)
     return match[2] if match else None
@@ -102,7 +101,7 @@ class BuildResult:
     errors: int = 0  # tuxmake's own counts
     warnings: int = 0
     artifacts_dir: str = ""  # relative to the results directory ("<sha>/<cell>"), so a moved store still works
-    diagnostics: list["Diagnostic"] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
 @dataclass
@@ -111,8 +110,8 @@ class Diagnostic:
 
     severity: str  # "error" or "warning"
     file: str  # relative to the kernel tree ("" when the tool names none)
-    line: Optional[int]
-    column: Optional[int]
+    line: int | None
+    column: int | None
     message: str  # paths in it are tree-relative too
     option: str = ""  # "-Wunused-variable"
     tool: str = "compiler"  # compiler, assembler, linker, kconfig, modpost, objtool, make
@@ -142,7 +141,7 @@ class Diagnostic:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Diagnostic":
+    def from_dict(cls, data: dict) -> Diagnostic:
         return cls(**data)
 
     @property

@@ -8,11 +8,11 @@ and builds only what is missing.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, ContextManager, Optional
 
 from . import export, mirror, pipeline, regress, retention, tree
 from .errors import FetchError
@@ -35,10 +35,10 @@ DEFAULT_MAX_COMMITS = 20
 class Options:
     each: bool = False  # build every new commit (newest first, up to max_commits), not only the tip
     max_commits: int = DEFAULT_MAX_COMMITS
-    runtime: Optional[str] = None
-    jobs: Optional[int] = None
-    keep_days: Optional[int] = None  # None: the matrix's nightly.keep_days
-    disk_budget: Optional[int] = -1  # bytes; -1: the matrix's nightly.disk_budget; None: no limit
+    runtime: str | None = None
+    jobs: int | None = None
+    keep_days: int | None = None  # None: the matrix's nightly.keep_days
+    disk_budget: int | None = -1  # bytes; -1: the matrix's nightly.disk_budget; None: no limit
     wait: bool = False  # wait for another nightly to finish instead of refusing to start
     fail_on_warnings: bool = False
 
@@ -57,10 +57,10 @@ class BranchRun:
     source: str  # the URL or local path
     state: str = FETCH_FAILED
     detail: str = ""
-    previous_tip: Optional[str] = None
-    tip: Optional[str] = None
-    repo: Optional[Path] = None  # where the commits were built from (a mirror, or the local tree)
-    reference: Optional[regress.Row] = None  # the previous nightly's tip, shown first
+    previous_tip: str | None = None
+    tip: str | None = None
+    repo: Path | None = None  # where the commits were built from (a mirror, or the local tree)
+    reference: regress.Row | None = None  # the previous nightly's tip, shown first
     rows: list[regress.Row] = field(default_factory=list)  # the commits built now, oldest first
     results: list[BuildResult] = field(default_factory=list)
     built: int = 0  # cell builds this run made (the rest were stored already)
@@ -85,11 +85,11 @@ class Nightly:
     branches: list[BranchRun] = field(default_factory=list)
     pruned: retention.Pruned = field(default_factory=retention.Pruned)
     fail_on_warnings: bool = False
-    report_dir: Optional[Path] = None
+    report_dir: Path | None = None
 
 
 def plan_branch(
-    previous: Optional[str],
+    previous: str | None,
     tip: str,
     new: list[str],
     total_new: int,
@@ -135,10 +135,10 @@ def run(
     matrix: Matrix,
     cells: list[Cell],
     store: Store,
-    options: Optional[Options] = None,
-    work_root: Optional[Path] = None,
+    options: Options | None = None,
+    work_root: Path | None = None,
     say: Callable[[str], None] = lambda message: None,
-    progress: Callable[[str], ContextManager] = lambda title: nullcontext(None),
+    progress: Callable[[str], AbstractContextManager] = lambda title: nullcontext(None),
 ) -> Nightly:
     """One nightly over every tree and branch of the matrix. Raises lock.Busy when another nightly
     holds the results directory and options.wait is off.
@@ -148,7 +148,7 @@ def run(
     options = options or Options()
     work_root = pipeline.prepare_work_root(work_root)
     with Lock(lock_path(store), wait=options.wait, say=say):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         nightly = Nightly(
             date=now.strftime("%Y-%m-%d"),
             started=now.isoformat(timespec="seconds"),
@@ -163,7 +163,7 @@ def run(
         keep_days = matrix.retention.keep_days if options.keep_days is None else options.keep_days
         budget = matrix.retention.disk_budget if options.disk_budget == -1 else options.disk_budget
         nightly.pruned = retention.prune(store, keep_days, budget)
-        nightly.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        nightly.finished = datetime.now(UTC).isoformat(timespec="seconds")
         return nightly
 
 
@@ -171,18 +171,19 @@ def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch
     run = BranchRun(tree=spec.name, branch=branch, source=spec.source)
     say(f"{spec.name} {branch}: fetching from {spec.source}" if spec.url else f"{spec.name} {branch}: reading {spec.source}")
     try:
-        run.repo, run.tip = mirror.update(spec, branch, work_root)
+        repo, tip = run.repo, run.tip = mirror.update(spec, branch, work_root)
     except FetchError as error:
         run.detail = str(error)
         say(f"{spec.name} {branch}: {run.detail}")
         return run
     run.previous_tip = previous = store.last_nightly_tip(spec.name, branch)
-    new, total, force_pushed = [], 0, False
-    if previous is not None and previous != run.tip:
-        force_pushed = not tree.is_ancestor(run.repo, previous, run.tip)
-        new, total = tree.new_commits(run.repo, run.tip, previous, options.max_commits)
-    complete = previous == run.tip and not store.missing(run.tip, cells)
-    plan = plan_branch(previous, run.tip, new, total, force_pushed, options.each, complete)
+    new: list[str] = []
+    total, force_pushed = 0, False
+    if previous is not None and previous != tip:
+        force_pushed = not tree.is_ancestor(repo, previous, tip)
+        new, total = tree.new_commits(repo, tip, previous, options.max_commits)
+    complete = previous == tip and not store.missing(tip, cells)
+    plan = plan_branch(previous, tip, new, total, force_pushed, options.each, complete)
     run.state, run.detail = plan.state, plan.detail
     say(f"{spec.name} {branch}: {plan.detail}")
     for sha in plan.commits:
@@ -190,7 +191,7 @@ def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch
             done = pipeline.build_commit(
                 matrix,
                 cells,
-                run.repo,
+                repo,
                 sha,
                 store,
                 runtime=options.runtime,
@@ -203,12 +204,12 @@ def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch
         run.built += len(done.built)
         run.built_cells.update(done.built)
         run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
-    _judge(run, store, cells, list(reversed(plan.commits)))
-    store.record_nightly(spec.name, branch, spec.source, previous, run.tip, run.state)
+    _judge(run, repo, store, cells, list(reversed(plan.commits)))
+    store.record_nightly(spec.name, branch, spec.source, previous, tip, run.state)
     return run
 
 
-def _judge(run: BranchRun, store: Store, cells: list[Cell], built: list[str]) -> None:
+def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Cell], built: list[str]) -> None:
     """The branch's table: the previous tip as the reference row, then the commits built, oldest
     first; each cell is judged against the row above that has a usable result for it."""
     shas = ([run.previous_tip] if run.previous_tip and run.previous_tip not in built else []) + built
@@ -217,9 +218,9 @@ def _judge(run: BranchRun, store: Store, cells: list[Cell], built: list[str]) ->
     ids = [c.id for c in cells]
     results = {key: r for key, r in store.results_for(shas).items() if key[1] in ids}
     first = [r for (sha, _), r in results.items() if sha == shas[0]]
-    earlier = pipeline.baselines(store, run.repo, first)
+    earlier = pipeline.baselines(store, repo, first)
     stored = store.commits(shas)
-    commits = [(sha, (stored.get(sha) or tree.commit_info(run.repo, sha)).subject) for sha in shas]
+    commits = [(sha, (stored.get(sha) or tree.commit_info(repo, sha)).subject) for sha in shas]
     rows = regress.table(commits, results, ids, earlier.found, earlier.cut)
     if shas[0] != (built[0] if built else None):
         run.reference, rows = rows[0], rows[1:]
@@ -237,7 +238,7 @@ def write_report(store: Store, nightly: Nightly, cells: list[Cell]) -> Path:
     for name in ("report.md", "report.json"):
         old = directory / name
         if old.exists():
-            written = datetime.fromtimestamp(old.stat().st_mtime, timezone.utc).strftime("%H%M%S")
+            written = datetime.fromtimestamp(old.stat().st_mtime, UTC).strftime("%H%M%S")
             old.rename(old.with_name(f"report-{written}{old.suffix}"))
     by_id = {c.id: c for c in cells}
     (directory / "report.md").write_text(export.nightly_markdown(nightly, by_id))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 from . import containers, regress, runner, tree
 from .errors import RevisionError, TreeError, WorkRootError
@@ -28,7 +28,7 @@ def default_work_root() -> Path:
     return Path(cache) / "orchestrator"
 
 
-def prepare_work_root(path: Optional[Path] = None) -> Path:
+def prepare_work_root(path: Path | None = None) -> Path:
     """The work root, absolute (make runs in the source tree, not here) and made if missing."""
     root = Path(path or default_work_root()).absolute()
     try:
@@ -52,7 +52,7 @@ class CommitRun:
     kept: list[BuildResult] = field(default_factory=list)  # infrastructure errors that left a finished result
 
 
-def source_tree(matrix: Matrix, override: Optional[Path]) -> Path:
+def source_tree(matrix: Matrix, override: Path | None) -> Path:
     if override is not None:
         return tree.check_tree(override)
     if matrix.tree.path is None:
@@ -67,11 +67,11 @@ def build_commit(
     rev: str,
     store: Store,
     *,
-    runtime: Optional[str] = None,
-    jobs: Optional[int] = None,
-    workers: Optional[int] = None,
+    runtime: str | None = None,
+    jobs: int | None = None,
+    workers: int | None = None,
     rebuild: bool = False,
-    work_root: Optional[Path] = None,
+    work_root: Path | None = None,
     command: str = "orchestrate",
     on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
     say: Say = lambda message: None,
@@ -137,7 +137,7 @@ def claim(store: Store, sha: str, cells: list[Cell], rebuild: bool, say: Say) ->
     """Lock each cell of `sha` in the results store and yield those still to build. A cell another run
     holds is waited for; then, if that run stored a finished result meanwhile, it is used, not rebuilt."""
     with ExitStack() as held:
-        waited: dict[str, Optional[int]] = {}  # cell → its result row before the wait
+        waited: dict[str, int | None] = {}  # cell → its result row before the wait
         for cell in cells:
             try:
                 held.enter_context(Lock(store.cell_lock(sha, cell.id), wait=False, say=say))
@@ -158,10 +158,11 @@ def claim(store: Store, sha: str, cells: list[Cell], rebuild: bool, say: Say) ->
         yield todo
 
 
-def choose_runtimes(cells: list[Cell], override: Optional[str], say: Say) -> dict[str, str]:
+def choose_runtimes(cells: list[Cell], override: str | None, say: Say) -> dict[str, str]:
     """cell id → the runtime it builds with: the override or its own, with `auto` made podman where
     podman can run the cell's image here and null elsewhere, saying why."""
-    chosen, fallbacks = {}, {}
+    chosen: dict[str, str] = {}
+    fallbacks: dict[str, list[str]] = {}
     for cell in cells:
         wanted = override or cell.runtime
         if wanted == "auto":
@@ -191,7 +192,7 @@ class Baselines:
 
 
 def baselines(
-    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None, say: Say = lambda message: None
+    store: Store, source: Path, results: list[BuildResult], base: str | None = None, say: Say = lambda message: None
 ) -> Baselines:
     """The result each of `results` is judged against: the one at `base` if given, else the nearest
     first-parent ancestor with a finished (pass or fail) result of the same cell definition. One walk
@@ -235,15 +236,15 @@ def _walk(source: Path, sha: str, cells: list, found: dict, store: Store, limit:
 
 
 def verdicts(
-    store: Store, source: Path, results: list[BuildResult], base: Optional[str] = None, say: Say = lambda message: None
+    store: Store, source: Path, results: list[BuildResult], base: str | None = None, say: Say = lambda message: None
 ) -> list[regress.Verdict]:
     """Each result judged against its baseline."""
     known = baselines(store, source, results, base, say)
     keys = [(r.cell_id, r.definition) for r in results]
-    return [regress.compare(r, known.found.get(key), key in known.cut) for r, key in zip(results, keys)]
+    return [regress.compare(r, known.found.get(key), key in known.cut) for r, key in zip(results, keys, strict=False)]
 
 
-def history_cut_note(source: Path, found: list[regress.Verdict]) -> Optional[str]:
+def history_cut_note(source: Path, found: list[regress.Verdict]) -> str | None:
     """What to say when a failure could not be judged because the clone's history is cut off."""
     cells = [v.cell_id for v in found if v.kind == regress.BASELINE_UNKNOWN and v.status == FAIL]
     if not cells:
@@ -265,8 +266,8 @@ def report(
     store: Store,
     source: Path,
     spec: str,
-    cells: Optional[list[str]] = None,
-    base: Optional[str] = None,
+    cells: list[str] | None = None,
+    base: str | None = None,
     label: str = "range",
     say: Say = lambda message: None,
 ) -> Report:
@@ -288,7 +289,7 @@ def collector_paused():
             gc.enable()
 
 
-def _report(store: Store, source: Path, spec: str, cells: Optional[list[str]], base: Optional[str], label: str, say: Say) -> Report:
+def _report(store: Store, source: Path, spec: str, cells: list[str] | None, base: str | None, label: str, say: Say) -> Report:
     shas = tree.first_parent_range(source, spec, label)
     results = store.results_for(shas)
     if not results:

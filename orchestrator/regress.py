@@ -7,8 +7,9 @@ diagnostic fingerprint, so a warning that only moved is neither new nor fixed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import TypeGuard
 
 from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Diagnostic
 
@@ -31,7 +32,7 @@ class Verdict:
     sha: str
     kind: str  # one of KINDS
     status: str  # the build's own status (pass, fail, infra, matrix-error)
-    base_sha: Optional[str] = None
+    base_sha: str | None = None
     errors: int = 0  # distinct error diagnostics now
     warnings: int = 0
     new_errors: list[Diagnostic] = field(default_factory=list)
@@ -67,7 +68,7 @@ def _new(now: dict[str, Diagnostic], before: dict[str, Diagnostic]) -> list[Diag
     return [d for fingerprint, d in now.items() if fingerprint not in before]
 
 
-def compare(current: BuildResult, baseline: Optional[BuildResult], history_cut: bool = False) -> Verdict:
+def compare(current: BuildResult, baseline: BuildResult | None, history_cut: bool = False) -> Verdict:
     """The verdict for one cell of one commit against its baseline (None: there is none, or with
     `history_cut`, the history that could hold one is not there)."""
     errors = _by_fingerprint(current.diagnostics, "error")
@@ -112,7 +113,7 @@ def compare(current: BuildResult, baseline: Optional[BuildResult], history_cut: 
     return verdict
 
 
-def usable_baseline(result: Optional[BuildResult]) -> bool:
+def usable_baseline(result: BuildResult | None) -> TypeGuard[BuildResult]:
     """Only finished builds are baselines: an infra or matrix error says nothing about the code."""
     return result is not None and result.status in (PASS, FAIL)
 

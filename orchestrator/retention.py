@@ -6,12 +6,12 @@ pruned builds still work. `show` says where a log was, not that the build never 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Optional
 
 from .store import Store
 
@@ -30,7 +30,7 @@ class Pruned:
     kept: int = 0  # bytes left in artifact directories
 
 
-def choose(artifacts: list[Artifacts], keep_days: int, budget: Optional[int], now: datetime) -> list[Artifacts]:
+def choose(artifacts: list[Artifacts], keep_days: int, budget: int | None, now: datetime) -> list[Artifacts]:
     """What to remove (pure): everything older than `keep_days`, then the oldest of the rest until
     what is left fits in `budget` bytes. `artifacts` is oldest first."""
     cutoff = now - timedelta(days=keep_days)
@@ -44,9 +44,9 @@ def choose(artifacts: list[Artifacts], keep_days: int, budget: Optional[int], no
     return doomed
 
 
-def prune(store: Store, keep_days: int, budget: Optional[int], now: Optional[datetime] = None) -> Pruned:
+def prune(store: Store, keep_days: int, budget: int | None, now: datetime | None = None) -> Pruned:
     """Remove the artifact directories `choose` picks, under the store's root only."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     artifacts = []
     for path, finished in store.artifact_dirs():
         if path.is_dir() and store.root in path.parents:
@@ -57,10 +57,8 @@ def prune(store: Store, keep_days: int, budget: Optional[int], now: Optional[dat
         doomed.path.with_name(doomed.path.name + ".lock").unlink(missing_ok=True)  # the cell's lock, idle
         pruned.paths.append(doomed.path)
         pruned.freed += doomed.size
-        try:
+        with contextlib.suppress(OSError):  # not empty yet: other cells of the commit are kept
             doomed.path.parent.rmdir()  # the commit's directory, once its last cell is gone
-        except OSError:
-            pass
     pruned.kept = sum(a.size for a in artifacts) - pruned.freed
     return pruned
 
@@ -69,8 +67,6 @@ def disk_usage(path: Path) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
     return total

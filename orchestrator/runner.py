@@ -10,18 +10,19 @@ lookup miss across commits.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-import shutil
 import select
+import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 from . import classify, containers, logparse, toolchains
 from .classify import Command, one_line
@@ -40,7 +41,7 @@ class Schedule:
     jobs: int  # make -j of each
 
 
-def schedule(cells: int, cores: int, jobs: Optional[int] = None, workers: Optional[int] = None) -> Schedule:
+def schedule(cells: int, cores: int, jobs: int | None = None, workers: int | None = None) -> Schedule:
     """Split the cores between concurrent cells.
 
     A KVM-only cell spends much of its time in serial steps (config, prepare, a handful of
@@ -72,7 +73,7 @@ class Finished:
 
     request: BuildRequest
     result: BuildResult
-    artifacts: Optional[Path]
+    artifacts: Path | None
     retrying: bool = False  # an infrastructure error that will be built again in this run
 
 
@@ -80,7 +81,7 @@ class Interrupted(Exception):
     """The build was stopped by a signal; it has no result to store."""
 
 
-def build_cell(request: BuildRequest) -> Optional[Finished]:
+def build_cell(request: BuildRequest) -> Finished | None:
     """Run one cell's tuxmake build (in a worker process); None when it was interrupted."""
     commands = _record_tuxmake_commands()
     # tuxmake restores its SIGTERM handler last, after writing metadata: on a full disk it never does,
@@ -97,7 +98,7 @@ def build_cell(request: BuildRequest) -> Optional[Finished]:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _build_cell(request: BuildRequest, commands: list[Command]) -> Optional[Finished]:
+def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | None:
     # Imported here so the parent process does not pay for it when every cell is already built.
     from tuxmake.build import Build
     from tuxmake.exceptions import TuxMakeException, TuxMakeUserError
@@ -258,7 +259,8 @@ def _record_tuxmake_commands() -> list[Command]:
             code = super().wait(timeout)
             if not self.recorded:
                 self.recorded = True
-                commands.append(Command(tuple(str(a) for a in self.args), code))
+                argv = self.args if isinstance(self.args, (list, tuple)) else [self.args]
+                commands.append(Command(tuple(str(a) for a in argv), code))
             return code
 
     class RecordingSubprocess:
@@ -291,7 +293,7 @@ def run_builds(
     workers: int,
     on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
     retries: int = 0,
-    output: Optional[Path] = None,
+    output: Path | None = None,
 ) -> Iterator[Finished]:
     """Build the requests `workers` at a time, yielding each attempt as soon as it is finished.
 
@@ -337,7 +339,7 @@ def run_builds(
         pool.shutdown()
 
 
-def _outcome(future, request: BuildRequest) -> Optional[Finished]:
+def _outcome(future, request: BuildRequest) -> Finished | None:
     try:
         return future.result()
     except Exception as error:  # the worker process itself died (killed, out of memory)
@@ -356,7 +358,7 @@ def _outcome(future, request: BuildRequest) -> Optional[Finished]:
 class _Pool:
     """The worker processes; made again when a worker died and broke the pool (its builds are retried)."""
 
-    def __init__(self, workers: int, output: Optional[Path]):
+    def __init__(self, workers: int, output: Path | None):
         self.workers = workers
         self.output = str(output) if output else ""
         self.executor = self._start()
@@ -424,10 +426,8 @@ def _stop_workers(pool: ProcessPoolExecutor, grace: float = STOP_GRACE) -> None:
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
     for process in processes:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # each worker leads its own group
-        except (ProcessLookupError, PermissionError):
-            pass
         process.join(5)
 
 

@@ -13,14 +13,15 @@ StoreError saying what to do: a damaged database, a full disk, a read-only one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
 
 from .errors import StoreError
 from .models import FAIL, INFRA, PASS, BuildResult, Commit, Diagnostic
@@ -136,7 +137,7 @@ def default_results_dir() -> Path:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Store:
@@ -184,7 +185,7 @@ class Store:
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         return _Transaction(self.db)
 
     def require_writable(self) -> None:
@@ -197,7 +198,7 @@ class Store:
     def artifacts_dir(self, sha: str, cell_id: str) -> Path:
         return self.root / sha / cell_id
 
-    def artifacts_path(self, relative: str) -> Optional[Path]:
+    def artifacts_path(self, relative: str) -> Path | None:
         """Where a stored artifacts directory is now (None when none was kept)."""
         return self.root / relative if relative else None
 
@@ -219,6 +220,7 @@ class Store:
             cursor = self.db.execute(
                 "INSERT INTO runs (started, command, tree) VALUES (?, ?, ?)", (_now(), command, tree)
             )
+        assert cursor.lastrowid is not None  # an INSERT names its row
         return cursor.lastrowid
 
     def finish_run(self, run_id: int) -> None:
@@ -226,7 +228,7 @@ class Store:
             self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (_now(), run_id))
 
     def publish(
-        self, result: BuildResult, partial: Optional[Path], run_id: Optional[int] = None, retrying: bool = False
+        self, result: BuildResult, partial: Path | None, run_id: int | None = None, retrying: bool = False
     ) -> BuildResult:
         """Store one attempt of a cell and move its artifacts (built in `partial`; None: nothing worth
         keeping) into place, in one transaction; returns the cell's result after it.
@@ -242,7 +244,7 @@ class Store:
         final = self.artifacts_dir(result.sha, result.cell_id)
         target = final if becomes_result else final.with_name(final.name + ".infra")
         result.artifacts_dir = str(target.relative_to(self.root)) if partial is not None else ""
-        swapped: Optional[_Swap] = None
+        swapped: _Swap | None = None
         try:
             with self.transaction():
                 self.db.execute(
@@ -263,12 +265,12 @@ class Store:
             swapped.done()
         return result if becomes_result else stored or result
 
-    def add_build(self, result: BuildResult, run_id: Optional[int] = None) -> None:
+    def add_build(self, result: BuildResult, run_id: int | None = None) -> None:
         """Store one finished build and its diagnostics at once, replacing an earlier result of the same definition."""
         with self.transaction():
             self._write_build(result, run_id)
 
-    def _write_build(self, result: BuildResult, run_id: Optional[int]) -> None:
+    def _write_build(self, result: BuildResult, run_id: int | None) -> None:
         key = (result.sha, result.cell_id, result.definition)
         self.db.execute(
             "DELETE FROM diagnostics WHERE build_id IN (SELECT id FROM builds WHERE sha = ? AND cell = ? AND definition = ?)",
@@ -323,7 +325,7 @@ class Store:
             ],
         )
 
-    def record_nightly(self, tree: str, branch: str, source: str, previous_tip: Optional[str], tip: str, state: str) -> None:
+    def record_nightly(self, tree: str, branch: str, source: str, previous_tip: str | None, tip: str, state: str) -> None:
         """A branch's nightly is done: `tip` becomes the baseline of its next nightly."""
         with self.transaction():
             self.db.execute(
@@ -334,7 +336,7 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def last_nightly_tip(self, tree: str, branch: str) -> Optional[str]:
+    def last_nightly_tip(self, tree: str, branch: str) -> str | None:
         row = self.db.execute(
             "SELECT tip FROM nightly_branches WHERE tree = ? AND branch = ? ORDER BY id DESC LIMIT 1", (tree, branch)
         ).fetchone()
@@ -357,7 +359,7 @@ class Store:
         )
         return [dict(row) for row in rows]
 
-    def commit(self, sha: str) -> Optional[Commit]:
+    def commit(self, sha: str) -> Commit | None:
         row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()
         return Commit(row["sha"], row["subject"], row["author_date"]) if row else None
 
@@ -378,7 +380,7 @@ class Store:
         ).fetchall()
         return [row["sha"] for row in rows]
 
-    def find_sha(self, rev: str) -> Optional[str]:
+    def find_sha(self, rev: str) -> str | None:
         """The stored commit a hex prefix names, if exactly one does."""
         found = self.find_shas(rev)
         return found[0] if len(found) == 1 else None
@@ -391,13 +393,13 @@ class Store:
         ).fetchall()
         return [self._with_diagnostics(row) for row in rows]
 
-    def result(self, sha: str, cell_id: str, definition: str) -> Optional[BuildResult]:
+    def result(self, sha: str, cell_id: str, definition: str) -> BuildResult | None:
         row = self.db.execute(
             "SELECT * FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
         ).fetchone()
         return self._with_diagnostics(row) if row else None
 
-    def result_id(self, sha: str, cell_id: str, definition: str) -> Optional[int]:
+    def result_id(self, sha: str, cell_id: str, definition: str) -> int | None:
         """The row of a cell's result: it changes whenever another result is stored for it."""
         row = self.db.execute(
             "SELECT id FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
@@ -493,7 +495,7 @@ def recover(results_dir: Path | str) -> Recovered:
     target.execute(f"PRAGMA user_version = {version}")
     target.close()
     source.close()
-    damaged = path.with_name(f"{DB_NAME}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}")
+    damaged = path.with_name(f"{DB_NAME}.damaged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{path}{suffix}").exists():
             os.replace(f"{path}{suffix}", f"{damaged}{suffix}")
@@ -551,7 +553,7 @@ class _Database:
         self._db = db
         self._path = path
 
-    def execute(self, sql: str, parameters: Iterable = ()) -> "_Rows":
+    def execute(self, sql: str, parameters: Iterable = ()) -> _Rows:
         try:
             cursor = self._db.execute(sql, tuple(parameters))
             return _Rows(cursor.fetchall(), cursor.lastrowid)
@@ -569,7 +571,7 @@ class _Database:
 
 
 class _Rows:
-    def __init__(self, rows: list, lastrowid: Optional[int]):
+    def __init__(self, rows: list, lastrowid: int | None):
         self.rows = rows
         self.lastrowid = lastrowid
 
@@ -637,22 +639,20 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
-    def __exit__(self, kind, value, traceback) -> bool:
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
         if kind is None:
             try:
                 self.db.execute("COMMIT")
-                return False
             except StoreError:
                 self._rollback()
                 raise
+            return
         self._rollback()
-        return False
 
     def _rollback(self) -> None:
-        try:
+        # No transaction left to roll back is fine: the error that brought us here is the one to report.
+        with contextlib.suppress(StoreError):
             self.db.execute("ROLLBACK")
-        except StoreError:
-            pass  # no transaction left to roll back; the error that brought us here is the one to report
 
 
 class _Swap:

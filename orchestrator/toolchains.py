@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
 
 from tuxmake.arch import Architecture
 
@@ -38,7 +37,7 @@ def programs(arch: str, toolchain: str) -> dict[str, str]:
     return {name: f"{name}-{version}" for name in LLVM_PROGRAMS}
 
 
-def link_directory(arch: str, toolchain: str, root: Path, path: Optional[str] = None) -> Optional[Path]:
+def link_directory(arch: str, toolchain: str, root: Path, path: str | None = None) -> Path | None:
     """A directory (under `root`) of links from plain names to the versioned programs, to put first on
     PATH; None for an unversioned toolchain. NotInstalled when the versioned compiler is missing."""
     wanted = programs(arch, toolchain)

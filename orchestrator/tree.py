@@ -12,8 +12,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 from .errors import GitError, RevisionError, TreeError
 from .models import Commit
@@ -28,7 +28,7 @@ DEEPEN_STEPS = (256, 4096)  # commits fetched at a time into a shallow clone, be
 
 
 def git(
-    repo: Optional[Path], *args: str, env: Optional[dict] = None, timeout: Optional[float] = None, what: str = ""
+    repo: Path | None, *args: str, env: dict | None = None, timeout: float | None = None, what: str = ""
 ) -> str:
     """Run git (in `repo`, if given) and return its output; GitError with git's own words if it fails."""
     command = ["git", *(["-C", str(repo)] if repo else []), *args]
@@ -154,7 +154,7 @@ def has_uncommitted_changes(repo: Path) -> bool:
     return bool(git(repo, "status", "--porcelain", "--untracked-files=no"))
 
 
-def head(repo: Path) -> Optional[str]:
+def head(repo: Path) -> str | None:
     try:
         return git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
     except GitError:
@@ -173,7 +173,7 @@ def deepen(repo: Path, sha: str, say: Callable[[str], None] = lambda message: No
     before = int(git(repo, "rev-list", "--count", "--end-of-options", sha))
     step = next((n for n in DEEPEN_STEPS if n > before), None)
     args = [f"--deepen={step}"] if step else ["--unshallow"]
-    say(f"{repo} is a shallow clone: fetching {'%d more commits' % step if step else 'all'} of its history to find baselines")
+    say(f"{repo} is a shallow clone: fetching {f'{step} more commits' if step else 'all'} of its history to find baselines")
     try:
         git(repo, "fetch", "--quiet", "--no-tags", *args, timeout=3600, what="fetch (deepening a shallow clone)")
     except GitError as error:

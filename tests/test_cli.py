@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import commit_change, descendants, orchestrate, start, still_running
+
 from orchestrator import cli
 from orchestrator.errors import GitError, StoreError
 from orchestrator.store import Store

@@ -7,8 +7,8 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import commit_changes, orchestrate, start
+
 from orchestrator import containers, images
 from orchestrator.store import Store
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT, command_env, commit_change, descendants, orchestrate, start
+
 from orchestrator import retention
 from orchestrator.store import KEPT_FINISHED, RETRIED, STORED, Store
 
@@ -388,8 +388,9 @@ def test_the_reproducer_and_the_reproduce_command_both_give_the_error(site, tmp_
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     command = shlex.split(verdict["reproduce"])
-    assert command[0] == "orchestrate" and all(Path(command[i + 1]).is_absolute() for i, w in enumerate(command) if w in ("--tree", "--matrix", "--results"))
-    rerun = subprocess.run([sys.executable, "-m", "orchestrator", *command[1:]], cwd=elsewhere, capture_output=True, text=True, env=command_env(**site.env()))
+    paths = [command[i + 1] for i, word in enumerate(command) if word in ("--tree", "--matrix", "--results")]
+    assert command[0] == "orchestrate" and len(paths) == 3 and all(Path(p).is_absolute() for p in paths)
+    rerun = orchestrate(*command[1:], cwd=elsewhere, env=site.env())
     assert rerun.returncode == 1 and SEED_ERROR in rerun.stdout, rerun.stdout + rerun.stderr
 
 

@@ -3,10 +3,11 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from conftest import command_env
+
 from orchestrator.lock import Busy, Lock
 
 HOLD = """
@@ -33,9 +34,8 @@ def holder(tmp_path):
 
 def test_a_second_process_is_refused_with_the_holders_pid(holder):
     path, process = holder
-    with pytest.raises(Busy) as refused:
-        with Lock(path, wait=False):
-            pass
+    with pytest.raises(Busy) as refused, Lock(path, wait=False):
+        pass
     assert f"pid {process.pid}" in refused.value.holder
 
 
@@ -44,7 +44,7 @@ def test_the_lock_file_names_its_holder(holder):
     process.stdin.write("done\n")
     process.stdin.flush()
     with Lock(path, wait=True):
-        assert open(path).read().split()[0] == str(os.getpid())
+        assert Path(path).read_text().split()[0] == str(os.getpid())
 
 
 def test_a_killed_holders_lock_is_taken_over_and_said(holder):

@@ -41,7 +41,7 @@ def test_each_real_log_parses_to_exactly_its_expected_records(name):
 def test_paths_are_tree_relative_whatever_root_the_build_used(name):
     """The same log written under a container mount point and another build directory parses the same."""
     text = (LOGS / f"{name}.log").read_bytes()
-    roots = sorted({part for part in _roots(text)}, key=len, reverse=True)
+    roots = sorted(set(_roots(text)), key=len, reverse=True)
     moved = text
     for index, root in enumerate(roots):
         moved = moved.replace(root.encode(), f"/mnt/container{index}/src".encode())

@@ -1,13 +1,13 @@
 """retention: artifacts go by age, then oldest first down to the disk budget; database rows stay."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator import retention
 from orchestrator.models import PASS, BuildResult, Commit
 from orchestrator.store import Store
 
-NOW = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
 
 def artifacts(name: str, days_old: float, size: int) -> retention.Artifacts:
