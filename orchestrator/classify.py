@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .models import FAIL, INFRA, MATRIX_ERROR, PASS, Cell, Diagnostic, toolchain_version
+from .models import Cell, Diagnostic, Status, toolchain_version
 
 ERROR_LINE = re.compile(r"\berror:|^ERROR: |\*\*\* ")
 EXCERPT_LINE = re.compile(r"^\s*(?:\d+\s*)?\|")  # a source line a compiler echoes: never evidence
@@ -116,27 +116,27 @@ def classify(
     diagnostics: Iterable[Diagnostic] = (),
     commands: Sequence[Command] = (),
     compiler_version: str = "",
-) -> tuple[str, str]:
+) -> tuple[Status, str]:
     """The status of a finished build, and the one-line reason for anything but a pass."""
     prefixes = list(prefixes)
     failed = not all(status in ("PASS", "WARNING") for status in targets.values())
     if failed:
         fault = host_fault(log, commands, prefixes)
         if fault:
-            return INFRA, fault
+            return Status.INFRA, fault
     mismatch = version_mismatch(cell.toolchain, compiler_version)
     if mismatch:
-        return INFRA, mismatch
+        return Status.INFRA, mismatch
     if targets.get("config") == "PASS":
         dropped = dropped_options(cell.required_options, config)
         if dropped:
-            return MATRIX_ERROR, "Kconfig dropped what the cell asked for: " + ", ".join(dropped)
+            return Status.MATRIX_ERROR, "Kconfig dropped what the cell asked for: " + ", ".join(dropped)
     if not failed:
-        return PASS, ""
+        return Status.PASS, ""
     for diagnostic in diagnostics:
         if diagnostic.severity == "error":
-            return FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")
-    return FAIL, first_error(log, list(prefixes))
+            return Status.FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")
+    return Status.FAIL, first_error(log, list(prefixes))
 
 
 def version_mismatch(toolchain: str, compiler_version: str) -> str | None:

@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 from rich.color import ColorSystem
 from rich.console import Console
@@ -16,10 +15,10 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from . import export, regress
-from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Cell, Commit, Diagnostic
+from . import export
+from .models import Attempt, BuildResult, Cell, Commit, Diagnostic, Nightly, Outcome, Report, Row, Status, Verdict, VerdictKind
 
-STATUS_STYLE = {PASS: "green", FAIL: "bold red", INFRA: "yellow", MATRIX_ERROR: "magenta"}
+STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.INFRA: "yellow", Status.MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
 
 
@@ -31,7 +30,7 @@ def make_console(stderr: bool = False) -> Console:
     return console
 
 
-def status_text(status: str) -> Text:
+def status_text(status: Status) -> Text:
     return Text(status.upper(), style=STATUS_STYLE.get(status, ""))
 
 
@@ -85,7 +84,7 @@ class LiveProgress:
         now = time.monotonic()
         for cell_id, row in self.rows.items():
             if row.state == "done":
-                state, detail = status_text(row.detail), ""
+                state, detail = status_text(Status(row.detail)), ""
             else:
                 state, detail = Text(row.state, style=STATE_STYLE.get(row.state, "")), row.detail
             elapsed = duration(row.elapsed(now)) if row.started is not None else ""
@@ -155,7 +154,7 @@ def show(
     commit: Commit,
     results: list[BuildResult],
     root: Path,
-    attempts: dict[str, list[dict]] | None = None,
+    attempts: dict[str, list[Attempt]] | None = None,
     warnings_shown: int = 10,
 ) -> None:
     """A commit's stored results: the summary, then per cell how it ran, where its artifacts are, the
@@ -177,9 +176,9 @@ def show(
         else:
             console.print("  artifacts: none kept", highlight=False)
         for attempt in (attempts or {}).get(result.cell_id, []):
-            if attempt["outcome"] != "stored":
+            if attempt.outcome != Outcome.STORED:
                 console.print(
-                    f"  attempt {attempt['finished']}: {attempt['status'].upper()} ({attempt['reason']}); {attempt['outcome']}",
+                    f"  attempt {attempt.finished}: {attempt.status.upper()} ({attempt.reason}); {attempt.outcome}",
                     style="yellow",
                     highlight=False,
                 )
@@ -207,20 +206,20 @@ def diagnostic_painted(paint: Painter, diagnostic: Diagnostic) -> list[str]:
 
 
 VERDICT_STYLE = {
-    regress.NEW_FAIL: "bold white on red",
-    regress.FIXED: "bold black on green",
-    regress.STILL_FAILING: "red",
-    regress.NEW_WARNINGS: "bold yellow",
-    regress.WARNINGS_FIXED: "bold green",
-    regress.UNCHANGED: "green",
-    regress.INFRA_ERROR: "yellow",
-    regress.MATRIX: "magenta",
-    regress.NO_BASELINE: "dim",
-    regress.BASELINE_UNKNOWN: "yellow",
+    VerdictKind.NEW_FAIL: "bold white on red",
+    VerdictKind.FIXED: "bold black on green",
+    VerdictKind.STILL_FAILING: "red",
+    VerdictKind.NEW_WARNINGS: "bold yellow",
+    VerdictKind.WARNINGS_FIXED: "bold green",
+    VerdictKind.UNCHANGED: "green",
+    VerdictKind.INFRA: "yellow",
+    VerdictKind.MATRIX_ERROR: "magenta",
+    VerdictKind.NO_BASELINE: "dim",
+    VerdictKind.BASELINE_UNKNOWN: "yellow",
 }
 
 
-def verdict_text(verdict: regress.Verdict) -> Text:
+def verdict_text(verdict: Verdict) -> Text:
     return Text(export.cell_text(verdict), style=VERDICT_STYLE[verdict.kind])
 
 
@@ -247,9 +246,9 @@ class Painter:
 
 def report(
     console: Console,
-    rep,
+    rep: Report,
     fail_on_warnings: bool = False,
-    found=None,
+    found: list[tuple[Row, Verdict]] | None = None,
     title: str = "regressions by commit (oldest first)",
     reference: str | None = None,
 ) -> None:
@@ -295,11 +294,11 @@ def report(
     console.file.flush()
 
 
-def headline(paint: Painter, row, verdict: regress.Verdict) -> str:
+def headline(paint: Painter, row: Row, verdict: Verdict) -> str:
     return paint(f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]) + f" {verdict.cell_id} at {row.sha[:12]} {row.subject}"
 
 
-def details_lines(paint: Painter, found, rerun: Sequence[str] = ()) -> list[str]:
+def details_lines(paint: Painter, found: list[tuple[Row, Verdict]], rerun: Sequence[str] = ()) -> list[str]:
     """Each regression: its verdict, the new diagnostics (or the reason), and how to reproduce it."""
     if not found:
         return [paint("no regressions", "green")]
@@ -316,7 +315,7 @@ def details_lines(paint: Painter, found, rerun: Sequence[str] = ()) -> list[str]
 
 
 def verdicts(
-    console: Console, commit: Commit, found: list[regress.Verdict], fail_on_warnings: bool = False, rerun: Sequence[str] = ()
+    console: Console, commit: Commit, found: list[Verdict], fail_on_warnings: bool = False, rerun: Sequence[str] = ()
 ) -> None:
     """What `orchestrate --commit` ends with: each cell against its baseline."""
     table = Table(title=f"verdicts for {commit.sha[:12]} against each cell's baseline", title_justify="left")
@@ -326,7 +325,7 @@ def verdicts(
     for verdict in found:
         table.add_row(verdict.cell_id, verdict_text(verdict), verdict.base_sha[:12] if verdict.base_sha else "")
     console.print(table)
-    row = regress.Row(sha=commit.sha, subject=commit.subject, verdicts={})
+    row = Row(sha=commit.sha, subject=commit.subject, verdicts={})
     found_regressions = [(row, v) for v in found if v.is_regression(fail_on_warnings)]
     console.file.write("\n".join(details_lines(Painter(console), found_regressions, rerun)) + "\n")
 
@@ -334,7 +333,7 @@ def verdicts(
 BRANCH_STYLE = {"first nightly": "cyan", "new commits": "", "force-pushed": "yellow", "nothing new": "dim", "fetch failed": "magenta"}
 
 
-def nightly(console: Console, run) -> None:
+def nightly(console: Console, run: Nightly) -> None:
     """What a nightly ends with: a line per branch, then each branch's table and regressions."""
     table = Table(title=f"nightly {run.date} (UTC)", title_justify="left")
     for column in ("tree", "branch", "what happened", "tip", "builds", "regressions"):
@@ -359,7 +358,7 @@ def nightly(console: Console, run) -> None:
         rows = ([shown] if shown else []) + branch.rows
         cells = [c for c in run.cells if any(c in row.verdicts for row in rows)]
         # the reference row is shown, never judged
-        shown_table = SimpleNamespace(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
+        shown_table = Report(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
         reference = branch.reference.sha if branch.reference else None
         report(console, shown_table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
     if run.pruned.paths:

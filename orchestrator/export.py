@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from xml.etree import ElementTree
 
-from . import regress
-from .models import FAIL, INFRA, MATRIX_ERROR, Diagnostic
+from .models import BranchRun, Cell, Diagnostic, Nightly, Report, Row, Status, Verdict, VerdictKind
 
 SYMBOL = {
-    regress.NEW_FAIL: "✗",
-    regress.FIXED: "✓",
-    regress.STILL_FAILING: "✗",
-    regress.NEW_WARNINGS: "!",
-    regress.WARNINGS_FIXED: "✓",
-    regress.UNCHANGED: "✓",
-    regress.INFRA_ERROR: "?",
-    regress.MATRIX: "⚠",
+    VerdictKind.NEW_FAIL: "✗",
+    VerdictKind.FIXED: "✓",
+    VerdictKind.STILL_FAILING: "✗",
+    VerdictKind.NEW_WARNINGS: "!",
+    VerdictKind.WARNINGS_FIXED: "✓",
+    VerdictKind.UNCHANGED: "✓",
+    VerdictKind.INFRA: "?",
+    VerdictKind.MATRIX_ERROR: "⚠",
 }
 
 
-def symbol(verdict: regress.Verdict) -> str:
-    if verdict.kind in (regress.NO_BASELINE, regress.BASELINE_UNKNOWN):
-        return {FAIL: "✗", INFRA: "?", MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
+def symbol(verdict: Verdict) -> str:
+    if verdict.kind in (VerdictKind.NO_BASELINE, VerdictKind.BASELINE_UNKNOWN):
+        return {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
     return SYMBOL[verdict.kind]
 
 
-def counts(verdict: regress.Verdict) -> str:
+def counts(verdict: Verdict) -> str:
     """`1e 2w`, with what changed: `+1e`, `-2w`. None for an infrastructure error: its log says nothing
     about the code."""
-    if verdict.kind == regress.INFRA_ERROR:
+    if verdict.kind == VerdictKind.INFRA:
         return ""
     parts = []
     if verdict.new_errors or verdict.gone_errors:
@@ -49,24 +48,24 @@ def _delta(new: int, gone: int, unit: str) -> str:
     return " ".join(p for p in (f"+{new}{unit}" if new else "", f"-{gone}{unit}" if gone else "") if p)
 
 
-def cell_text(verdict: regress.Verdict) -> str:
-    label = {regress.UNCHANGED: "", regress.NO_BASELINE: "no baseline", regress.BASELINE_UNKNOWN: "baseline unknown"}.get(
+def cell_text(verdict: Verdict) -> str:
+    label = {VerdictKind.UNCHANGED: "", VerdictKind.NO_BASELINE: "no baseline", VerdictKind.BASELINE_UNKNOWN: "baseline unknown"}.get(
         verdict.kind, verdict.kind
     )
     return " ".join(p for p in (symbol(verdict), label, counts(verdict)) if p)
 
 
 SHORT = {
-    regress.NEW_FAIL: "new",
-    regress.FIXED: "fix",
-    regress.STILL_FAILING: "",
-    regress.NEW_WARNINGS: "",
-    regress.WARNINGS_FIXED: "",
-    regress.UNCHANGED: "",
-    regress.INFRA_ERROR: "",
-    regress.MATRIX: "",
-    regress.NO_BASELINE: "°",
-    regress.BASELINE_UNKNOWN: "°?",
+    VerdictKind.NEW_FAIL: "new",
+    VerdictKind.FIXED: "fix",
+    VerdictKind.STILL_FAILING: "",
+    VerdictKind.NEW_WARNINGS: "",
+    VerdictKind.WARNINGS_FIXED: "",
+    VerdictKind.UNCHANGED: "",
+    VerdictKind.INFRA: "",
+    VerdictKind.MATRIX_ERROR: "",
+    VerdictKind.NO_BASELINE: "°",
+    VerdictKind.BASELINE_UNKNOWN: "°?",
 }
 LEGEND = (
     "✓ builds  ✗ fails  ! new warnings  ? infrastructure error  ⚠ matrix error  ° no baseline  "
@@ -74,7 +73,7 @@ LEGEND = (
 )
 
 
-def compact_text(verdict: regress.Verdict) -> str:
+def compact_text(verdict: Verdict) -> str:
     """The cell of a wide table: `✗new +1e`, `✓fix -1e`, `! +2w`."""
     return " ".join(p for p in (symbol(verdict) + SHORT[verdict.kind], counts(verdict)) if p)
 
@@ -85,7 +84,7 @@ def reproduce(sha: str, cell: str, rerun: Sequence[str] = ()) -> str:
     return shlex.join(["orchestrate", "--commit", sha[:12], "--cells", cell, "--rebuild", *rerun])
 
 
-def regressions(report, fail_on_warnings: bool = False):
+def regressions(report: Report, fail_on_warnings: bool = False) -> Iterator[tuple[Row, Verdict]]:
     """(row, verdict) for every regression of the table, in table order."""
     for row in report.rows:
         for cell in report.cells:
@@ -94,8 +93,8 @@ def regressions(report, fail_on_warnings: bool = False):
                 yield row, verdict
 
 
-def new_diagnostics(verdict: regress.Verdict) -> list[Diagnostic]:
-    if verdict.kind == regress.NO_BASELINE:
+def new_diagnostics(verdict: Verdict) -> list[Diagnostic]:
+    if verdict.kind == VerdictKind.NO_BASELINE:
         return []
     return verdict.new_errors + verdict.new_warnings
 
@@ -108,7 +107,7 @@ def diagnostic_line(diagnostic: Diagnostic) -> str:
 # --- markdown ---------------------------------------------------------------------------------
 
 
-def markdown_table(rows, cells: list[str], fail_on_warnings: bool = False, reference=None) -> list[str]:
+def markdown_table(rows: list[Row], cells: list[str], fail_on_warnings: bool = False, reference: Row | None = None) -> list[str]:
     """Commits x cells, regressions in bold; a `reference` row first, showing only how it built."""
     lines = ["| commit | subject | " + " | ".join(cells) + " |", "|---|---|" + "---|" * len(cells)]
     if reference is not None:
@@ -124,7 +123,7 @@ def markdown_table(rows, cells: list[str], fail_on_warnings: bool = False, refer
     return lines
 
 
-def markdown(report, fail_on_warnings: bool = False) -> str:
+def markdown(report: Report, fail_on_warnings: bool = False) -> str:
     lines = markdown_table(report.rows, report.cells, fail_on_warnings)
     found = list(regressions(report, fail_on_warnings))
     lines.append("")
@@ -143,7 +142,7 @@ def markdown(report, fail_on_warnings: bool = False) -> str:
 # --- json -------------------------------------------------------------------------------------
 
 
-def _verdict_dict(verdict: regress.Verdict, fail_on_warnings: bool, rerun: Sequence[str]) -> dict:
+def _verdict_dict(verdict: Verdict, fail_on_warnings: bool, rerun: Sequence[str]) -> dict:
     return {
         "cell": verdict.cell_id,
         "verdict": verdict.kind,
@@ -161,7 +160,7 @@ def _verdict_dict(verdict: regress.Verdict, fail_on_warnings: bool, rerun: Seque
     }
 
 
-def as_json(report, fail_on_warnings: bool = False) -> str:
+def as_json(report: Report, fail_on_warnings: bool = False) -> str:
     document = {
         "cells": report.cells,
         "commits": [
@@ -182,7 +181,7 @@ def as_json(report, fail_on_warnings: bool = False) -> str:
 # --- junit ------------------------------------------------------------------------------------
 
 
-def junit(report, fail_on_warnings: bool = False) -> str:
+def junit(report: Report, fail_on_warnings: bool = False) -> str:
     """One testcase per cell per commit; a failed build is a failure carrying its errors, an
     infrastructure or matrix error is an error."""
     suites = ElementTree.Element("testsuites", name="orchestrator")
@@ -194,11 +193,11 @@ def junit(report, fail_on_warnings: bool = False) -> str:
             if verdict is None:
                 continue
             case = ElementTree.SubElement(suite, "testcase", classname=row.sha, name=cell)
-            if verdict.status == FAIL:
+            if verdict.status == Status.FAIL:
                 failures += 1
                 failure = ElementTree.SubElement(case, "failure", message=f"{verdict.kind}: {verdict.reason}", type=verdict.kind)
                 failure.text = "\n".join(diagnostic_line(d) for d in (verdict.new_errors or [])) or verdict.reason
-            elif verdict.status in (INFRA, MATRIX_ERROR):
+            elif verdict.status in (Status.INFRA, Status.MATRIX_ERROR):
                 errors += 1
                 ElementTree.SubElement(case, "error", message=verdict.reason, type=verdict.kind)
             elif fail_on_warnings and verdict.new_warnings:
@@ -217,7 +216,7 @@ FORMATS = {"markdown": markdown, "json": as_json, "junit": junit}
 # --- the nightly report -----------------------------------------------------------------------
 
 
-def tuxmake_command(cell) -> str:
+def tuxmake_command(cell: Cell) -> str:
     """The same build with plain tuxmake, run in a kernel tree (fragments from this repository's configs/)."""
     words = ["tuxmake", "--runtime", cell.runtime, "--target-arch", cell.arch, "--toolchain", cell.toolchain]
     words += ["--kconfig", cell.kconfig]
@@ -228,13 +227,13 @@ def tuxmake_command(cell) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def status_only(verdict: regress.Verdict) -> str:
+def status_only(verdict: Verdict) -> str:
     """A reference row's cell: what the build did, judged against nothing."""
-    mark = {FAIL: "✗", INFRA: "?", MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
+    mark = {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
     return " ".join(p for p in (mark, f"{verdict.errors}e" if verdict.errors else "", f"{verdict.warnings}w" if verdict.warnings else "") if p)
 
 
-def nightly_subject(nightly) -> str:
+def nightly_subject(nightly: Nightly) -> str:
     regressed = [b for b in nightly.branches if b.regressions(nightly.fail_on_warnings)]
     failed = [b for b in nightly.branches if b.infra]
     if regressed:
@@ -247,7 +246,7 @@ def nightly_subject(nightly) -> str:
     return f"[orchestrator nightly {nightly.date}] {what}"
 
 
-def nightly_markdown(nightly, cells_by_id: dict) -> str:
+def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Cell]) -> str:
     """The nightly as a mail to a kernel list: a subject, one line per branch, then each branch's
     table and, per regression, the tree, branch, commit, cell, errors and how to reproduce it."""
     lines = [f"Subject: {nightly_subject(nightly)}", ""]
@@ -294,7 +293,7 @@ def nightly_markdown(nightly, cells_by_id: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rerun_options(nightly, branch) -> tuple[str, ...]:
+def rerun_options(nightly: Nightly, branch: BranchRun) -> tuple[str, ...]:
     """What `orchestrate --commit` needs to rebuild a nightly's cell from anywhere: its tree, matrix, results."""
     return ("--tree", str(branch.repo), "--matrix", nightly.matrix, "--results", nightly.results)
 
@@ -307,7 +306,7 @@ def _mib(size: int) -> str:
     return f"{size / 1024**2:.1f} MiB"
 
 
-def nightly_json(nightly) -> str:
+def nightly_json(nightly: Nightly) -> str:
     return json.dumps(
         {
             "date": nightly.date,
@@ -340,6 +339,6 @@ def nightly_json(nightly) -> str:
     ) + "\n"
 
 
-def _row_dict(row: regress.Row, nightly, branch) -> dict:
+def _row_dict(row: Row, nightly: Nightly, branch: BranchRun) -> dict:
     verdicts = [_verdict_dict(v, nightly.fail_on_warnings, rerun_options(nightly, branch)) for v in row.verdicts.values()]
     return {"sha": row.sha, "subject": row.subject, "verdicts": verdicts}

@@ -6,13 +6,17 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 
-# Build statuses, as stored and shown.
-PASS = "pass"
-FAIL = "fail"
-INFRA = "infra"  # the build never got to compile: missing compiler, tuxmake crash, ...
-MATRIX_ERROR = "matrix-error"  # built, but Kconfig dropped an option the cell asked for
-STATUSES = (PASS, FAIL, INFRA, MATRIX_ERROR)
+
+class Status(StrEnum):
+    """What a build of a cell came to, as stored and shown (the values are the store's)."""
+
+    PASS = "pass"  # every target built
+    FAIL = "fail"  # the commit does not build: its own errors
+    INFRA = "infra"  # the machine failed (a tool, a disk, a killed process, tuxmake): no verdict on the code
+    MATRIX_ERROR = "matrix-error"  # built, but Kconfig dropped an option the cell asked for
 
 
 VERSIONED_TOOLCHAIN = re.compile(r"^(gcc|clang)-(\d+)$")  # gcc-12, clang-14: what tuxmake accepts too
@@ -90,7 +94,7 @@ class BuildResult:
 
     cell_id: str
     sha: str
-    status: str  # one of STATUSES
+    status: Status
     definition: str = ""
     reason: str = ""  # why, for infra and matrix errors; first error line for failures
     targets: dict[str, str] = field(default_factory=dict)  # target -> PASS/FAIL/SKIP
@@ -102,6 +106,25 @@ class BuildResult:
     warnings: int = 0
     artifacts_dir: str = ""  # relative to the results directory ("<sha>/<cell>"), so a moved store still works
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class Outcome(StrEnum):
+    """What became of an attempt at building a cell (the values are the store's)."""
+
+    STORED = "stored"  # it is the cell's result now
+    RETRIED = "retried"  # an infrastructure error, built again in the same run
+    KEPT_FINISHED = "kept the finished result"  # an infrastructure error; the pass/fail stored before stays
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at building a cell of a commit, as recorded."""
+
+    status: Status
+    reason: str
+    outcome: Outcome
+    finished: str  # ISO 8601, UTC
+    artifacts_dir: str  # relative to the results directory; "" when none were kept
 
 
 @dataclass
@@ -148,3 +171,134 @@ class Diagnostic:
     def location(self) -> str:
         parts = [self.file or f"<{self.tool}>"] + [str(n) for n in (self.line, self.column) if n is not None]
         return ":".join(parts)
+
+
+# --- judging: what regress makes, the views show --------------------------------------------------
+
+
+class VerdictKind(StrEnum):
+    """What a commit did to a cell, against its baseline (the values are what reports show)."""
+
+    NEW_FAIL = "NEW FAIL"  # the baseline built, this commit does not
+    FIXED = "FIXED"  # the baseline failed, this commit builds
+    STILL_FAILING = "STILL FAILING"  # both fail: new and gone errors are listed
+    NEW_WARNINGS = "NEW WARNINGS"
+    WARNINGS_FIXED = "WARNINGS FIXED"
+    UNCHANGED = "PASS"  # nothing new, nothing gone
+    INFRA = "INFRA"  # the machine failed: no verdict on the code
+    MATRIX_ERROR = "MATRIX ERROR"  # Kconfig dropped what the cell asked for: no verdict either
+    NO_BASELINE = "NO BASELINE"
+    BASELINE_UNKNOWN = "BASELINE UNKNOWN"  # the history is cut off (a shallow clone) before any baseline
+
+
+@dataclass
+class Verdict:
+    cell_id: str
+    sha: str
+    kind: VerdictKind
+    status: Status  # the build's own status
+    base_sha: str | None = None
+    errors: int = 0  # distinct error diagnostics now
+    warnings: int = 0
+    new_errors: list[Diagnostic] = field(default_factory=list)
+    gone_errors: list[Diagnostic] = field(default_factory=list)
+    new_warnings: list[Diagnostic] = field(default_factory=list)
+    gone_warnings: list[Diagnostic] = field(default_factory=list)
+    reason: str = ""  # the build's one-line reason (first error, infra cause)
+
+    def is_regression(self, fail_on_warnings: bool = False) -> bool:
+        """A new failure or new errors; with fail_on_warnings, new warnings too. Never an infra error.
+        A failure with no baseline counts: nothing shows it was failing before. A failure whose baseline
+        lies beyond a cut-off history does not: it may have failed before, nobody can tell."""
+        if self.kind in (VerdictKind.NEW_FAIL,) or (self.kind == VerdictKind.STILL_FAILING and self.new_errors):
+            return True
+        if self.kind == VerdictKind.NO_BASELINE and self.status == Status.FAIL:
+            return True
+        return fail_on_warnings and bool(self.new_warnings)
+
+    @property
+    def is_fix(self) -> bool:
+        return self.kind in (VerdictKind.FIXED, VerdictKind.WARNINGS_FIXED) or (self.kind == VerdictKind.STILL_FAILING and bool(self.gone_errors))
+
+
+@dataclass
+class Row:
+    """One commit of the table: its verdict per cell id (cells without a result are missing)."""
+
+    sha: str
+    subject: str
+    verdicts: dict[str, Verdict]
+
+
+@dataclass
+class Report:
+    """The commits × cells table of a range: what every view of a report shows."""
+
+    rows: list[Row]
+    cells: list[str]
+    rerun: tuple[str, ...] = ()  # options for a reproduce command that works from any directory
+
+
+
+# --- the nightly ---------------------------------------------------------------------------------
+
+
+class BranchState(StrEnum):
+    """What happened to a branch in a nightly."""
+
+    FIRST = "first nightly"
+    NEW = "new commits"
+    FORCE_PUSHED = "force-pushed"
+    NOTHING_NEW = "nothing new"
+    FETCH_FAILED = "fetch failed"
+
+
+@dataclass
+class Pruned:
+    """What a nightly's retention removed."""
+
+    paths: list[Path] = field(default_factory=list)
+    freed: int = 0  # bytes
+    kept: int = 0  # bytes left in artifact directories
+
+
+@dataclass
+class BranchRun:
+    """One branch of a nightly: what was fetched, built and judged."""
+
+    tree: str
+    branch: str
+    source: str  # the URL or local path
+    state: BranchState = BranchState.FETCH_FAILED
+    detail: str = ""
+    previous_tip: str | None = None
+    tip: str | None = None
+    repo: Path | None = None  # where the commits were built from (a mirror, or the local tree)
+    reference: Row | None = None  # the previous nightly's tip, shown first
+    rows: list[Row] = field(default_factory=list)  # the commits built now, oldest first
+    results: list[BuildResult] = field(default_factory=list)
+    built: int = 0  # cell builds this run made (the rest were stored already)
+    built_cells: set[str] = field(default_factory=set)
+
+    def regressions(self, fail_on_warnings: bool = False) -> list[tuple[Row, Verdict]]:
+        return [(row, v) for row in self.rows for v in row.verdicts.values() if v.is_regression(fail_on_warnings)]
+
+    @property
+    def infra(self) -> bool:
+        return self.state == BranchState.FETCH_FAILED or any(r.status in (Status.INFRA, Status.MATRIX_ERROR) for r in self.results)
+
+
+@dataclass
+class Nightly:
+    """One nightly run over every tree and branch of the matrix."""
+
+    date: str  # UTC date of the start, YYYY-MM-DD
+    started: str
+    finished: str = ""
+    matrix: str = ""  # absolute
+    results: str = ""  # the results directory, absolute
+    cells: list[str] = field(default_factory=list)
+    branches: list[BranchRun] = field(default_factory=list)
+    pruned: Pruned = field(default_factory=Pruned)
+    fail_on_warnings: bool = False
+    report_dir: Path | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,15 +18,8 @@ from . import export, mirror, pipeline, regress, retention, tree
 from .errors import FetchError
 from .lock import Lock
 from .matrix import Matrix, TreeSpec
-from .models import INFRA, MATRIX_ERROR, BuildResult, Cell
+from .models import BranchRun, BranchState, Cell, Nightly
 from .store import Store
-
-# What happened to a branch.
-FIRST = "first nightly"
-NEW = "new commits"
-FORCE_PUSHED = "force-pushed"
-NOTHING_NEW = "nothing new"
-FETCH_FAILED = "fetch failed"
 
 DEFAULT_MAX_COMMITS = 20
 
@@ -45,47 +38,9 @@ class Options:
 
 @dataclass
 class BranchPlan:
-    state: str
+    state: BranchState
     commits: list[str]  # to build, newest first
     detail: str  # one line for the report
-
-
-@dataclass
-class BranchRun:
-    tree: str
-    branch: str
-    source: str  # the URL or local path
-    state: str = FETCH_FAILED
-    detail: str = ""
-    previous_tip: str | None = None
-    tip: str | None = None
-    repo: Path | None = None  # where the commits were built from (a mirror, or the local tree)
-    reference: regress.Row | None = None  # the previous nightly's tip, shown first
-    rows: list[regress.Row] = field(default_factory=list)  # the commits built now, oldest first
-    results: list[BuildResult] = field(default_factory=list)
-    built: int = 0  # cell builds this run made (the rest were stored already)
-    built_cells: set[str] = field(default_factory=set)
-
-    def regressions(self, fail_on_warnings: bool = False) -> list[tuple[regress.Row, regress.Verdict]]:
-        return [(row, v) for row in self.rows for v in row.verdicts.values() if v.is_regression(fail_on_warnings)]
-
-    @property
-    def infra(self) -> bool:
-        return self.state == FETCH_FAILED or any(r.status in (INFRA, MATRIX_ERROR) for r in self.results)
-
-
-@dataclass
-class Nightly:
-    date: str  # UTC date of the start, YYYY-MM-DD
-    started: str
-    finished: str = ""
-    matrix: str = ""  # absolute
-    results: str = ""  # the results directory, absolute
-    cells: list[str] = field(default_factory=list)
-    branches: list[BranchRun] = field(default_factory=list)
-    pruned: retention.Pruned = field(default_factory=retention.Pruned)
-    fail_on_warnings: bool = False
-    report_dir: Path | None = None
 
 
 def plan_branch(
@@ -101,11 +56,11 @@ def plan_branch(
     (at most the limit), total_new: how many there are in all; tip_complete: every cell has a
     result at `tip` already."""
     if previous is None:
-        return BranchPlan(FIRST, [tip], "first nightly of this branch: building its tip")
+        return BranchPlan(BranchState.FIRST, [tip], "first nightly of this branch: building its tip")
     if previous == tip:
         if tip_complete:
-            return BranchPlan(NOTHING_NEW, [], f"nothing new since {previous[:12]}")
-        return BranchPlan(NOTHING_NEW, [tip], f"nothing new since {previous[:12]}; building the cells it lacks")
+            return BranchPlan(BranchState.NOTHING_NEW, [], f"nothing new since {previous[:12]}")
+        return BranchPlan(BranchState.NOTHING_NEW, [tip], f"nothing new since {previous[:12]}; building the cells it lacks")
     commits = list(new) if each else [tip]
     plural = "s" if total_new != 1 else ""
     what = f"{total_new} new commit{plural}"
@@ -116,8 +71,8 @@ def plan_branch(
     else:
         what += ", building the tip"
     if force_pushed:
-        return BranchPlan(FORCE_PUSHED, commits, f"force-pushed: the previous tip {previous[:12]} is no longer on it; {what}")
-    return BranchPlan(NEW, commits, what)
+        return BranchPlan(BranchState.FORCE_PUSHED, commits, f"force-pushed: the previous tip {previous[:12]} is no longer on it; {what}")
+    return BranchPlan(BranchState.NEW, commits, what)
 
 
 def exit_code(nightly: Nightly) -> int:
@@ -224,7 +179,7 @@ def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Cell], built: l
     rows = regress.table(commits, results, ids, earlier.found, earlier.cut)
     if shas[0] != (built[0] if built else None):
         run.reference, rows = rows[0], rows[1:]
-    if run.state == NOTHING_NEW:  # judged and reported before; only the cells it lacked are news
+    if run.state == BranchState.NOTHING_NEW:  # judged and reported before; only the cells it lacked are news
         for row in rows:
             row.verdicts = {cell: v for cell, v in row.verdicts.items() if cell in run.built_cells}
     run.rows = rows

@@ -13,7 +13,7 @@ from . import containers, regress, runner, tree
 from .errors import RevisionError, TreeError, WorkRootError
 from .lock import Busy, Lock
 from .matrix import Matrix
-from .models import FAIL, INFRA, MATRIX_ERROR, BuildResult, Cell, Commit
+from .models import BuildResult, Cell, Commit, Report, Status, Verdict, VerdictKind
 from .store import Store
 
 Say = Callable[[str], None]
@@ -125,7 +125,7 @@ def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs
         if finished.retrying:
             say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); building it again")
             continue
-        if attempt.status == INFRA and now.status != INFRA:
+        if attempt.status == Status.INFRA and now.status != Status.INFRA:
             say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); the stored {now.status.upper()} is kept")
             run.kept.append(attempt)
         run.built.append(attempt.cell_id)
@@ -151,7 +151,7 @@ def claim(store: Store, sha: str, cells: list[Cell], rebuild: bool, say: Say) ->
             if cell.id in waited:
                 now = store.result(sha, cell.id, cell.definition)
                 fresh = store.result_id(sha, cell.id, cell.definition) != waited[cell.id]
-                if now is not None and now.status != INFRA and (fresh or not rebuild):
+                if now is not None and now.status != Status.INFRA and (fresh or not rebuild):
                     say(f"{cell.id}: using the result the other run stored ({now.status.upper()})")
                     continue
             todo.append(cell)
@@ -237,29 +237,22 @@ def _walk(source: Path, sha: str, cells: list, found: dict, store: Store, limit:
 
 def verdicts(
     store: Store, source: Path, results: list[BuildResult], base: str | None = None, say: Say = lambda message: None
-) -> list[regress.Verdict]:
+) -> list[Verdict]:
     """Each result judged against its baseline."""
     known = baselines(store, source, results, base, say)
     keys = [(r.cell_id, r.definition) for r in results]
     return [regress.compare(r, known.found.get(key), key in known.cut) for r, key in zip(results, keys, strict=False)]
 
 
-def history_cut_note(source: Path, found: list[regress.Verdict]) -> str | None:
+def history_cut_note(source: Path, found: list[Verdict]) -> str | None:
     """What to say when a failure could not be judged because the clone's history is cut off."""
-    cells = [v.cell_id for v in found if v.kind == regress.BASELINE_UNKNOWN and v.status == FAIL]
+    cells = [v.cell_id for v in found if v.kind == VerdictKind.BASELINE_UNKNOWN and v.status == Status.FAIL]
     if not cells:
         return None
     return (
         f"{source} is a shallow clone with no remote to deepen it from: the baselines of {', '.join(cells)} "
         "lie beyond its history, so their failures are not judged as regressions; run `git fetch --unshallow` there"
     )
-
-
-@dataclass
-class Report:
-    rows: list[regress.Row]
-    cells: list[str]
-    rerun: tuple[str, ...] = ()  # options for a reproduce command that works from any directory
 
 
 def report(
@@ -311,14 +304,14 @@ def _report(store: Store, source: Path, spec: str, cells: list[str] | None, base
     return Report(rows=regress.table(commits, results, cells, earlier.found, earlier.cut), cells=cells)
 
 
-def exit_code(results: list[BuildResult], found: list[regress.Verdict], fail_on_warnings: bool = False) -> int:
+def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings: bool = False) -> int:
     """1 for a regression; else 2 for an infrastructure or matrix error, or a failure that could not be
     judged (its history is cut off); else 0."""
     if any(v.is_regression(fail_on_warnings) for v in found):
         return 1
-    if {r.status for r in results} & {INFRA, MATRIX_ERROR}:
+    if {r.status for r in results} & {Status.INFRA, Status.MATRIX_ERROR}:
         return 2
-    if any(v.kind == regress.BASELINE_UNKNOWN and v.status == FAIL for v in found):
+    if any(v.kind == VerdictKind.BASELINE_UNKNOWN and v.status == Status.FAIL for v in found):
         return 2
     return 0
 

@@ -8,52 +8,9 @@ diagnostic fingerprint, so a warning that only moved is neither new nor fixed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from .models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult, Diagnostic
-
-NEW_FAIL = "NEW FAIL"
-FIXED = "FIXED"
-STILL_FAILING = "STILL FAILING"
-NEW_WARNINGS = "NEW WARNINGS"
-WARNINGS_FIXED = "WARNINGS FIXED"
-UNCHANGED = "PASS"
-INFRA_ERROR = "INFRA"
-MATRIX = "MATRIX ERROR"
-NO_BASELINE = "NO BASELINE"
-BASELINE_UNKNOWN = "BASELINE UNKNOWN"  # the history is cut off (a shallow clone) before any baseline
-KINDS = (NEW_FAIL, FIXED, STILL_FAILING, NEW_WARNINGS, WARNINGS_FIXED, UNCHANGED, INFRA_ERROR, MATRIX, NO_BASELINE, BASELINE_UNKNOWN)
-
-
-@dataclass
-class Verdict:
-    cell_id: str
-    sha: str
-    kind: str  # one of KINDS
-    status: str  # the build's own status (pass, fail, infra, matrix-error)
-    base_sha: str | None = None
-    errors: int = 0  # distinct error diagnostics now
-    warnings: int = 0
-    new_errors: list[Diagnostic] = field(default_factory=list)
-    gone_errors: list[Diagnostic] = field(default_factory=list)
-    new_warnings: list[Diagnostic] = field(default_factory=list)
-    gone_warnings: list[Diagnostic] = field(default_factory=list)
-    reason: str = ""  # the build's one-line reason (first error, infra cause)
-
-    def is_regression(self, fail_on_warnings: bool = False) -> bool:
-        """A new failure or new errors; with fail_on_warnings, new warnings too. Never an infra error.
-        A failure with no baseline counts: nothing shows it was failing before. A failure whose baseline
-        lies beyond a cut-off history does not: it may have failed before, nobody can tell."""
-        if self.kind in (NEW_FAIL,) or (self.kind == STILL_FAILING and self.new_errors):
-            return True
-        if self.kind == NO_BASELINE and self.status == FAIL:
-            return True
-        return fail_on_warnings and bool(self.new_warnings)
-
-    @property
-    def is_fix(self) -> bool:
-        return self.kind in (FIXED, WARNINGS_FIXED) or (self.kind == STILL_FAILING and bool(self.gone_errors))
+from .models import BuildResult, Diagnostic, Row, Status, Verdict, VerdictKind
 
 
 def _by_fingerprint(diagnostics: Iterable[Diagnostic], severity: str) -> dict[str, Diagnostic]:
@@ -76,21 +33,21 @@ def compare(current: BuildResult, baseline: BuildResult | None, history_cut: boo
     verdict = Verdict(
         cell_id=current.cell_id,
         sha=current.sha,
-        kind=UNCHANGED,
+        kind=VerdictKind.UNCHANGED,
         status=current.status,
         base_sha=baseline.sha if baseline else None,
         errors=len(errors),
         warnings=len(warnings),
         reason=current.reason,
     )
-    if current.status == INFRA:
-        verdict.kind = INFRA_ERROR
+    if current.status == Status.INFRA:
+        verdict.kind = VerdictKind.INFRA
         return verdict
-    if current.status == MATRIX_ERROR:
-        verdict.kind = MATRIX
+    if current.status == Status.MATRIX_ERROR:
+        verdict.kind = VerdictKind.MATRIX_ERROR
         return verdict
     if baseline is None:
-        verdict.kind = BASELINE_UNKNOWN if history_cut else NO_BASELINE
+        verdict.kind = VerdictKind.BASELINE_UNKNOWN if history_cut else VerdictKind.NO_BASELINE
         return verdict
     if current.diagnostics or baseline.diagnostics:  # most cells of a long history have neither
         before_errors = _by_fingerprint(baseline.diagnostics, "error")
@@ -99,32 +56,23 @@ def compare(current: BuildResult, baseline: BuildResult | None, history_cut: boo
         verdict.gone_errors = _new(before_errors, errors)
         verdict.new_warnings = _new(warnings, before_warnings)
         verdict.gone_warnings = _new(before_warnings, warnings)
-    failed, failed_before = current.status == FAIL, baseline.status == FAIL
+    failed, failed_before = current.status == Status.FAIL, baseline.status == Status.FAIL
     if failed and not failed_before:
-        verdict.kind = NEW_FAIL
+        verdict.kind = VerdictKind.NEW_FAIL
     elif failed_before and not failed:
-        verdict.kind = FIXED
+        verdict.kind = VerdictKind.FIXED
     elif failed:
-        verdict.kind = STILL_FAILING
+        verdict.kind = VerdictKind.STILL_FAILING
     elif verdict.new_warnings:
-        verdict.kind = NEW_WARNINGS
+        verdict.kind = VerdictKind.NEW_WARNINGS
     elif verdict.gone_warnings:
-        verdict.kind = WARNINGS_FIXED
+        verdict.kind = VerdictKind.WARNINGS_FIXED
     return verdict
 
 
 def usable_baseline(result: BuildResult | None) -> TypeGuard[BuildResult]:
     """Only finished builds are baselines: an infra or matrix error says nothing about the code."""
-    return result is not None and result.status in (PASS, FAIL)
-
-
-@dataclass
-class Row:
-    """One commit of the table: its verdict per cell id (cells without a result are missing)."""
-
-    sha: str
-    subject: str
-    verdicts: dict[str, Verdict]
+    return result is not None and result.status in (Status.PASS, Status.FAIL)
 
 
 def table(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .models import Pruned
 from .store import Store
 
 
@@ -21,13 +22,6 @@ class Artifacts:
     path: Path
     finished: datetime
     size: int  # bytes
-
-
-@dataclass
-class Pruned:
-    paths: list[Path] = field(default_factory=list)
-    freed: int = 0  # bytes
-    kept: int = 0  # bytes left in artifact directories
 
 
 def choose(artifacts: list[Artifacts], keep_days: int, budget: int | None, now: datetime) -> list[Artifacts]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from . import classify, containers, logparse, toolchains
 from .classify import Command, one_line
 from .lock import Lock
-from .models import INFRA, MATRIX_ERROR, BuildResult, Cell
+from .models import BuildResult, Cell, Status
 
 STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
 HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
@@ -108,7 +108,7 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
     # failed rebuild keeps the old artifacts.
     output = partial_dir(Path(request.output_dir))
     build_dir = Path(request.build_dir)
-    result = BuildResult(cell_id=cell.id, sha=request.sha, status=INFRA, definition=cell.definition, runtime=request.runtime)
+    result = BuildResult(cell_id=cell.id, sha=request.sha, status=Status.INFRA, definition=cell.definition, runtime=request.runtime)
     started = time.monotonic()
     try:
         for directory in (output, build_dir):
@@ -143,7 +143,7 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
         # matrix asked for something tuxmake does not do (the matrix check should have said so).
         result.reason = one_line(str(error))
         if isinstance(error, TuxMakeUserError) and type(error).__name__ not in HOST_REFUSALS:
-            result.status = MATRIX_ERROR
+            result.status = Status.MATRIX_ERROR
         elif containers.engine(request.runtime) and not containers.has_image(request.runtime, containers.image_name(cell.arch, cell.toolchain)):
             result.reason += f"; make it with `orchestrate images build --arch {cell.arch} --toolchain {cell.toolchain}`"
         return _finish(request, result, output, started)
@@ -229,7 +229,7 @@ def _finish(request: BuildRequest, result: BuildResult, output: Path, started: f
 def _refused(request: BuildRequest, result: BuildResult, output: Path, reason: str, started: float) -> Finished:
     """An infrastructure error before or outside tuxmake's build: nothing of it is worth keeping (and
     what was written may be cut short by a full disk)."""
-    result.status, result.reason = INFRA, one_line(reason)
+    result.status, result.reason = Status.INFRA, one_line(reason)
     result.duration = time.monotonic() - started
     shutil.rmtree(output, ignore_errors=True)
     return Finished(request, result, None)
@@ -320,7 +320,7 @@ def run_builds(
                 if finished is None:
                     raise Interrupted(request.cell.id)
                 tries[request.cell.id] += 1
-                if finished.result.status == INFRA and tries[request.cell.id] <= retries:
+                if finished.result.status == Status.INFRA and tries[request.cell.id] <= retries:
                     finished.retrying = True
                     on_progress(request.cell.id, "building", f"again after: {finished.result.reason}")
                     yield finished
@@ -346,7 +346,7 @@ def _outcome(future, request: BuildRequest) -> Finished | None:
         result = BuildResult(
             cell_id=request.cell.id,
             sha=request.sha,
-            status=INFRA,
+            status=Status.INFRA,
             definition=request.cell.definition,
             reason=one_line(f"build worker died: {type(error).__name__}: {error}"),
             runtime=request.runtime,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import StoreError
-from .models import FAIL, INFRA, PASS, BuildResult, Commit, Diagnostic
+from .models import Attempt, BuildResult, Commit, Diagnostic, Outcome, Status
 
 DB_NAME = "results.db"
 
@@ -126,10 +126,6 @@ MIGRATIONS = [
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
 
-# What became of an attempt.
-STORED = "stored"  # it is the cell's result now
-RETRIED = "retried"  # an infrastructure error, built again in the same run
-KEPT_FINISHED = "kept the finished result"  # an infrastructure error; the pass/fail stored before stays
 
 
 def default_results_dir() -> Path:
@@ -238,9 +234,9 @@ class Store:
         error being retried, or arriving over a stored pass/fail, is only recorded; its artifacts go to
         `<cell>.infra/` for a look."""
         stored = self.result(result.sha, result.cell_id, result.definition)
-        keeps_finished = result.status == INFRA and stored is not None and stored.status in (PASS, FAIL)
+        keeps_finished = result.status == Status.INFRA and stored is not None and stored.status in (Status.PASS, Status.FAIL)
         becomes_result = not retrying and not keeps_finished
-        outcome = STORED if becomes_result else RETRIED if retrying else KEPT_FINISHED
+        outcome = Outcome.STORED if becomes_result else Outcome.RETRIED if retrying else Outcome.KEPT_FINISHED
         final = self.artifacts_dir(result.sha, result.cell_id)
         target = final if becomes_result else final.with_name(final.name + ".infra")
         result.artifacts_dir = str(target.relative_to(self.root)) if partial is not None else ""
@@ -351,13 +347,16 @@ class Store:
         )
         return [(self.root / row["artifacts_dir"], row["finished"]) for row in rows]
 
-    def attempts(self, sha: str, cell_id: str) -> list[dict]:
-        """Every attempt at a cell of a commit, oldest first: status, reason, outcome, when."""
+    def attempts(self, sha: str, cell_id: str) -> list[Attempt]:
+        """Every attempt at a cell of a commit, oldest first."""
         rows = self.db.execute(
             "SELECT status, reason, outcome, finished, artifacts_dir FROM attempts WHERE sha = ? AND cell = ? ORDER BY id",
             (sha, cell_id),
         )
-        return [dict(row) for row in rows]
+        return [
+            Attempt(Status(row["status"]), row["reason"], Outcome(row["outcome"]), row["finished"], row["artifacts_dir"])
+            for row in rows
+        ]
 
     def commit(self, sha: str) -> Commit | None:
         row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()
@@ -440,8 +439,8 @@ class Store:
     def finished_shas(self, cell_id: str, definition: str) -> set[str]:
         """Commits with a result of this cell definition that can serve as a baseline (pass or fail)."""
         rows = self.db.execute(
-            "SELECT sha FROM builds WHERE cell = ? AND definition = ? AND status IN ('pass', 'fail')",
-            (cell_id, definition),
+            "SELECT sha FROM builds WHERE cell = ? AND definition = ? AND status IN (?, ?)",
+            (cell_id, definition, Status.PASS, Status.FAIL),
         )
         return {row["sha"] for row in rows}
 
@@ -450,7 +449,7 @@ class Store:
         wanted = []
         for cell in cells:
             found = self.result(sha, cell.id, cell.definition)
-            if found is None or found.status == INFRA:
+            if found is None or found.status == Status.INFRA:
                 wanted.append(cell)
         return wanted
 
@@ -589,7 +588,7 @@ def _result(row: sqlite3.Row) -> BuildResult:
     return BuildResult(
         cell_id=row["cell"],
         sha=row["sha"],
-        status=row["status"],
+        status=Status(row["status"]),
         definition=row["definition"],
         reason=row["reason"],
         targets={} if row["targets"] == "{}" else json.loads(row["targets"]),

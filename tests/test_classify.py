@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import classify, logparse, matrix
-from orchestrator.models import FAIL, INFRA, MATRIX_ERROR, PASS
+from orchestrator.models import Status
 
 DATA = Path(__file__).resolve().parent / "data" / "builds"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def test_a_real_passing_build_is_a_pass():
     cell = CELLS["riscv-gcc-defconfig+kvm"]
     targets = {"config": "PASS", "make:arch/riscv/kvm/": "PASS"}
     log, config = read("riscv-gcc-defconfig+kvm", "build.log"), read("riscv-gcc-defconfig+kvm", "config")
-    assert classify.classify(cell, targets, log, config, []) == (PASS, "")
+    assert classify.classify(cell, targets, log, config, []) == (Status.PASS, "")
 
 
 def test_an_option_missing_from_the_real_config_is_a_matrix_error():
@@ -33,7 +33,7 @@ def test_an_option_missing_from_the_real_config_is_a_matrix_error():
     cell = CELLS["x86_64-gcc-defconfig+kvm"]
     config = read("riscv-gcc-defconfig+kvm", "config")
     status, reason = classify.classify(cell, {"config": "PASS"}, "", config, [])
-    assert status == MATRIX_ERROR
+    assert status == Status.MATRIX_ERROR
     assert reason == (
         "Kconfig dropped what the cell asked for: CONFIG_KVM_INTEL=y (got not set), CONFIG_KVM_AMD=y (got not set), "
         "CONFIG_KVM_AMD_SEV=y (got not set), CONFIG_CRYPTO_DEV_CCP=y (got not set), "
@@ -56,7 +56,7 @@ def test_a_real_compile_error_fails_with_its_first_error_line_tree_relative():
     config = read("riscv-gcc-defconfig+kvm", "config")
     targets = {"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}
     status, reason = classify.classify(cell, targets, log, config, [runner_worktree(log), BUILD_DIR])
-    assert status == FAIL
+    assert status == Status.FAIL
     assert reason == "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'"
 
 
@@ -68,7 +68,7 @@ def test_the_failure_reason_comes_from_the_first_error_diagnostic():
     diagnostics = logparse.parse(log.splitlines())
     status, reason = classify.classify(cell, targets, log, config, [], diagnostics)
     assert (status, reason) == (
-        FAIL,
+        Status.FAIL,
         "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'",
     )
 
@@ -100,7 +100,7 @@ def test_kconfig_saying_the_linker_is_not_found_is_infra():
     log = fault_log("linker-not-found")
     diagnostics = logparse.parse(log.splitlines())
     status = classify.classify(cell, {"config": "FAIL", "make:arch/riscv/kvm/": "SKIP"}, log, "", [], diagnostics)
-    assert status == (INFRA, "riscv64-linux-gnu-ld not found on the host")
+    assert status == (Status.INFRA, "riscv64-linux-gnu-ld not found on the host")
 
 
 def test_a_compiler_killed_by_sigkill_is_infra_though_the_log_has_an_error():
@@ -109,7 +109,7 @@ def test_a_compiler_killed_by_sigkill_is_infra_though_the_log_has_an_error():
     diagnostics = logparse.parse(log.splitlines())
     assert any(d.severity == "error" for d in diagnostics)  # what made it FAIL before
     status = classify.classify(cell, KVM_FAILED, log, read("riscv-gcc-defconfig+kvm", "config"), [], diagnostics)
-    assert status == (INFRA, "the compiler was killed (cc1: SIGKILL, out of memory?)")
+    assert status == (Status.INFRA, "the compiler was killed (cc1: SIGKILL, out of memory?)")
 
 
 def test_a_full_build_directory_is_infra_and_says_where():
@@ -168,7 +168,7 @@ def test_a_host_fault_in_a_passing_build_changes_nothing():
     cell = CELLS["riscv-gcc-defconfig+kvm"]
     log = read("riscv-gcc-defconfig+kvm", "build.log") + "ccache: error: No space left on device\n"
     targets = {"config": "PASS", "make:arch/riscv/kvm/": "PASS"}
-    assert classify.classify(cell, targets, log, read("riscv-gcc-defconfig+kvm", "config"), []) == (PASS, "")
+    assert classify.classify(cell, targets, log, read("riscv-gcc-defconfig+kvm", "config"), []) == (Status.PASS, "")
 
 
 def test_a_compiler_of_another_version_than_asked_is_infra():

@@ -2,9 +2,8 @@
 
 import json
 
-from orchestrator import export, regress
-from orchestrator.models import PASS, Diagnostic
-from orchestrator.pipeline import Report
+from orchestrator import export
+from orchestrator.models import Diagnostic, Report, Row, Status, Verdict, VerdictKind
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 CELL = "riscv-gcc-defconfig+kvm"
@@ -12,9 +11,11 @@ CELL = "riscv-gcc-defconfig+kvm"
 
 def report_with_a_new_warning() -> Report:
     warning = Diagnostic("warning", "arch/riscv/kvm/vcpu_sbi.c", 97, 13, "unused variable 'x'", option="-Wunused-variable", fingerprint="f")
-    verdict = regress.Verdict(cell_id=CELL, sha=SHA, kind=regress.NEW_WARNINGS, status=PASS, base_sha="a" * 40, warnings=1, new_warnings=[warning])
+    verdict = Verdict(
+        cell_id=CELL, sha=SHA, kind=VerdictKind.NEW_WARNINGS, status=Status.PASS, base_sha="a" * 40, warnings=1, new_warnings=[warning]
+    )
     rerun = ("--tree", "/src/linux", "--matrix", "/src/matrix.yaml", "--results", "/srv/results")
-    return Report(rows=[regress.Row(SHA, "riscv: an unused variable", {CELL: verdict})], cells=[CELL], rerun=rerun)
+    return Report(rows=[Row(SHA, "riscv: an unused variable", {CELL: verdict})], cells=[CELL], rerun=rerun)
 
 
 def test_the_regression_field_follows_fail_on_as_the_regressions_list_does():

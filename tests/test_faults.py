@@ -25,7 +25,10 @@ import pytest
 from conftest import PROJECT, command_env, commit_change, descendants, orchestrate, start
 
 from orchestrator import retention
-from orchestrator.store import KEPT_FINISHED, RETRIED, STORED, Store
+from orchestrator.models import Outcome
+from orchestrator.store import Store
+
+STORED, RETRIED, KEPT_FINISHED = Outcome.STORED, Outcome.RETRIED, Outcome.KEPT_FINISHED
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +93,7 @@ def one_error_line(run: subprocess.CompletedProcess) -> str:
 
 def attempts(results: Path, sha: str) -> list[tuple[str, str]]:
     """(status, outcome) of each attempt at the cell, oldest first."""
-    return [(a["status"], a["outcome"]) for a in Store(results).attempts(sha, CELL)]
+    return [(a.status, a.outcome) for a in Store(results).attempts(sha, CELL)]
 
 
 def path_without(*programs: str, into: Path) -> str:
@@ -209,7 +212,7 @@ def test_make_killed_from_outside_is_infra_and_the_retry_builds_the_cell(site, t
     assert run.returncode == 0, output  # the retry built it: the stored pass stands, rebuilt
     assert attempts(results, site.a)[-2:] == [("infra", RETRIED), ("pass", STORED)]
     first = Store(results).attempts(site.a, CELL)[-2]
-    assert first["reason"] == "make was killed from outside the build (SIGKILL)"
+    assert first.reason == "make was killed from outside the build (SIGKILL)"
 
 
 def is_kvm_make(pid: int) -> bool:

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, commit_changes, orchestrate, start
 
-from orchestrator.nightly import FIRST, FORCE_PUSHED, NEW, NOTHING_NEW, plan_branch
+from orchestrator.models import BranchState
+from orchestrator.nightly import plan_branch
+
+FIRST, NEW, FORCE_PUSHED, NOTHING_NEW = BranchState.FIRST, BranchState.NEW, BranchState.FORCE_PUSHED, BranchState.NOTHING_NEW
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 

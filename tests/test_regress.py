@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator import logparse, regress
-from orchestrator.models import FAIL, INFRA, MATRIX_ERROR, PASS, BuildResult
+from orchestrator.models import BuildResult, Status, VerdictKind
 
 LOGS = Path(__file__).resolve().parent / "data" / "logs"
 
@@ -20,7 +20,7 @@ OTHER_ERROR = diagnostics("riscv-gcc-pipe-assembler-error")
 WARNING = diagnostics("arm64-gcc-unused-variable")  # unused variable 'orchestrator_unused'
 
 
-def build(sha: str, status: str = PASS, found=(), definition: str = "d1", cell: str = "riscv") -> BuildResult:
+def build(sha: str, status: str = Status.PASS, found=(), definition: str = "d1", cell: str = "riscv") -> BuildResult:
     return BuildResult(cell_id=cell, sha=sha, status=status, definition=definition, diagnostics=list(found))
 
 
@@ -29,86 +29,86 @@ def moved(found, lines: int = 3):
 
 
 def test_a_cell_that_passed_and_now_fails_is_a_new_failure():
-    verdict = regress.compare(build("b", FAIL, SEED_ERROR), build("a"))
-    assert verdict.kind == regress.NEW_FAIL and verdict.base_sha == "a"
+    verdict = regress.compare(build("b", Status.FAIL, SEED_ERROR), build("a"))
+    assert verdict.kind == VerdictKind.NEW_FAIL and verdict.base_sha == "a"
     assert verdict.new_errors == SEED_ERROR and verdict.is_regression()
 
 
 def test_a_cell_that_failed_and_now_passes_is_fixed():
-    verdict = regress.compare(build("c"), build("b", FAIL, SEED_ERROR))
-    assert verdict.kind == regress.FIXED and verdict.gone_errors == SEED_ERROR
+    verdict = regress.compare(build("c"), build("b", Status.FAIL, SEED_ERROR))
+    assert verdict.kind == VerdictKind.FIXED and verdict.gone_errors == SEED_ERROR
     assert not verdict.is_regression() and verdict.is_fix
 
 
 def test_still_failing_says_which_errors_are_new_and_which_are_gone():
-    verdict = regress.compare(build("c", FAIL, OTHER_ERROR), build("b", FAIL, SEED_ERROR))
-    assert verdict.kind == regress.STILL_FAILING
+    verdict = regress.compare(build("c", Status.FAIL, OTHER_ERROR), build("b", Status.FAIL, SEED_ERROR))
+    assert verdict.kind == VerdictKind.STILL_FAILING
     assert verdict.new_errors == OTHER_ERROR and verdict.gone_errors == SEED_ERROR
     assert verdict.is_regression()  # new errors
 
 
 def test_still_failing_with_the_same_errors_moved_is_not_a_regression():
-    verdict = regress.compare(build("c", FAIL, moved(SEED_ERROR)), build("b", FAIL, SEED_ERROR))
-    assert verdict.kind == regress.STILL_FAILING
+    verdict = regress.compare(build("c", Status.FAIL, moved(SEED_ERROR)), build("b", Status.FAIL, SEED_ERROR))
+    assert verdict.kind == VerdictKind.STILL_FAILING
     assert verdict.new_errors == [] and verdict.gone_errors == []
     assert not verdict.is_regression()
 
 
 def test_new_warnings_are_listed_and_count_only_when_asked():
-    verdict = regress.compare(build("b", PASS, WARNING), build("a"))
-    assert verdict.kind == regress.NEW_WARNINGS and verdict.new_warnings == WARNING
+    verdict = regress.compare(build("b", Status.PASS, WARNING), build("a"))
+    assert verdict.kind == VerdictKind.NEW_WARNINGS and verdict.new_warnings == WARNING
     assert not verdict.is_regression() and verdict.is_regression(fail_on_warnings=True)
 
 
 def test_warnings_fixed():
-    verdict = regress.compare(build("c"), build("b", PASS, WARNING))
-    assert verdict.kind == regress.WARNINGS_FIXED and verdict.gone_warnings == WARNING
+    verdict = regress.compare(build("c"), build("b", Status.PASS, WARNING))
+    assert verdict.kind == VerdictKind.WARNINGS_FIXED and verdict.gone_warnings == WARNING
 
 
 def test_a_warning_that_only_moved_is_neither_new_nor_fixed():
-    verdict = regress.compare(build("c", PASS, moved(WARNING)), build("b", PASS, WARNING))
-    assert verdict.kind == regress.UNCHANGED
+    verdict = regress.compare(build("c", Status.PASS, moved(WARNING)), build("b", Status.PASS, WARNING))
+    assert verdict.kind == VerdictKind.UNCHANGED
     assert verdict.new_warnings == [] and verdict.gone_warnings == []
 
 
 def test_infra_and_matrix_errors_are_never_regressions():
-    for status, kind in ((INFRA, regress.INFRA_ERROR), (MATRIX_ERROR, regress.MATRIX)):
+    for status, kind in ((Status.INFRA, VerdictKind.INFRA), (Status.MATRIX_ERROR, VerdictKind.MATRIX_ERROR)):
         verdict = regress.compare(build("b", status), build("a"))
         assert verdict.kind == kind and not verdict.is_regression(fail_on_warnings=True)
 
 
 def test_no_baseline_still_counts_a_failure():
-    assert regress.compare(build("a"), None).kind == regress.NO_BASELINE
-    failing = regress.compare(build("a", FAIL, SEED_ERROR), None)
-    assert failing.kind == regress.NO_BASELINE and failing.is_regression()
+    assert regress.compare(build("a"), None).kind == VerdictKind.NO_BASELINE
+    failing = regress.compare(build("a", Status.FAIL, SEED_ERROR), None)
+    assert failing.kind == VerdictKind.NO_BASELINE and failing.is_regression()
 
 
 def test_the_table_moves_each_cells_baseline_down_the_rows():
     commits = [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]
     results = {
         ("a", "riscv"): build("a"),
-        ("b", "riscv"): build("b", FAIL, SEED_ERROR),
-        ("c", "riscv"): build("c", INFRA),  # not a baseline for d
+        ("b", "riscv"): build("b", Status.FAIL, SEED_ERROR),
+        ("c", "riscv"): build("c", Status.INFRA),  # not a baseline for d
         ("d", "riscv"): build("d"),
     }
     rows = regress.table(commits, results, ["riscv"])
     assert [row.verdicts["riscv"].kind for row in rows] == [
-        regress.NO_BASELINE,
-        regress.NEW_FAIL,
-        regress.INFRA_ERROR,
-        regress.FIXED,
+        VerdictKind.NO_BASELINE,
+        VerdictKind.NEW_FAIL,
+        VerdictKind.INFRA,
+        VerdictKind.FIXED,
     ]
     assert rows[3].verdicts["riscv"].base_sha == "b"
 
 
 def test_results_of_another_cell_definition_are_never_compared():
     commits = [("a", "A"), ("b", "B")]
-    results = {("a", "riscv"): build("a", FAIL, SEED_ERROR, definition="old"), ("b", "riscv"): build("b", definition="new")}
+    results = {("a", "riscv"): build("a", Status.FAIL, SEED_ERROR, definition="old"), ("b", "riscv"): build("b", definition="new")}
     (first, second) = regress.table(commits, results, ["riscv"])
-    assert second.verdicts["riscv"].kind == regress.NO_BASELINE
+    assert second.verdicts["riscv"].kind == VerdictKind.NO_BASELINE
 
 
 def test_a_baseline_from_before_the_table():
-    earlier = {("riscv", "d1"): build("z", FAIL, SEED_ERROR)}
+    earlier = {("riscv", "d1"): build("z", Status.FAIL, SEED_ERROR)}
     (row,) = regress.table([("a", "A")], {("a", "riscv"): build("a")}, ["riscv"], earlier)
-    assert row.verdicts["riscv"].kind == regress.FIXED and row.verdicts["riscv"].base_sha == "z"
+    assert row.verdicts["riscv"].kind == VerdictKind.FIXED and row.verdicts["riscv"].base_sha == "z"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator import retention
-from orchestrator.models import PASS, BuildResult, Commit
+from orchestrator.models import BuildResult, Commit, Status
 from orchestrator.store import Store
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -33,7 +33,7 @@ def test_prune_removes_directories_never_rows(tmp_path):
         directory.mkdir(parents=True)
         (directory / "build.log").write_text("x" * 1000)
         store.add_build(
-            BuildResult(cell_id="riscv-gcc-defconfig+kvm", sha=sha, status=PASS, definition="d", artifacts_dir=str(directory))
+            BuildResult(cell_id="riscv-gcc-defconfig+kvm", sha=sha, status=Status.PASS, definition="d", artifacts_dir=str(directory))
         )
     store.db.execute("UPDATE builds SET finished = '2026-09-01T00:00:00+00:00' WHERE sha = ?", ("a" * 40,))
     rows_before = store.db.execute("SELECT COUNT(*) FROM builds").fetchone()[0]
@@ -45,7 +45,7 @@ def test_prune_removes_directories_never_rows(tmp_path):
     assert not (store.root / ("a" * 40)).exists()  # the commit's directory went with its last cell
     assert store.artifacts_dir("b" * 40, "riscv-gcc-defconfig+kvm").is_dir()
     assert store.db.execute("SELECT COUNT(*) FROM builds").fetchone()[0] == rows_before
-    assert store.result("a" * 40, "riscv-gcc-defconfig+kvm", "d").status == PASS
+    assert store.result("a" * 40, "riscv-gcc-defconfig+kvm", "d").status == Status.PASS
 
 
 def test_prune_with_a_budget_of_nothing_empties_the_artifacts(tmp_path):
@@ -55,6 +55,6 @@ def test_prune_with_a_budget_of_nothing_empties_the_artifacts(tmp_path):
     directory = store.artifacts_dir(sha, "x")
     directory.mkdir(parents=True)
     (directory / "build.log").write_text("log")
-    store.add_build(BuildResult(cell_id="x", sha=sha, status=PASS, definition="d", artifacts_dir=str(directory)))
+    store.add_build(BuildResult(cell_id="x", sha=sha, status=Status.PASS, definition="d", artifacts_dir=str(directory)))
     assert retention.prune(store, keep_days=30, budget=0).paths == [directory]
-    assert store.builds(sha)[0].status == PASS
+    assert store.builds(sha)[0].status == Status.PASS

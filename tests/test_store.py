@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import StoreError
-from orchestrator.models import FAIL, INFRA, PASS, BuildResult, Cell, Commit, Diagnostic
-from orchestrator.store import KEPT_FINISHED, MIGRATIONS, RETRIED, STORED, Store, recover
+from orchestrator.models import BuildResult, Cell, Commit, Diagnostic, Outcome, Status
+from orchestrator.store import MIGRATIONS, Store, recover
+
+STORED, RETRIED, KEPT_FINISHED = Outcome.STORED, Outcome.RETRIED, Outcome.KEPT_FINISHED
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 
@@ -17,7 +19,7 @@ def cell(cell_id: str, kconfig: str = "defconfig") -> Cell:
     return Cell(id=cell_id, arch="riscv", toolchain="gcc", kconfig=kconfig, fragments=(), targets=("config",), make_targets=())
 
 
-def result(c: Cell, status: str = PASS, **extra) -> BuildResult:
+def result(c: Cell, status: str = Status.PASS, **extra) -> BuildResult:
     return BuildResult(cell_id=c.id, sha=SHA, status=status, definition=c.definition, **extra)
 
 
@@ -25,7 +27,7 @@ def test_store_round_trips_a_build(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "Linux 6.1", "2022-12-11T14:15:00+00:00"))
     riscv = cell("riscv-gcc-defconfig")
-    built = result(riscv, FAIL, reason="x.c:1:2: error: boom", targets={"config": "PASS"}, errors=1, compiler="gcc 12")
+    built = result(riscv, Status.FAIL, reason="x.c:1:2: error: boom", targets={"config": "PASS"}, errors=1, compiler="gcc 12")
     store.add_build(built, store.start_run("orchestrate --commit HEAD", "/tree"))
     assert store.builds(SHA) == [built]
     assert store.commit(SHA) == Commit(SHA, "Linux 6.1", "2022-12-11T14:15:00+00:00")
@@ -42,9 +44,9 @@ def test_diagnostics_are_stored_with_their_build_and_replaced_with_it(tmp_path):
         fingerprint="9d1610a71ffa2ae2",
     )
     warning = Diagnostic("warning", "arch/riscv/kvm/vcpu.c", 3, None, "unused", option="-Wunused-variable")
-    store.add_build(result(c, FAIL, diagnostics=[error, warning]))
+    store.add_build(result(c, Status.FAIL, diagnostics=[error, warning]))
     assert store.builds(SHA)[0].diagnostics == [error, warning]
-    store.add_build(result(c, PASS))
+    store.add_build(result(c, Status.PASS))
     assert store.builds(SHA)[0].diagnostics == []
     assert store.db.execute("SELECT COUNT(*) FROM diagnostics").fetchone()[0] == 0
 
@@ -75,7 +77,7 @@ def test_missing_cells_are_those_without_a_result_of_their_definition(tmp_path):
     store.add_commit(Commit(SHA, "s", "d"))
     done, broken_infra, changed = cell("done"), cell("infra"), cell("changed")
     store.add_build(result(done))
-    store.add_build(result(broken_infra, INFRA, reason="riscv64-linux-gnu-gcc not found"))
+    store.add_build(result(broken_infra, Status.INFRA, reason="riscv64-linux-gnu-gcc not found"))
     store.add_build(result(changed))
     changed_now = cell("changed", kconfig="tinyconfig")  # same id, new definition
     fresh = cell("fresh")
@@ -86,23 +88,23 @@ def test_builds_shows_the_latest_result_of_each_cell(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "s", "d"))
     old, new, other = cell("a"), cell("a", kconfig="tinyconfig"), cell("b")
-    store.add_build(result(old, FAIL))
+    store.add_build(result(old, Status.FAIL))
     store.add_build(result(other))
-    store.add_build(result(new, PASS))
+    store.add_build(result(new, Status.PASS))
     assert [(r.cell_id, r.definition, r.status) for r in store.builds(SHA)] == [
-        ("b", other.definition, PASS),
-        ("a", new.definition, PASS),
+        ("b", other.definition, Status.PASS),
+        ("a", new.definition, Status.PASS),
     ]
-    assert store.result(SHA, "a", old.definition).status == FAIL  # still there
+    assert store.result(SHA, "a", old.definition).status == Status.FAIL  # still there
 
 
 def test_rebuilding_replaces_the_result(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "s", "d"))
     c = cell("a")
-    store.add_build(result(c, INFRA))
-    store.add_build(result(c, PASS))
-    assert [r.status for r in store.builds(SHA)] == [PASS]
+    store.add_build(result(c, Status.INFRA))
+    store.add_build(result(c, Status.PASS))
+    assert [r.status for r in store.builds(SHA)] == [Status.PASS]
 
 
 def test_find_sha_by_unique_prefix(tmp_path):
@@ -160,37 +162,37 @@ def test_a_finished_result_moves_its_artifacts_into_place_and_names_them_there(t
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "s", "d"))
     c = cell("a")
-    built = store.publish(result(c, PASS), partial(store, c, "passed\n"))
+    built = store.publish(result(c, Status.PASS), partial(store, c, "passed\n"))
     final = tmp_path / SHA / "a"
     assert built.artifacts_dir == f"{SHA}/a" and (final / "build.log").read_text() == "passed\n"
     assert not final.with_name("a.partial").exists()
     assert str(final / "fragments" / "0-kvm.config") in (final / "reproducer.sh").read_text()
     assert ".partial" not in (final / "reproducer.sh").read_text() + (final / "metadata.json").read_text()
-    assert store.attempts(SHA, "a")[0]["outcome"] == STORED
+    assert store.attempts(SHA, "a")[0].outcome == STORED
 
 
 def test_an_infrastructure_error_never_replaces_a_finished_result_or_its_artifacts(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "s", "d"))
     c = cell("a")
-    store.publish(result(c, FAIL, reason="x.c:1: error: boom"), partial(store, c, "the commit's error\n"))
-    kept = store.publish(result(c, INFRA, reason="no space left on device"), partial(store, c, "disk full\n"))
-    assert (kept.status, kept.reason) == (FAIL, "x.c:1: error: boom")
+    store.publish(result(c, Status.FAIL, reason="x.c:1: error: boom"), partial(store, c, "the commit's error\n"))
+    kept = store.publish(result(c, Status.INFRA, reason="no space left on device"), partial(store, c, "disk full\n"))
+    assert (kept.status, kept.reason) == (Status.FAIL, "x.c:1: error: boom")
     assert (tmp_path / SHA / "a" / "build.log").read_text() == "the commit's error\n"
     assert (tmp_path / SHA / "a.infra" / "build.log").read_text() == "disk full\n"
-    assert [(a["status"], a["outcome"]) for a in store.attempts(SHA, "a")] == [(FAIL, STORED), (INFRA, KEPT_FINISHED)]
-    assert [r.status for r in store.builds(SHA)] == [FAIL]
+    assert [(a.status, a.outcome) for a in store.attempts(SHA, "a")] == [(Status.FAIL, STORED), (Status.INFRA, KEPT_FINISHED)]
+    assert [r.status for r in store.builds(SHA)] == [Status.FAIL]
 
 
 def test_a_retried_infrastructure_error_is_recorded_and_the_next_attempt_is_the_result(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "s", "d"))
     c = cell("a")
-    store.publish(result(c, INFRA, reason="make was killed"), partial(store, c, "killed\n"), retrying=True)
+    store.publish(result(c, Status.INFRA, reason="make was killed"), partial(store, c, "killed\n"), retrying=True)
     assert store.builds(SHA) == []
-    store.publish(result(c, PASS), partial(store, c, "passed\n"))
-    assert [(a["status"], a["outcome"]) for a in store.attempts(SHA, "a")] == [(INFRA, RETRIED), (PASS, STORED)]
-    assert [r.status for r in store.builds(SHA)] == [PASS]
+    store.publish(result(c, Status.PASS), partial(store, c, "passed\n"))
+    assert [(a.status, a.outcome) for a in store.attempts(SHA, "a")] == [(Status.INFRA, RETRIED), (Status.PASS, STORED)]
+    assert [r.status for r in store.builds(SHA)] == [Status.PASS]
 
 
 def test_absolute_artifact_paths_of_an_older_store_become_relative(tmp_path):
@@ -212,7 +214,7 @@ def test_absolute_artifact_paths_of_an_older_store_become_relative(tmp_path):
 def test_recover_copies_what_can_be_read_and_keeps_the_damaged_file(tmp_path):
     store = Store(tmp_path)
     store.add_commit(Commit(SHA, "Linux 6.1", "d"))
-    store.add_build(result(cell("a"), PASS))
+    store.add_build(result(cell("a"), Status.PASS))
     store.close()
     with open(tmp_path / "results.db", "r+b") as db:
         db.seek(8192)  # the commits table's index: the rows themselves are intact
