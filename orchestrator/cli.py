@@ -24,8 +24,8 @@ from . import console as views
 from . import matrix as matrix_module
 from .demotree import DEFAULT_TARBALL, make_demo_tree
 from .errors import OrchestratorError, RevisionError, UserError
+from .executors import Interrupted
 from .lock import Busy
-from .runner import Interrupted
 from .store import Store, default_results_dir, recover
 
 COMMANDS = ("plan", "show", "report", "nightly", "images", "demo-tree", "recover")

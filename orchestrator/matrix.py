@@ -96,7 +96,7 @@ class Matrix:
     path: Path
     tree: TreeSpec  # the first of `trees`: what --commit, plan and report read
     cells: list[Cell]
-    jobs: int | None = None  # make -j per cell; None: let the runner choose
+    jobs: int | None = None  # make -j per cell; None: the executor splits the cores
     trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
     retention: Retention = field(default_factory=Retention)
     retries: int = DEFAULT_RETRIES

@@ -9,8 +9,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import containers, regress, runner, tree
+from . import containers, regress, tree
+from .build import BuildRequest
 from .errors import RevisionError, TreeError, WorkRootError
+from .executors import Executor, local
 from .lock import Busy, Lock
 from .matrix import Matrix
 from .models import BuildResult, Cell, Commit, Report, Status, Verdict, VerdictKind
@@ -101,11 +103,11 @@ def build_commit(
 
 def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say) -> None:
     checkout = tree.checkout(source, sha, root)
-    plan = runner.schedule(len(todo), runner.cores(), jobs or matrix.jobs, workers)
+    plan = local.schedule(len(todo), local.cores(), jobs or matrix.jobs, workers)
     runtimes = choose_runtimes(todo, runtime, say)
     ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or root / "ccache")
     requests = [
-        runner.BuildRequest(
+        BuildRequest(
             cell=cell,
             sha=sha,
             source=str(checkout),
@@ -119,17 +121,33 @@ def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs
         for cell in todo
     ]
     run_id = store.start_run(command, str(source))
-    for finished in runner.run_builds(requests, plan.workers, on_progress, matrix.retries, root / "workers.log"):
-        attempt = finished.result
-        now = store.publish(attempt, finished.artifacts, run_id, finished.retrying)
-        if finished.retrying:
-            say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); building it again")
-            continue
-        if attempt.status == Status.INFRA and now.status != Status.INFRA:
-            say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); the stored {now.status.upper()} is kept")
-            run.kept.append(attempt)
-        run.built.append(attempt.cell_id)
+    with local.LocalExecutor(plan.workers, on_progress, root / "workers.log") as executor:
+        _store_attempts(run, executor, requests, store, run_id, matrix.retries, on_progress, say)
     store.finish_run(run_id)
+
+
+def _store_attempts(run: CommitRun, executor: Executor, requests, store: Store, run_id: int, retries: int, on_progress, say: Say) -> None:
+    """Store each attempt as it finishes. An infrastructure error is built again, up to `retries` times,
+    once the others are done; its attempt is recorded (and its artifacts moved aside) first."""
+    tries: dict[str, int] = {}
+    while requests:
+        again = []
+        for finished in executor.submit(requests):
+            attempt = finished.result
+            tries[attempt.cell_id] = tries.get(attempt.cell_id, 0) + 1
+            retrying = attempt.status == Status.INFRA and tries[attempt.cell_id] <= retries
+            now = store.publish(attempt, finished.artifacts, run_id, retrying)
+            if retrying:
+                say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); building it again")
+                on_progress(attempt.cell_id, "queued", f"again after: {attempt.reason}")
+                again.append(finished.request)
+                continue
+            if attempt.status == Status.INFRA and now.status != Status.INFRA:
+                say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); the stored {now.status.upper()} is kept")
+                run.kept.append(attempt)
+            on_progress(attempt.cell_id, "done", attempt.status)
+            run.built.append(attempt.cell_id)
+        requests = again
 
 
 @contextmanager

@@ -69,7 +69,7 @@ def test_non_utf8_bytes_never_crash_and_survive_as_replacement_characters():
         raw.decode("utf-8")
     (error,) = [d for d in parsed("riscv-gcc-latin1-plain-make") if d.severity == "error"]
     assert "caf\ufffd" in error.excerpt[0]
-    # tuxmake (with the runner's lenient pipes) writes the same line with U+FFFD already in it.
+    # tuxmake (with the build's lenient pipes) writes the same line with U+FFFD already in it.
     (error,) = [d for d in parsed("riscv-gcc-latin1-source") if d.severity == "error"]
     assert "caf\ufffd" in error.excerpt[0]
 

@@ -149,7 +149,7 @@ def test_a_branchs_last_nightly_tip_is_the_latest_recorded(tmp_path):
 
 
 def partial(store: Store, c: Cell, log: str) -> Path:
-    """An artifacts directory as the runner leaves it: <cell>.partial, with a reproducer naming it."""
+    """An artifacts directory as a build leaves it: <cell>.partial, with a reproducer naming it."""
     path = store.artifacts_dir(SHA, c.id).with_name(c.id + ".partial")
     (path / "fragments").mkdir(parents=True)
     (path / "build.log").write_text(log)

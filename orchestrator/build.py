@@ -1,7 +1,7 @@
-"""Build cells with tuxmake, several at a time, and tell infrastructure errors from build failures.
+"""One cell's tuxmake build: a request in, its artifacts and result out. Runs in a worker process.
 
-Each cell runs in its own worker process: tuxmake's Build.run() installs a SIGTERM handler, which
-Python only allows in a main thread, so threads cannot run builds side by side.
+tuxmake's Build.run() installs a SIGTERM handler, which Python only allows in a main thread: a build
+runs in a process of its own (see executors/), never in a thread.
 
 Build directories sit at a stable path per cell (emptied before every build) and ccache is shared:
 tuxmake puts the build directory into KCFLAGS, so a fresh path per build would make every ccache
@@ -10,17 +10,10 @@ lookup miss across commits.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
-import select
 import shutil
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,28 +22,9 @@ from .classify import Command, one_line
 from .lock import Lock
 from .models import BuildResult, Cell, Status
 
-STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
 HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
 # tuxmake's refusals that are about the machine, not the matrix: a missing compiler or engine.
 HOST_REFUSALS = ("CompilerNotFoundError", "RuntimeNotFoundError", "EnvironmentCheckFailed", "KorgGccPreparationFailed")
-
-
-@dataclass
-class Schedule:
-    workers: int  # cells built at once
-    jobs: int  # make -j of each
-
-
-def schedule(cells: int, cores: int, jobs: int | None = None, workers: int | None = None) -> Schedule:
-    """Split the cores between concurrent cells.
-
-    A KVM-only cell spends much of its time in serial steps (config, prepare, a handful of
-    objects), so running one cell per core with -j matching the cores keeps both busy; see
-    bench/README.md for the measurement behind it.
-    """
-    cores = max(1, cores)
-    workers = max(1, min(cells, workers or cores))
-    return Schedule(workers=workers, jobs=jobs or cores)
 
 
 @dataclass
@@ -74,11 +48,6 @@ class Finished:
     request: BuildRequest
     result: BuildResult
     artifacts: Path | None
-    retrying: bool = False  # an infrastructure error that will be built again in this run
-
-
-class Interrupted(Exception):
-    """The build was stopped by a signal; it has no result to store."""
 
 
 def build_cell(request: BuildRequest) -> Finished | None:
@@ -288,150 +257,8 @@ def current_step(log_tail: str) -> str:
     return step
 
 
-def run_builds(
-    requests: list[BuildRequest],
-    workers: int,
-    on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
-    retries: int = 0,
-    output: Path | None = None,
-) -> Iterator[Finished]:
-    """Build the requests `workers` at a time, yielding each attempt as soon as it is finished.
-
-    What the workers print outside the build logs (tuxmake's warnings, a container engine's own errors,
-    a dying worker's traceback) is appended to `output`, never to the user's terminal.
-
-    An infrastructure error is built again, up to `retries` times: its attempt is yielded first, with
-    `retrying` set (the caller records it and moves its artifacts aside), then the cell is resubmitted.
-    on_progress(cell_id, state, detail) hears "queued", "building" (detail: current step) and "done".
-    """
-    if not requests:
-        return
-    for request in requests:
-        on_progress(request.cell.id, "queued", "")
-    pool = _Pool(workers, output)
-    tries = {request.cell.id: 0 for request in requests}
-    try:
-        pending = {pool.submit(request): request for request in requests}
-        while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                request = pending.pop(future)
-                finished = _outcome(future, request)
-                if finished is None:
-                    raise Interrupted(request.cell.id)
-                tries[request.cell.id] += 1
-                if finished.result.status == Status.INFRA and tries[request.cell.id] <= retries:
-                    finished.retrying = True
-                    on_progress(request.cell.id, "building", f"again after: {finished.result.reason}")
-                    yield finished
-                    pending[pool.submit(request)] = request
-                    continue
-                on_progress(request.cell.id, "done", finished.result.status)
-                yield finished
-            for request in pending.values():
-                log = partial_dir(Path(request.output_dir)) / "build.log"
-                if log.exists():
-                    on_progress(request.cell.id, "building", current_step(_tail(log)))
-    except BaseException:
-        pool.stop()
-        raise
-    finally:
-        pool.shutdown()
-
-
-def _outcome(future, request: BuildRequest) -> Finished | None:
-    try:
-        return future.result()
-    except Exception as error:  # the worker process itself died (killed, out of memory)
-        result = BuildResult(
-            cell_id=request.cell.id,
-            sha=request.sha,
-            status=Status.INFRA,
-            definition=request.cell.definition,
-            reason=one_line(f"build worker died: {type(error).__name__}: {error}"),
-            runtime=request.runtime,
-        )
-        partial = partial_dir(Path(request.output_dir))
-        return Finished(request, result, partial if partial.is_dir() else None)
-
-
-class _Pool:
-    """The worker processes; made again when a worker died and broke the pool (its builds are retried)."""
-
-    def __init__(self, workers: int, output: Path | None):
-        self.workers = workers
-        self.output = str(output) if output else ""
-        self.executor = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), self.output)
-        )
-
-    def submit(self, request: BuildRequest):
-        try:
-            return self.executor.submit(build_cell, request)
-        except BrokenProcessPool:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-            self.executor = self._start()
-            return self.executor.submit(build_cell, request)
-
-    def stop(self) -> None:
-        _stop_workers(self.executor)
-
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _start_worker(run_pid: int, output: str) -> None:
-    """Worker start. Lead a process group of its own, so make and the compilers it starts can be
-    killed with it; and stop when the run that owns the pool dies. A run killed with SIGKILL cannot
-    stop its builds, and its workers' parent is the pool's forkserver, which outlives it: without this
-    an orphaned worker builds on beside the next run (its cell lock makes that run wait meanwhile).
-    What the worker prints goes to `output` (appended), not to the terminal the run draws on."""
-    os.setpgid(0, 0)
-    if output:
-        try:
-            log = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            os.close(log)
-        except OSError:
-            pass  # a full or read-only work root: the terminal it is
-    try:
-        run = os.pidfd_open(run_pid)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):  # no pidfd (not Linux 5.3+): orphans finish, the cell lock serializes
-        return
-
-    def watch() -> None:
-        select.select([run], [], [])  # readable once the run has exited
-        os.kill(os.getpid(), signal.SIGTERM)  # tuxmake stops make; an idle worker just ends
-        time.sleep(STOP_GRACE)
-        os.killpg(0, signal.SIGKILL)  # whatever is left of the build, and this worker
-
-    threading.Thread(target=watch, name="watch-run", daemon=True).start()
-
-
-def _stop_workers(pool: ProcessPoolExecutor, grace: float = STOP_GRACE) -> None:
-    """Interrupted: stop the running builds too, not just the queue. tuxmake ends make on SIGTERM, but
-    then its worker process lives on, idle, and the pool would wait for it forever; and on a loaded
-    machine make may outlast the grace. Kill each worker's process group: make and compilers too."""
-    processes = list(getattr(pool, "_processes", {}).values())  # the pool has no public way to reach them
-    for process in processes:
-        process.terminate()
-    deadline = time.monotonic() + grace
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # each worker leads its own group
-        process.join(5)
-
-
-def _tail(path: Path, size: int = 16384) -> str:
+def read_tail(path: Path, size: int = 16384) -> str:
+    """The end of a file that is still being written (a running build's log)."""
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - size))
         return handle.read().decode("utf-8", "replace")
@@ -442,8 +269,3 @@ def _read_text(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-

@@ -1,0 +1,40 @@
+"""Executors: what runs many cell builds, and where.
+
+An executor takes build requests and yields each attempt as soon as it is finished; it knows nothing of
+the store, retries or verdicts (the pipeline does). `local` runs them in worker processes here; another
+executor (a cluster, say) is a new module beside it that keeps the same small protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from ..build import BuildRequest, Finished
+
+# on_progress(cell_id, state, detail): "queued", then "building" with the step it is on.
+Progress = Callable[[str, str, str], None]
+
+
+def quiet(cell_id: str, state: str, detail: str) -> None:
+    """A Progress that says nothing."""
+
+
+class Interrupted(Exception):
+    """A build was stopped by a signal; it has no result to store."""
+
+
+class Executor(Protocol):
+    def submit(self, requests: list[BuildRequest]) -> Iterator[Finished]:
+        """Build `requests`, yielding each attempt as it finishes; Interrupted when a build was stopped."""
+        ...
+
+    def stop(self) -> None:
+        """Stop every running build, leaving nothing running."""
+        ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        """Done with it: on an exception, stop() first."""
+        ...
