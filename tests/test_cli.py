@@ -13,6 +13,7 @@ import pytest
 from conftest import commit_change, descendants, orchestrate, start, still_running
 
 from orchestrator import cli
+from orchestrator.cli import commands
 from orchestrator.errors import GitError, StoreError
 from orchestrator.store import Store
 
@@ -235,7 +236,7 @@ def test_whatever_escapes_is_one_line_and_exit_2_never_1(error, monkeypatch, cap
     def broken(args, out):
         raise error
 
-    monkeypatch.setitem(cli.SUBCOMMANDS, "plan", (cli.plan_parser, broken))
+    monkeypatch.setattr(commands, "plan", broken)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert cli.main(["plan"]) == 2
     stderr = capsys.readouterr().err
@@ -246,3 +247,10 @@ def test_whatever_escapes_is_one_line_and_exit_2_never_1(error, monkeypatch, cap
         assert stderr.startswith(f"orchestrate: internal error: {type(error).__name__}: ")
         (saved,) = tmp_path.glob("orchestrator-crash-*.txt")
         assert f"the traceback is in {saved}" in stderr and "Traceback" in saved.read_text()
+
+
+def test_version_is_the_packages():
+    from orchestrator import __version__
+
+    run = orchestrate("--version")
+    assert run.returncode == 0 and run.stdout == f"orchestrate {__version__}\n"

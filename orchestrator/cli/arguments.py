@@ -1,0 +1,168 @@
+"""The command line's grammar: `orchestrate --commit REV [options]` (the main job) and subcommands.
+
+One argparse parser: the main job's options at the top level, each subcommand a subparser whose
+`func` is its handler in commands.py. A usage error is one line, like every other error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from .. import __version__, export, nightly
+from .. import matrix as matrix_module
+from ..demotree import DEFAULT_TARBALL
+from . import commands
+
+DESCRIPTION = """\
+Build a Linux kernel commit across a matrix of architectures, toolchains and configs with tuxmake,
+and store a verdict for every cell, keyed by commit.
+
+The main job:
+  orchestrate --commit REV [options]   build REV (or each commit of A..B) for every cell of the matrix,
+                                       and judge each cell against its baseline
+"""
+
+EPILOG = """\
+exit codes: 0 no regression, 1 a regression (a new failure or new errors against the baseline, a
+failure with no baseline, or new warnings with --fail-on warnings), 2 bad input, an infrastructure
+error or a matrix error (Kconfig dropped an option a cell asked for), 75 (nightly only) another
+nightly holds the lock, 130 interrupted.
+Results go to ./results (or $ORCHESTRATOR_RESULTS, or --results); worktrees, build directories
+and ccache to ~/.cache/orchestrator (or $ORCHESTRATOR_WORK).
+"""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line saying where to look, like every other input error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
+        sys.exit(2)
+
+
+def parser() -> ArgumentParser:
+    top = ArgumentParser(prog="orchestrate", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"orchestrate {__version__}")
+    top.add_argument("--commit", metavar="REV", help="commit to build (sha, branch, tag, HEAD~2), or A..B for each of a range")
+    _common(top)
+    _building(top)
+    top.add_argument("--rebuild", action="store_true", help="build cells that already have a result too")
+    _judging(top)
+    top.set_defaults(func=commands.build)
+    sub = top.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
+
+    plan = sub.add_parser("plan", help="show the expanded matrix without building", description="Show the expanded matrix; builds nothing.")
+    _common(plan)
+    plan.set_defaults(func=commands.plan)
+
+    show = sub.add_parser("show", help="print the stored results and diagnostics of a commit", description="Print the stored results of a commit.")
+    show.add_argument("rev", help="commit: sha (or a prefix of one stored), branch or tag")
+    _common(show, cells=False)
+    show.set_defaults(func=commands.show)
+
+    report = sub.add_parser(
+        "report",
+        help="the regression table: commits x cells, oldest first",
+        description="The regression table: rows are commits (oldest first), columns are cells; then the new "
+        "diagnostics of each regression and a command that reproduces it.",
+    )
+    report.add_argument("range", nargs="?", default="HEAD", help="A..B (A is shown as the first row) or one rev (default: HEAD)")
+    _common(report)
+    _judging(report)
+    report.add_argument("--format", choices=("table", *export.FORMATS), default="table", help="default: a rich table")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the format to FILE instead of stdout")
+    report.set_defaults(func=commands.report)
+
+    _nightly(sub.add_parser(
+        "nightly",
+        help="fetch each tree and branch of the matrix, build what is new, judge it, write a dated report",
+        description="For each tree and branch of the matrix: fetch, build what is new since the last nightly "
+        "of that branch, judge each cell against the previous nightly's tip, prune old artifacts, and write "
+        "results/nightly/<UTC date>/report.md and report.json. Exit codes as for --commit; 75 when another "
+        "nightly holds the lock (see --wait).",
+    ))
+
+    images = sub.add_parser(
+        "images",
+        help="build the podman images tuxmake uses, from Debian packages",
+        description="Build the container images tuxmake's podman runtime uses (docker.io/tuxmake/<arch>_<toolchain>) "
+        "from Debian packages with mmdebstrap, for machines that cannot reach a registry: one image holding the "
+        "toolchains of every cell asked for, tagged with each name. With nothing changed, the image is reused.",
+    )
+    images.add_argument("action", choices=("build",), help="build: make the images (or find them up to date)")
+    images.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="default: the images of this matrix's cells (%(default)s)")
+    images.add_argument("--arch", action="append", default=[], choices=matrix_module.MAIN_ARCHES, help="only these arches (repeatable)")
+    images.add_argument("--toolchain", action="append", default=[], choices=("gcc", "clang"), help="only these toolchains (repeatable)")
+    images.set_defaults(func=commands.images)
+
+    demo = sub.add_parser(
+        "demo-tree",
+        help="make a git tree of Debian's linux-source-6.1 to build",
+        description="Unpack Debian's linux-source tarball into DIR and commit it (same sha on every machine).",
+    )
+    demo.add_argument("dir", type=Path, help="where to make the tree (reused if it is already one)")
+    demo.add_argument("--tarball", type=Path, default=DEFAULT_TARBALL, help="default: %(default)s")
+    demo.set_defaults(func=commands.demo_tree)
+
+    recover = sub.add_parser(
+        "recover",
+        help="copy what can be read of a damaged results store into a new one",
+        description="Copy what can still be read of a damaged results.db into a new one, table by table and row "
+        "by row; the damaged file is kept beside it as results.db.damaged-<time>.",
+    )
+    recover.add_argument("--results", type=Path, help="results directory (default: $ORCHESTRATOR_RESULTS or results/)")
+    recover.set_defaults(func=commands.recover)
+    return top
+
+
+COMMANDS = ("plan", "show", "report", "nightly", "images", "demo-tree", "recover")
+
+
+def _nightly(parser: argparse.ArgumentParser) -> None:
+    _common(parser, tree=False)  # the trees and branches come from the matrix
+    parser.add_argument("--each", action="store_true", help="build every new commit (newest first), not only the tip")
+    parser.add_argument(
+        "--max-commits",
+        type=int,
+        default=nightly.DEFAULT_MAX_COMMITS,
+        metavar="N",
+        help="with --each, at most N commits per branch (default: %(default)s)",
+    )
+    _building(parser)
+    parser.add_argument(
+        "--keep-days", type=int, metavar="N", help="prune artifacts older than N days (default: the matrix's nightly.keep_days, else 30)"
+    )
+    parser.add_argument(
+        "--disk-budget", metavar="SIZE", help="prune the oldest artifacts beyond SIZE, e.g. 20G or unlimited (default: the matrix's, else 20G)"
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for a running nightly to finish instead of exiting with 75")
+    _fail_on(parser)
+    parser.set_defaults(func=commands.nightly)
+
+
+def _common(parser: argparse.ArgumentParser, cells: bool = True, tree: bool = True) -> None:
+    parser.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="matrix file (default: %(default)s)")
+    if tree:
+        parser.add_argument("--tree", type=Path, help="kernel git tree (default: the matrix's tree.path)")
+    parser.add_argument("--results", type=Path, help="results directory (default: $ORCHESTRATOR_RESULTS or results/)")
+    if cells:
+        parser.add_argument("--cells", action="append", default=[], metavar="GLOB", help="only cells whose id matches (repeatable)")
+
+
+def _building(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
+
+
+def _judging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base", metavar="REV", help="judge against this commit's results (default: each cell's nearest first-parent ancestor with a result)"
+    )
+    _fail_on(parser)
+
+
+def _fail_on(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on", choices=("errors", "warnings"), default="errors", help="what counts as a regression (default: errors)")

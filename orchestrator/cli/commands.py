@@ -1,0 +1,229 @@
+"""What each command does: thin handlers over the library, each picking a view and an exit code.
+
+Each takes the parsed arguments and the console, and returns the exit code; errors are raised and
+become exit codes in one place (cli/__init__.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from argparse import Namespace
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from .. import console as views
+from .. import export, pipeline, tree
+from .. import images as container_images
+from .. import matrix as matrix_module
+from .. import nightly as nightly_run
+from ..demotree import make_demo_tree
+from ..errors import RevisionError, UserError
+from ..lock import Busy
+from ..store import Store, default_results_dir
+from ..store import recover as recover_store
+
+BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
+
+
+def _check_building(args: Namespace) -> None:
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be a positive number")
+
+
+def _results(args: Namespace) -> Path:
+    return args.results or default_results_dir()
+
+
+def _sayer(out: Console):
+    """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
+    return lambda message: out.print(message, highlight=False, markup=False, soft_wrap=True)  # one line in a log
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _rerun(args: Namespace, source: Path, store: Store) -> tuple[str, ...]:
+    """Options that make a reproduce command find this tree, matrix and store from any directory."""
+    options = ("--tree", str(source), "--matrix", str(Path(args.matrix).absolute()), "--results", str(store.root))
+    return options + (("--runtime", args.runtime) if getattr(args, "runtime", None) else ())
+
+
+def build(args: Namespace, out: Console) -> int:
+    if args.commit.startswith("-"):
+        raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
+    _check_building(args)
+    matrix = matrix_module.load(args.matrix)
+    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
+    source = pipeline.source_tree(matrix, args.tree)
+    shas = tree.first_parent_range(source, args.commit, label="--commit")
+    base = tree.resolve(source, args.base, label="--base") if args.base else None
+    store = Store(_results(args))
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    fail_on_warnings = args.fail_on == "warnings"
+    say = _sayer(out)
+    rerun = _rerun(args, source, store)
+    codes = []
+    for sha in shas:
+        with views.LiveProgress(out, cells, f"building {sha[:12]} of {source}") as progress:
+            run = pipeline.build_commit(
+                matrix,
+                cells,
+                source,
+                sha,
+                store,
+                runtime=args.runtime,
+                jobs=args.jobs,
+                rebuild=args.rebuild,
+                command=" ".join(["orchestrate", *sys.argv[1:]]),
+                on_progress=progress.update,
+                say=say,
+            )
+        views.summary(out, run.commit, run.results, run.built)
+        found = pipeline.verdicts(store, source, run.results, base, say)
+        views.verdicts(out, run.commit, found, fail_on_warnings, rerun)
+        note = pipeline.history_cut_note(source, found)
+        if note:
+            print(f"orchestrate: {note}, or pass --base REV", file=sys.stderr)
+        codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings))
+    if len(shas) > 1:
+        out.print()
+        report = pipeline.report(store, source, args.commit, [c.id for c in cells], base, label="--commit", say=say)
+        report.rerun = rerun
+        views.report(out, report, fail_on_warnings)
+    return 1 if 1 in codes else max(codes)
+
+
+def report(args: Namespace, out: Console) -> int:
+    with pipeline.collector_paused():  # a short-lived command making tens of thousands of records
+        return _report(args, out)
+
+
+def _report(args: Namespace, out: Console) -> int:
+    if args.format == "table" and args.output:
+        raise UserError("-o FILE goes with --format markdown, json or junit")
+    store = Store(_results(args))
+    matrix = matrix_module.load(args.matrix)
+    source = pipeline.source_tree(matrix, args.tree)
+    base = tree.resolve(source, args.base, label="--base") if args.base else None
+    cells = [c.id for c in matrix_module.select(matrix.cells, args.cells, label="--cells")] if args.cells else None
+    report = pipeline.report(store, source, args.range, cells, base, label="report", say=_sayer(out))
+    report.rerun = _rerun(args, source, store)
+    if cells is None:  # matrix order first, then cells no longer in the matrix
+        order = {c.id: i for i, c in enumerate(matrix.cells)}
+        report.cells.sort(key=lambda c: (order.get(c, len(order)), c))
+    fail_on_warnings = args.fail_on == "warnings"
+    if args.format == "table":
+        views.report(out, report, fail_on_warnings)
+        return 0
+    text = export.FORMATS[args.format](report, fail_on_warnings)
+    if args.output:
+        try:
+            args.output.write_text(text)
+        except OSError as error:
+            raise UserError(f"-o {args.output}: cannot write ({error.strerror}); give a writable path") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def nightly(args: Namespace, out: Console) -> int:
+    _check_building(args)
+    if args.max_commits < 1:
+        raise UserError(f"--max-commits {args.max_commits}: must be a positive number")
+    if args.keep_days is not None and args.keep_days < 0:
+        raise UserError(f"--keep-days {args.keep_days}: must be 0 or more")
+    options = nightly_run.Options(
+        each=args.each,
+        max_commits=args.max_commits,
+        runtime=args.runtime,
+        jobs=args.jobs,
+        keep_days=args.keep_days,
+        wait=args.wait,
+        fail_on_warnings=args.fail_on == "warnings",
+    )
+    if args.disk_budget is not None:
+        try:
+            options.disk_budget = matrix_module.parse_size(args.disk_budget)
+        except ValueError as error:
+            raise UserError(f"--disk-budget {error}") from None
+    matrix = matrix_module.load(args.matrix)
+    if not matrix.trees:
+        raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
+    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
+    store = Store(_results(args))
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+
+    @contextmanager
+    def progress(title: str):
+        with views.LiveProgress(out, cells, title) as live:
+            yield live.update
+
+    try:
+        run = nightly_run.run(matrix, cells, store, options, say=_sayer(out), progress=progress)
+    except Busy as busy:
+        print(
+            f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); "
+            "exiting — pass --wait to wait for it",
+            file=sys.stderr,
+        )
+        return BUSY
+    nightly_run.write_report(store, run, cells)
+    out.print()
+    views.nightly(out, run)
+    return nightly_run.exit_code(run)
+
+
+def images(args: Namespace, out: Console) -> int:
+    if args.arch or args.toolchain:
+        pairs = [(a, t) for a in args.arch or ["x86_64", "arm64", "riscv"] for t in args.toolchain or ["gcc", "clang"]]
+    else:
+        cells = matrix_module.load(args.matrix).cells
+        pairs = sorted({(c.arch, c.toolchain) for c in cells if c.toolchain in ("gcc", "clang")})
+    spec = container_images.spec_for(pairs)
+    container_images.build(spec, say=_sayer(out))
+    return 0
+
+
+def plan(args: Namespace, out: Console) -> int:
+    matrix = matrix_module.load(args.matrix)
+    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
+    source = args.tree or matrix.tree.path or matrix.tree.url
+    views.plan(out, cells, str(source))
+    return 0
+
+
+def show(args: Namespace, out: Console) -> int:
+    """A view: exit 0 whatever the stored statuses are (only a judged regression exits 1)."""
+    if args.rev.startswith("-"):
+        raise RevisionError("a revision may not begin with '-'", label="show", rev=args.rev)
+    store = Store(_results(args))
+    stored = store.find_shas(args.rev)
+    if len(stored) > 1:
+        listed = ", ".join(sha[:12] for sha in stored)
+        raise RevisionError(f"ambiguous: the store holds {listed}; give more digits", label="show", rev=args.rev)
+    sha = stored[0] if stored else tree.resolve(pipeline.source_tree(matrix_module.load(args.matrix), args.tree), args.rev, label="show")
+    commit = store.commit(sha)
+    results = store.builds(sha)
+    if commit is None or not results:
+        raise RevisionError(f"no stored results for {sha[:12]}", label="show", rev=args.rev, topic="unbuilt")
+    views.show(out, commit, results, store.root, {r.cell_id: store.attempts(sha, r.cell_id) for r in results})
+    return 0
+
+
+def recover(args: Namespace, out: Console) -> int:
+    recovered = recover_store(_results(args))
+    out.print(f"{recovered.rows} rows copied into a new {recovered.damaged.with_name('results.db')}", highlight=False)
+    out.print(f"the damaged database is kept as {recovered.damaged}", highlight=False)
+    if recovered.lost:
+        out.print(f"rows of {', '.join(recovered.lost)} on damaged pages are lost; those builds count as missing and build again", highlight=False)
+    return 0
+
+
+def demo_tree(args: Namespace, out: Console) -> int:
+    sha = make_demo_tree(args.dir, args.tarball)
+    out.print(f"{args.dir}: demo kernel tree at {sha}", highlight=False)
+    return 0
