@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from importlib.resources import files
 from xml.etree import ElementTree
 
 from .models import BranchRun, Cell, Diagnostic, Nightly, Report, Row, Status, Verdict, VerdictKind
+
+SCHEMA_VERSION = "1.0"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
     VerdictKind.NEW_FAIL: "✗",
@@ -160,22 +164,29 @@ def _verdict_dict(verdict: Verdict, fail_on_warnings: bool, rerun: Sequence[str]
     }
 
 
+def _row_dict(row: Row, fail_on_warnings: bool, rerun: Sequence[str]) -> dict:
+    return {"sha": row.sha, "subject": row.subject, "verdicts": [_verdict_dict(v, fail_on_warnings, rerun) for v in row.verdicts.values()]}
+
+
+def _regression_dicts(found: Iterable[tuple[Row, Verdict]]) -> list[dict]:
+    return [{"sha": row.sha, "cell": verdict.cell_id, "verdict": verdict.kind} for row, verdict in found]
+
+
 def as_json(report: Report, fail_on_warnings: bool = False) -> str:
+    """The report as JSON, schema output-1.json#/$defs/report."""
     document = {
+        "schema_version": SCHEMA_VERSION,
         "cells": report.cells,
-        "commits": [
-            {
-                "sha": row.sha,
-                "subject": row.subject,
-                "verdicts": [_verdict_dict(v, fail_on_warnings, report.rerun) for v in row.verdicts.values()],
-            }
-            for row in report.rows
-        ],
-        "regressions": [
-            {"sha": row.sha, "cell": verdict.cell_id, "verdict": verdict.kind} for row, verdict in regressions(report, fail_on_warnings)
-        ],
+        "commits": [_row_dict(row, fail_on_warnings, report.rerun) for row in report.rows],
+        "regressions": _regression_dicts(regressions(report, fail_on_warnings)),
     }
     return json.dumps(document) + "\n"  # no indent: json's fast C encoder only runs without it
+
+
+def schema(document: str) -> dict:
+    """The JSON Schema of an output ("report" or "nightly"), as shipped in orchestrator/schemas/."""
+    shipped = json.loads(files("orchestrator").joinpath("schemas", SCHEMA_FILE).read_text())
+    return {**shipped, "$ref": f"#/$defs/{document}"}
 
 
 # --- junit ------------------------------------------------------------------------------------
@@ -307,8 +318,10 @@ def _mib(size: int) -> str:
 
 
 def nightly_json(nightly: Nightly) -> str:
+    """The nightly as JSON, schema output-1.json#/$defs/nightly."""
     return json.dumps(
         {
+            "schema_version": SCHEMA_VERSION,
             "date": nightly.date,
             "started": nightly.started,
             "finished": nightly.finished,
@@ -325,11 +338,9 @@ def nightly_json(nightly: Nightly) -> str:
                     "previous_tip": b.previous_tip,
                     "tip": b.tip,
                     "builds": b.built,
-                    "reference": _row_dict(b.reference, nightly, b) if b.reference else None,
-                    "commits": [_row_dict(row, nightly, b) for row in b.rows],
-                    "regressions": [
-                        {"sha": row.sha, "cell": v.cell_id, "verdict": v.kind} for row, v in b.regressions(nightly.fail_on_warnings)
-                    ],
+                    "reference": _row_dict(b.reference, nightly.fail_on_warnings, rerun_options(nightly, b)) if b.reference else None,
+                    "commits": [_row_dict(row, nightly.fail_on_warnings, rerun_options(nightly, b)) for row in b.rows],
+                    "regressions": _regression_dicts(b.regressions(nightly.fail_on_warnings)),
                 }
                 for b in nightly.branches
             ],
@@ -338,7 +349,3 @@ def nightly_json(nightly: Nightly) -> str:
         indent=1,
     ) + "\n"
 
-
-def _row_dict(row: Row, nightly: Nightly, branch: BranchRun) -> dict:
-    verdicts = [_verdict_dict(v, nightly.fail_on_warnings, rerun_options(nightly, branch)) for v in row.verdicts.values()]
-    return {"sha": row.sha, "subject": row.subject, "verdicts": verdicts}

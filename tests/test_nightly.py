@@ -16,9 +16,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import PROJECT, commit_changes, orchestrate, start
 
+from orchestrator import export
 from orchestrator.models import BranchState
 from orchestrator.nightly import plan_branch
 
@@ -111,7 +113,9 @@ class Site:
 
     def report(self) -> tuple[str, dict]:
         directory = only(sorted((self.results / "nightly").glob("20*")))
-        return (directory / "report.md").read_text(), json.loads((directory / "report.json").read_text())
+        document = json.loads((directory / "report.json").read_text())
+        jsonschema.validate(document, export.schema("nightly"))  # every real report.json keeps the contract
+        return (directory / "report.md").read_text(), document
 
     def builds(self) -> dict[str, tuple[int, str]]:
         """sha → (build row id, status) of the cell."""

@@ -13,9 +13,11 @@ import json
 import subprocess
 from xml.etree import ElementTree
 
+import jsonschema
 import pytest
 from conftest import commit_changes, orchestrate
 
+from orchestrator import export
 from orchestrator.store import Store
 
 pytestmark = pytest.mark.e2e
@@ -92,6 +94,7 @@ def report(history, spec: str, *extra: str):
 def verdicts(history, spec: str) -> dict:
     """{commit letter: {cell: verdict JSON}} from `orchestrate report --format json`."""
     document = json.loads(report(history, spec, "--format", "json").stdout)
+    jsonschema.validate(document, export.schema("report"))  # every real report keeps the contract
     letter = {sha: name for name, sha in history["shas"].items()}
     return {letter[c["sha"]]: {v["cell"]: v for v in c["verdicts"]} for c in document["commits"]}
 
