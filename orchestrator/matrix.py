@@ -8,12 +8,16 @@ image for) is refused here too, so it never becomes a build that fails the same 
 from __future__ import annotations
 
 import itertools
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator, ValidationError
 from tuxmake.arch import Architecture
 from tuxmake.build import Build
 from tuxmake.exceptions import TuxMakeException
@@ -22,7 +26,7 @@ from tuxmake.target import Target
 from tuxmake.toolchain import Toolchain
 
 from .errors import MatrixError, UserError
-from .models import VERSIONED_TOOLCHAIN, Cell, Fragment, toolchain_family
+from .models import Cell, Fragment, toolchain_family
 
 # The four this project exists for come first in error messages; tuxmake knows the rest.
 MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
@@ -46,13 +50,11 @@ DEFAULT_TARGETS = "kvm"
 # "clang" means ClangBuiltLinux's full LLVM toolchain; a cell can override LLVM in make_variables.
 TOOLCHAIN_MAKE_VARIABLES = {"clang": {"LLVM": "1"}}
 
-TOP_KEYS = ("tree", "trees", "nightly", "retries", "defaults", "axes", "include", "exclude")
 DEFAULT_RETRIES = 1  # an infrastructure error is built once more in the same run before it is reported
-CELL_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets", "make_variables", "runtime")
-AXIS_KEYS = ("arch", "toolchain", "kconfig", "fragments", "targets")
-DEFAULT_KEYS = CELL_KEYS + ("jobs",)
-TREE_KEYS = ("path", "url", "branches", "name")
-NIGHTLY_KEYS = ("keep_days", "disk_budget")
+# The shape of matrix.yaml, with what to say when it is broken: shipped for editors too.
+SCHEMA = json.loads(files("orchestrator").joinpath("schemas", "matrix.schema.json").read_text())
+_VALIDATOR = Draft202012Validator(SCHEMA)
+PLACEHOLDER = re.compile(r"\{(value|key|allowed)\}")  # what an x-messages template may name
 SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
 
 BUILTIN_DEFAULTS = {
@@ -168,85 +170,19 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
     """Read and validate a matrix file; fragments are looked up in `configs/` beside it."""
     path = Path(path)
     where = _Where(path)
-    text = _read_utf8(path, "the matrix file")
-    try:
-        document = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        problem = getattr(error, "problem", None) or str(error)
-        raise where.error(line, f"not valid YAML: {problem}") from None
-    if not isinstance(document, dict):
-        raise where.error(0, "must be a mapping with the keys: " + ", ".join(TOP_KEYS))
-    _check_keys(where, document, TOP_KEYS, "top level")
-
+    document = _parse(where, path)
+    _check_shape(where, document)
     configs = Path(configs_dir) if configs_dir else path.parent / "configs"
+    defaults = document.get("defaults") or _Mapping()
     trees = _tree_specs(where, document, path.parent)
-    retention = _retention(where, _mapping(where, document, "nightly"))
-    defaults = _mapping(where, document, "defaults")
-    _check_keys(where, defaults, DEFAULT_KEYS, "defaults")
-    jobs = _jobs(where, defaults)
-    base = dict(BUILTIN_DEFAULTS)
-    base.update({k: v for k, v in defaults.items() if k != "jobs"})
-    base_lines = {k: _line(defaults, k) for k in defaults}
-
-    axes = _mapping(where, document, "axes")
-    _check_keys(where, axes, AXIS_KEYS, "axes")
-    for name, values in axes.items():
-        if not isinstance(values, list) or not values:
-            raise where.error(_line(axes, name), f"axes.{name} must be a non-empty list")
-
-    specs: list[tuple[dict, dict]] = []  # (spec, line of each field)
-    if axes:
-        names = list(axes)
-        for combination in itertools.product(*(range(len(axes[n])) for n in names)):
-            spec, lines = dict(base), dict(base_lines)
-            for name, index in zip(names, combination, strict=False):
-                spec[name] = axes[name][index]
-                lines[name] = _line(axes[name], index)
-            specs.append((spec, lines))
-
-    excludes = _sequence(where, document, "exclude")
-    for index, rule in enumerate(excludes):
-        if not isinstance(rule, dict) or not rule:
-            raise where.error(_line(excludes, index), "exclude entries must be mappings such as {arch: riscv}")
-        _check_keys(where, rule, CELL_KEYS, "exclude")
-        kept = [(spec, lines) for spec, lines in specs if not all(_same(spec.get(k), v) for k, v in rule.items())]
-        if len(kept) == len(specs):
-            shown = ", ".join(f"{k}: {v}" for k, v in rule.items())
-            raise where.error(_line(excludes, index), f"exclude {{{shown}}} matches no cell of the axes; fix it or remove it")
-        specs = kept
-
-    includes = _sequence(where, document, "include")
-    for index, extra in enumerate(includes):
-        if not isinstance(extra, dict) or not extra:
-            raise where.error(_line(includes, index), "include entries must be mappings such as {arch: i386}")
-        _check_keys(where, extra, CELL_KEYS, "include")
-        spec, lines = dict(base), dict(base_lines)
-        spec.update(extra)
-        lines.update({k: _line(extra, k) for k in extra})
-        specs.append((spec, lines))
-
-    if not specs:
-        raise where.error(0, "declares no cells: add `axes` or `include`")
-
-    cells: dict[str, Cell] = {}
-    for spec, lines in specs:
-        cell = _cell(where, spec, lines, configs)
-        if cell.id in cells and cells[cell.id] != cell:
-            raise where.error(
-                lines.get("arch", 0),
-                f"two different cells have the id '{cell.id}'; give them different kconfig, fragments or targets",
-            )
-        cells.setdefault(cell.id, cell)
     return Matrix(
         path=path,
         tree=trees[0] if trees else TreeSpec(),
-        cells=list(cells.values()),
-        jobs=jobs,
+        cells=_cells(where, _specs(where, document, defaults), configs),
+        jobs=None if defaults.get("jobs") in (None, "auto") else defaults["jobs"],
         trees=trees,
-        retention=retention,
-        retries=_retries(where, document),
+        retention=_retention(where, document.get("nightly") or _Mapping()),
+        retries=document.get("retries", DEFAULT_RETRIES),
     )
 
 
@@ -262,12 +198,24 @@ def select(cells: list[Cell], patterns: list[str], label: str = "cells") -> list
     return chosen
 
 
+def _parse(where: _Where, path: Path) -> _Mapping:
+    """The YAML document, with the line of every key and item."""
+    text = _read_utf8(path, "the matrix file")
+    try:
+        document = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        raise where.error(mark.line + 1 if mark else 0, f"not valid YAML: {problem}") from None
+    return document
+
+
 def _read_utf8(path: Path, what: str) -> str:
     """A file's text; a byte that is not UTF-8 is an error naming its line and column."""
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise MatrixError(f"cannot read {what} ({error.strerror})", where=str(path)) from None
+        raise MatrixError(f"cannot read {what} ({error.strerror})", where=str(path), topic="matrix-file") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -279,55 +227,56 @@ def _read_utf8(path: Path, what: str) -> str:
         ) from None
 
 
-# --- pieces -----------------------------------------------------------------------------------
+# --- the shape, from the JSON Schema ----------------------------------------------------------------
 
 
-def _check_keys(where: _Where, mapping: dict, allowed, context: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise where.error(_line(mapping, key), f"{context}: unknown field '{key}'; allowed: {', '.join(allowed)}")
+def _check_shape(where: _Where, document: Any) -> None:
+    """The document against schemas/matrix.schema.json. The problem told is the first in the file, in
+    the words its rule carries (`x-messages`), at the line of the value (or key) at fault."""
+    errors = list(_VALIDATOR.iter_errors(document))
+    if not errors:
+        return
+    line, error = min(((_error_line(document, e), e) for e in errors), key=lambda pair: (pair[0], len(pair[1].absolute_path)))
+    raise where.error(line, _message(error))
 
 
-def _mapping(where: _Where, document: dict, key: str) -> dict:
-    value = document.get(key)
-    if value is None:
-        return _Mapping()
-    if not isinstance(value, dict):
-        raise where.error(_line(document, key), f"{key} must be a mapping")
-    return value
+def _error_line(document: Any, error: ValidationError) -> int:
+    container, path = document, list(error.absolute_path)
+    for key in path[:-1]:
+        container = container[key]
+    if error.validator == "additionalProperties":
+        return _line(error.instance, _unknown_keys(error)[0])
+    return _line(container, path[-1]) if path else 0
 
 
-def _sequence(where: _Where, document: dict, key: str) -> list:
-    value = document.get(key)
-    if value is None:
-        return _Sequence()
-    if not isinstance(value, list):
-        raise where.error(_line(document, key), f"{key} must be a list")
-    return value
+def _rule(error: ValidationError) -> Mapping[str, Any]:
+    """The schema node whose keyword failed (where its x-messages are)."""
+    return error.schema if isinstance(error.schema, Mapping) else {}
 
 
-def _same(value: Any, wanted: Any) -> bool:
-    if isinstance(value, list) or isinstance(wanted, list):
-        return list(value if isinstance(value, list) else [value]) == list(
-            wanted if isinstance(wanted, list) else [wanted]
-        )
-    return str(value) == str(wanted)
+def _unknown_keys(error: ValidationError) -> list:
+    allowed = _rule(error).get("properties", {})
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    return [key for key in instance if key not in allowed]
 
 
-def _retries(where: _Where, document: dict) -> int:
-    retries = document.get("retries", DEFAULT_RETRIES)
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
-        raise where.error(_line(document, "retries"), f"retries '{retries}' must be a number from 0 to 5")
-    return retries
+def _message(error: ValidationError) -> str:
+    node = _rule(error)
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(node["properties"])
+        return f"{node['x-context']}: unknown field '{_unknown_keys(error)[0]}'; allowed: {allowed}"
+    messages = node.get("x-messages", {})
+    template = messages.get(error.validator) or messages.get("*")
+    path = list(error.absolute_path)
+    if template is None:  # a rule without words of its own: say it plainly
+        return f"{'.'.join(map(str, path)) or 'the document'}: {error.message}"
+    enum = node.get("enum") or next((branch["enum"] for branch in node.get("anyOf", []) if "enum" in branch), None)
+    allowed = _one_of(enum) if enum else ", ".join(node.get("properties", {}))
+    fields = {"value": error.instance, "key": path[-1] if path else "", "allowed": allowed}
+    return PLACEHOLDER.sub(lambda match: str(fields[match[1]]), template)  # examples in braces stay as they are
 
 
-def _jobs(where: _Where, defaults: dict) -> int | None:
-    jobs = defaults.get("jobs", "auto")
-    if jobs in ("auto", None):
-        return None
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise where.error(_line(defaults, "jobs"), f"jobs '{jobs}' must be a positive number or 'auto'")
-    return jobs
+# --- trees and retention ----------------------------------------------------------------------------
 
 
 def _tree_specs(where: _Where, document: dict, base_dir: Path) -> list[TreeSpec]:
@@ -335,9 +284,7 @@ def _tree_specs(where: _Where, document: dict, base_dir: Path) -> list[TreeSpec]
     if "tree" in document and "trees" in document:
         raise where.error(_line(document, "trees"), "give either `tree` (one tree) or `trees` (a list), not both")
     if "trees" in document:
-        entries = _sequence(where, document, "trees")
-        if not entries:
-            raise where.error(_line(document, "trees"), "trees must list at least one tree")
+        entries = document["trees"]
         specs = [_tree_spec(where, entry, base_dir, _line(entries, i)) for i, entry in enumerate(entries)]
     elif document.get("tree") is not None:
         specs = [_tree_spec(where, document["tree"], base_dir, _line(document, "tree"))]
@@ -354,14 +301,28 @@ def _tree_specs(where: _Where, document: dict, base_dir: Path) -> list[TreeSpec]
     return specs
 
 
+def _tree_spec(where: _Where, tree: Any, base_dir: Path, line: int = 0) -> TreeSpec:
+    if isinstance(tree, str):
+        tree = _Mapping(path=tree)
+        tree.lines, tree.line = {}, line
+    branches = tree.get("branches", [])
+    spec = TreeSpec(branches=[branches] if isinstance(branches, str) else list(branches), name=str(tree.get("name", "")))
+    if "path" in tree:
+        spec.path = (base_dir / Path(str(tree["path"])).expanduser()).resolve()
+    else:
+        spec.url = str(tree["url"])
+    if not spec.name:  # the last part of the path or URL: linux, kvm (from kvm.git)
+        given = str(tree.get("path", tree.get("url")))
+        spec.name = re.sub(r"\.git$", "", given.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]) or "tree"
+    if not KCONFIG_NAME.match(spec.name) or spec.name.startswith("-"):
+        raise where.error(_line(tree, "name"), f"tree name '{spec.name}' may hold only letters, digits and . _ + -")
+    return spec
+
+
 def _retention(where: _Where, nightly: dict) -> Retention:
-    _check_keys(where, nightly, NIGHTLY_KEYS, "nightly")
     retention = Retention()
     if "keep_days" in nightly:
-        days = nightly["keep_days"]
-        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-            raise where.error(_line(nightly, "keep_days"), f"nightly.keep_days '{days}' must be a number of days (0 or more)")
-        retention.keep_days = days
+        retention.keep_days = nightly["keep_days"]
     if "disk_budget" in nightly:
         try:
             retention.disk_budget = parse_size(nightly["disk_budget"])
@@ -381,53 +342,66 @@ def parse_size(value: Any) -> int | None:
     return int(number * 1024 ** " KMGT".index(unit or " "))
 
 
-def _tree_spec(where: _Where, tree: Any, base_dir: Path, line: int = 0) -> TreeSpec:
-    if isinstance(tree, str):
-        tree = _Mapping(path=tree)
-        tree.lines, tree.line = {}, line
-    if not isinstance(tree, dict):
-        raise where.error(line, "a tree must be a mapping with `path` or `url` (and `branches`, `name`)")
-    _check_keys(where, tree, TREE_KEYS, "tree")
-    if ("path" in tree) == ("url" in tree):
-        raise where.error(_line(tree), "tree needs exactly one of `path` (a local git tree) or `url` (a git remote)")
-    branches = tree.get("branches", [])
-    if isinstance(branches, str):
-        branches = [branches]
-    if not isinstance(branches, list) or not all(isinstance(b, str) and b for b in branches):
-        raise where.error(_line(tree, "branches"), "tree.branches must be a list of branch names")
-    for branch in branches:
-        if branch.startswith("-"):
-            raise where.error(_line(tree, "branches"), f"tree.branches: '{branch}' may not begin with '-'")
-    spec = TreeSpec(branches=branches, name=str(tree.get("name", "")))
-    if "path" in tree:
-        spec.path = (base_dir / Path(str(tree["path"])).expanduser()).resolve()
-    else:
-        spec.url = str(tree["url"])
-        if spec.url.startswith("-") or not spec.url.strip():
-            raise where.error(_line(tree, "url"), f"tree.url '{spec.url}' must be a git URL and may not begin with '-'")
-    if not spec.name:  # the last part of the path or URL: linux, kvm (from kvm.git)
-        given = str(tree.get("path", tree.get("url")))
-        spec.name = re.sub(r"\.git$", "", given.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]) or "tree"
-    if not KCONFIG_NAME.match(spec.name) or spec.name.startswith("-"):
-        raise where.error(_line(tree, "name"), f"tree name '{spec.name}' may hold only letters, digits and . _ + -")
-    return spec
+# --- cells ------------------------------------------------------------------------------------------
+
+Spec = tuple[dict, dict]  # a cell's fields, and the line each came from
 
 
-def _choice(where: _Where, lines: dict, key: str, value: Any, allowed) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise where.error(lines.get(key, 0), f"{key} '{value}' is not one of: {_one_of(allowed)}")
-    return value
+def _specs(where: _Where, document: dict, defaults: dict) -> list[Spec]:
+    """Every cell's fields: the axes multiplied out, less what exclude removes, plus what include adds,
+    each on top of the defaults."""
+    base = {**BUILTIN_DEFAULTS, **{k: v for k, v in defaults.items() if k != "jobs"}}
+    base_lines = {k: _line(defaults, k) for k in defaults}
+    specs = _excluded(where, document.get("exclude") or [], _multiplied(document.get("axes") or {}, base, base_lines))
+    for extra in document.get("include") or []:
+        specs.append(({**base, **extra}, {**base_lines, **{k: _line(extra, k) for k in extra}}))
+    if not specs:
+        raise where.error(0, "declares no cells: add `axes` or `include`")
+    return specs
 
 
-def _toolchain(where: _Where, lines: dict, value: Any) -> str:
-    """A toolchain tuxmake knows (gcc, clang, korg-gcc, ...) or a versioned one (gcc-12, clang-14)."""
-    if isinstance(value, str) and VERSIONED_TOOLCHAIN.match(value):
-        return value
-    if not isinstance(value, str) or value not in TOOLCHAINS:
-        raise where.error(
-            lines.get("toolchain", 0), f"toolchain '{value}' is not one of: {_one_of(TOOLCHAINS)}, or a version such as gcc-12, clang-14"
-        )
-    return value
+def _multiplied(axes: dict, base: dict, base_lines: dict) -> list[Spec]:
+    if not axes:
+        return []
+    names = list(axes)
+    specs = []
+    for combination in itertools.product(*(range(len(axes[n])) for n in names)):
+        spec, lines = dict(base), dict(base_lines)
+        for name, index in zip(names, combination, strict=True):
+            spec[name] = axes[name][index]
+            lines[name] = _line(axes[name], index)
+        specs.append((spec, lines))
+    return specs
+
+
+def _excluded(where: _Where, excludes: list, specs: list[Spec]) -> list[Spec]:
+    for index, rule in enumerate(excludes):
+        kept = [(spec, lines) for spec, lines in specs if not all(_same(spec.get(k), v) for k, v in rule.items())]
+        if len(kept) == len(specs):
+            shown = ", ".join(f"{k}: {v}" for k, v in rule.items())
+            raise where.error(_line(excludes, index), f"exclude {{{shown}}} matches no cell of the axes; fix it or remove it")
+        specs = kept
+    return specs
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    if isinstance(value, list) or isinstance(wanted, list):
+        return list(value if isinstance(value, list) else [value]) == list(wanted if isinstance(wanted, list) else [wanted])
+    return str(value) == str(wanted)
+
+
+def _cells(where: _Where, specs: list[Spec], configs: Path) -> list[Cell]:
+    """Cells by id; two different cells may not share one (history is keyed by it)."""
+    cells: dict[str, Cell] = {}
+    for spec, lines in specs:
+        cell = _cell(where, spec, lines, configs)
+        if cell.id in cells and cells[cell.id] != cell:
+            raise where.error(
+                lines.get("arch", 0),
+                f"two different cells have the id '{cell.id}'; give them different kconfig, fragments or targets",
+            )
+        cells.setdefault(cell.id, cell)
+    return list(cells.values())
 
 
 def _tuxmake_accepts(where: _Where, lines: dict, arch: str, toolchain: str, runtime: str) -> None:
@@ -449,42 +423,16 @@ def _tuxmake_accepts(where: _Where, lines: dict, arch: str, toolchain: str, runt
 
 
 def _cell(where: _Where, spec: dict, lines: dict, configs: Path) -> Cell:
-    arch = _choice(where, lines, "arch", spec.get("arch"), ARCHES)
-    toolchain = _toolchain(where, lines, spec.get("toolchain"))
-    runtime = _choice(where, lines, "runtime", spec.get("runtime"), RUNTIMES)
+    """One cell from fields the schema has checked: what remains is what only the disk and tuxmake know."""
+    arch, toolchain, runtime, kconfig = spec.get("arch"), spec["toolchain"], spec["runtime"], spec["kconfig"]
+    if arch is None:
+        raise where.error(min(lines.values(), default=0), "a cell has no arch: give one in axes, defaults or the include entry")
     _tuxmake_accepts(where, lines, arch, toolchain, runtime)
-    kconfig = spec.get("kconfig")
-    if not isinstance(kconfig, str) or not KCONFIG_NAME.match(kconfig) or kconfig.startswith("-"):
-        raise where.error(
-            lines.get("kconfig", 0), f"kconfig '{kconfig}' must be a make config target such as defconfig or tinyconfig"
-        )
-    srcarch = Architecture(arch).source_arch
-
     fragment_names = spec.get("fragments") or []
     if isinstance(fragment_names, str):
         fragment_names = [fragment_names]
-    if not isinstance(fragment_names, list):
-        raise where.error(lines.get("fragments", 0), "fragments must be a list of names of files in configs/")
-    fragments: list[Fragment] = []
-    for name in fragment_names:
-        fragments.extend(_fragments(where, lines.get("fragments", 0), configs, name, arch))
-
-    targets_value = spec.get("targets")
-    targets, make_targets, targets_label = _targets(where, lines.get("targets", 0), targets_value, srcarch)
-
-    make_variables = dict(TOOLCHAIN_MAKE_VARIABLES.get(toolchain_family(toolchain), {}))
-    user_variables = spec.get("make_variables") or {}
-    if not isinstance(user_variables, dict):
-        raise where.error(lines.get("make_variables", 0), "make_variables must be a mapping such as {W: 1}")
-    for key, value in user_variables.items():
-        if not re.match(r"^[A-Z_][A-Z0-9_]*$", str(key)) or key in RESERVED_MAKE_VARIABLES:
-            raise where.error(
-                lines.get("make_variables", 0),
-                f"make_variables '{key}' is not allowed; use upper-case names other than {', '.join(RESERVED_MAKE_VARIABLES)} "
-                "(tuxmake sets those itself)",
-            )
-        make_variables[str(key)] = "" if value is None else str(value)
-
+    fragments = [f for name in fragment_names for f in _fragments(where, lines.get("fragments", 0), configs, name, arch)]
+    targets, make_targets, targets_label = _targets(where, lines.get("targets", 0), spec.get("targets"), Architecture(arch).source_arch)
     cell_id = f"{arch}-{toolchain}-{kconfig}" + "".join(f"+{_short(n)}" for n in fragment_names)
     if targets_label != DEFAULT_TARGETS:
         cell_id += f"@{targets_label}"
@@ -496,9 +444,23 @@ def _cell(where: _Where, spec: dict, lines: dict, configs: Path) -> Cell:
         fragments=tuple(fragments),
         targets=targets,
         make_targets=make_targets,
-        make_variables=tuple(sorted(make_variables.items())),
+        make_variables=_make_variables(where, lines.get("make_variables", 0), toolchain, spec.get("make_variables") or {}),
         runtime=runtime,
     )
+
+
+def _make_variables(where: _Where, line: int, toolchain: str, given: dict) -> tuple[tuple[str, str], ...]:
+    """The toolchain's own (LLVM=1 for clang) and the cell's; those tuxmake sets itself are refused."""
+    variables = dict(TOOLCHAIN_MAKE_VARIABLES.get(toolchain_family(toolchain), {}))
+    for key, value in given.items():
+        if not re.match(r"^[A-Z_][A-Z0-9_]*$", str(key)) or key in RESERVED_MAKE_VARIABLES:
+            raise where.error(
+                line,
+                f"make_variables '{key}' is not allowed; use upper-case names other than {', '.join(RESERVED_MAKE_VARIABLES)} "
+                "(tuxmake sets those itself)",
+            )
+        variables[str(key)] = "" if value is None else str(value)
+    return tuple(sorted(variables.items()))
 
 
 def _short(name: str) -> str:

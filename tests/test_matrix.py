@@ -324,3 +324,49 @@ def test_retries(tmp_path):
     assert matrix.load(write(tmp_path, "retries: 0\ninclude:\n  - {arch: riscv}\n")).retries == 0
     path = write(tmp_path, "retries: lots\ninclude:\n  - {arch: riscv}\n")
     assert error_of(path) == f"{path}:1: retries 'lots' must be a number from 0 to 5"
+
+
+# --- the schema ---------------------------------------------------------------------------------
+
+
+def test_the_shipped_schema_names_what_tuxmake_and_the_code_know():
+    """The schema is a data file (editors read it too): it must not drift from tuxmake's lists."""
+    defs = matrix.SCHEMA["$defs"]
+    assert defs["arch"]["enum"] == list(matrix.ARCHES)
+    assert defs["toolchain"]["anyOf"][0]["enum"] == list(matrix.TOOLCHAINS)
+    assert defs["runtime"]["enum"] == list(matrix.RUNTIMES)
+    assert defs["targets"]["else"]["enum"] == list(matrix.TARGET_SETS)
+    assert list(matrix.BUILTIN_DEFAULTS) == [k for k in matrix.SCHEMA["properties"]["defaults"]["properties"] if k not in ("arch", "jobs")]
+
+
+def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
+    import jsonschema
+    import yaml
+
+    jsonschema.validate(yaml.safe_load((PROJECT / "matrix.yaml").read_text()), matrix.SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("include: {arch: riscv}\n", ":1: include must be a list"),
+        ("axes: [riscv]\n", ":1: axes must be a mapping"),
+        ("axes:\n  arch: []\n", ":2: axes.arch must be a non-empty list"),
+        ("include:\n  - riscv\n", ":2: include entries must be mappings such as {arch: i386}"),
+        ("include:\n  - {arch: riscv, runtime: lxc}\n", ":2: runtime 'lxc' is not one of: null, podman, docker, podman-local, docker-local, auto"),
+        ("include:\n  - {arch: riscv, make_variables: [W=1]}\n", ":2: make_variables must be a mapping such as {W: 1}"),
+        ("include:\n  - {toolchain: clang}\n", ":2: a cell has no arch: give one in axes, defaults or the include entry"),
+        ("tree: {url: x, branches: ['']}\ninclude:\n  - {arch: riscv}\n", ":1: tree.branches must be a list of branch names"),
+        ("nightly: 7\ninclude:\n  - {arch: riscv}\n", ":1: nightly must be a mapping"),
+        ("include:\n  - {arch: riscv}\nbogus: 1\n", ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, defaults, axes, include, exclude"),
+        ("include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n", ":5: kconfig '-x' must be a make config target such as defconfig or tinyconfig"),
+    ],
+)
+def test_each_rule_of_the_schema_says_what_is_wrong_at_its_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    assert error_of(path) == f"{path}{message}"
+
+
+def test_of_several_problems_the_first_in_the_file_is_told(tmp_path):
+    path = write(tmp_path, "axes:\n  arch: [risc-v]\ninclude:\n  - {arch: riscv, toolchain: icc}\n")
+    assert error_of(path).startswith(f"{path}:2: arch 'risc-v' is not one of")
