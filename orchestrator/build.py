@@ -69,52 +69,26 @@ def build_cell(request: BuildRequest) -> Finished | None:
 
 def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | None:
     # Imported here so the parent process does not pay for it when every cell is already built.
-    from tuxmake.build import Build
-    from tuxmake.exceptions import TuxMakeException, TuxMakeUserError
+    from tuxmake.exceptions import TuxMakeException
 
-    cell = request.cell
     # Build into <dir>.partial; the store moves it into place with the result, so an interrupted or
     # failed rebuild keeps the old artifacts.
     output = partial_dir(Path(request.output_dir))
     build_dir = Path(request.build_dir)
-    result = BuildResult(cell_id=cell.id, sha=request.sha, status=Status.INFRA, definition=cell.definition, runtime=request.runtime)
+    result = BuildResult(
+        cell_id=request.cell.id, sha=request.sha, status=Status.INFRA, definition=request.cell.definition, runtime=request.runtime
+    )
     started = time.monotonic()
     try:
-        for directory in (output, build_dir):
-            shutil.rmtree(directory, ignore_errors=True)
-        output.mkdir(parents=True)
-        fragment_files = _write_fragments(cell, output)
-        _environment(request)
+        fragment_files = _prepare(request, output, build_dir)
     except OSError as error:
         return _refused(request, result, output, f"cannot prepare {error.filename or 'the build'}: {error.strerror}", started)
     except toolchains.NotInstalled as error:
         return _refused(request, result, output, str(error), started)
     try:
-        build = Build(
-            tree=request.source,
-            output_dir=str(output),
-            build_dir=str(build_dir),
-            target_arch=cell.arch,
-            toolchain=cell.toolchain,
-            kconfig=cell.kconfig,
-            kconfig_add=fragment_files,
-            targets=list(cell.targets),
-            make_target=list(cell.make_targets) or None,
-            make_variables=dict(cell.make_variables),
-            jobs=request.jobs,
-            runtime=containers.tuxmake_runtime(request.runtime, cell.arch, cell.toolchain),
-            wrapper="ccache" if request.runtime != "null" or shutil.which("ccache") else None,
-            quiet=True,
-        )
-        build.run()
+        build = _tuxmake(request, output, build_dir, fragment_files)
     except TuxMakeException as error:
-        # tuxmake refused the build: the machine's fault for a missing compiler or engine, else the
-        # matrix asked for something tuxmake does not do (the matrix check should have said so).
-        result.reason = one_line(str(error))
-        if isinstance(error, TuxMakeUserError) and type(error).__name__ not in HOST_REFUSALS:
-            result.status = Status.MATRIX_ERROR
-        elif containers.engine(request.runtime) and not containers.has_image(request.runtime, containers.image_name(cell.arch, cell.toolchain)):
-            result.reason += f"; make it with `orchestrate images build --arch {cell.arch} --toolchain {cell.toolchain}`"
+        result.status, result.reason = _tuxmake_refused(request, error)
         return _finish(request, result, output, started)
     except OSError as error:  # writing the log or artifacts failed: the results disk
         where = getattr(error, "filename2", None) or error.filename or output  # a copy names its destination second
@@ -126,7 +100,59 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
         shutil.rmtree(build_dir, ignore_errors=True)
     if build.interrupted:
         return None
+    _read_build(result, build, request, output, build_dir, commands)
+    return _finish(request, result, output, started)
 
+
+def _prepare(request: BuildRequest, output: Path, build_dir: Path) -> list[str]:
+    """Empty build and artifact directories, the fragments written, the environment set: the fragment files."""
+    for directory in (output, build_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+    output.mkdir(parents=True)
+    fragment_files = _write_fragments(request.cell, output)
+    _environment(request)
+    return fragment_files
+
+
+def _tuxmake(request: BuildRequest, output: Path, build_dir: Path, fragment_files: list[str]):  # -> tuxmake.build.Build
+    from tuxmake.build import Build
+
+    cell = request.cell
+    build = Build(
+        tree=request.source,
+        output_dir=str(output),
+        build_dir=str(build_dir),
+        target_arch=cell.arch,
+        toolchain=cell.toolchain,
+        kconfig=cell.kconfig,
+        kconfig_add=fragment_files,
+        targets=list(cell.targets),
+        make_target=list(cell.make_targets) or None,
+        make_variables=dict(cell.make_variables),
+        jobs=request.jobs,
+        runtime=containers.tuxmake_runtime(request.runtime, cell.arch, cell.toolchain),
+        wrapper="ccache" if request.runtime != "null" or shutil.which("ccache") else None,
+        quiet=True,
+    )
+    build.run()
+    return build
+
+
+def _tuxmake_refused(request: BuildRequest, error: Exception) -> tuple[Status, str]:
+    """tuxmake refused the build: the machine's fault for a missing compiler or engine, else the matrix
+    asked for something tuxmake does not do (the matrix check should have said so)."""
+    from tuxmake.exceptions import TuxMakeUserError
+
+    cell, reason = request.cell, one_line(str(error))
+    if isinstance(error, TuxMakeUserError) and type(error).__name__ not in HOST_REFUSALS:
+        return Status.MATRIX_ERROR, reason
+    if containers.engine(request.runtime) and not containers.has_image(request.runtime, containers.image_name(cell.arch, cell.toolchain)):
+        reason += f"; make it with `orchestrate images build --arch {cell.arch} --toolchain {cell.toolchain}`"
+    return Status.INFRA, reason
+
+
+def _read_build(result: BuildResult, build, request: BuildRequest, output: Path, build_dir: Path, commands: list[Command]) -> None:
+    """A finished build's targets, compiler, image, diagnostics and, from all of them, its status."""
     result.targets = {name: info.status for name, info in build.status.items()}
     metadata = build.metadata
     compiler = metadata.get("compiler", {})
@@ -144,9 +170,8 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
     roots = [request.source, str(build_dir)]
     result.diagnostics = logparse.parse(log.splitlines(), roots)
     result.status, result.reason = classify.classify(
-        cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
+        request.cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
     )
-    return _finish(request, result, output, started)
 
 
 def _kill_leftovers() -> None:

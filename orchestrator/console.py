@@ -257,41 +257,59 @@ def report(
     verdict words when they fit the console, else numbers (named in a legend) and compact symbols.
     The `reference` commit's row only shows how its builds went: it is what the others are judged by."""
     paint = Painter(console)
-    full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
-    full.update({(row.sha, c): export.status_only(v) for row in rep.rows if row.sha == reference for c, v in row.verdicts.items()})
-    widths = [max([len(cell)] + [len(full.get((row.sha, cell), "")) for row in rep.rows]) for cell in rep.cells]
-    subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
-    compact = 14 + subject_width + sum(w + 2 for w in widths) > console.width
-    if compact:
-        texts = {(row.sha, c): export.compact_text(v) for row in rep.rows for c, v in row.verdicts.items()}
-        texts.update({key: text for key, text in full.items() if key[0] == reference})
-        labels = [str(n) for n in range(1, len(rep.cells) + 1)]
-        widths = [max([len(labels[i])] + [len(texts.get((row.sha, c), "")) for row in rep.rows]) for i, c in enumerate(rep.cells)]
-    else:
-        texts, labels = full, list(rep.cells)
     lines = [paint(title, "bold")] if title else []
-    header = f"{'commit':<12}  {'subject':<{subject_width}}" + "".join(f"  {label:<{w}}" for label, w in zip(labels, widths, strict=True))
-    lines.append(paint(header, "bold"))
-    for row in rep.rows:
-        subject = row.subject if len(row.subject) <= subject_width else row.subject[: subject_width - 1] + "…"
-        parts = [f"{row.sha[:12]}  {subject:<{subject_width}}"]
-        for cell, width in zip(rep.cells, widths, strict=False):
-            verdict = row.verdicts.get(cell)
-            text = f"{texts.get((row.sha, cell), ''):<{width}}"
-            style = "dim" if row.sha == reference else VERDICT_STYLE[verdict.kind] if verdict else ""
-            parts.append("  " + paint(text, style))
-        lines.append("".join(parts))
-    if compact:
-        lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(labels, rep.cells, strict=False)), "dim"))
-        lines.append(paint(export.LEGEND, "dim"))
-    found = list(export.regressions(rep, fail_on_warnings)) if found is None else found
-    lines += details_lines(paint, found, rep.rerun)
+    lines += _table_lines(paint, rep, _layout(rep, reference, console.width), reference)
+    lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)) if found is None else found, rep.rerun)
     fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
-    if fixes:
-        lines.append("")
-    lines.extend(headline(paint, row, verdict) for row, verdict in fixes)
+    lines += [""] + [headline(paint, row, verdict) for row, verdict in fixes] if fixes else []
     console.file.write("\n".join(lines) + "\n")
     console.file.flush()
+
+
+@dataclass
+class _Layout:
+    """How the table fits the console: each cell's text, the column labels and widths."""
+
+    texts: dict[tuple[str, str], str]  # (sha, cell) → text
+    labels: list[str]  # cell ids, or numbers named in a legend when they do not fit
+    widths: list[int]
+    subject_width: int
+    compact: bool
+
+
+def _layout(rep: Report, reference: str | None, width: int) -> _Layout:
+    full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+    full.update({(row.sha, c): export.status_only(v) for row in rep.rows if row.sha == reference for c, v in row.verdicts.items()})
+    widths = _widths(rep, full, list(rep.cells))
+    subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
+    if 14 + subject_width + sum(w + 2 for w in widths) <= width:
+        return _Layout(full, list(rep.cells), widths, subject_width, compact=False)
+    texts = {(row.sha, c): export.compact_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+    texts.update({key: text for key, text in full.items() if key[0] == reference})
+    labels = [str(n) for n in range(1, len(rep.cells) + 1)]
+    return _Layout(texts, labels, _widths(rep, texts, labels), subject_width, compact=True)
+
+
+def _widths(rep: Report, texts: dict[tuple[str, str], str], labels: list[str]) -> list[int]:
+    return [max([len(label)] + [len(texts.get((row.sha, cell), "")) for row in rep.rows]) for label, cell in zip(labels, rep.cells, strict=True)]
+
+
+def _table_lines(paint: Painter, rep: Report, layout: _Layout, reference: str | None) -> list[str]:
+    header = f"{'commit':<12}  {'subject':<{layout.subject_width}}"
+    header += "".join(f"  {label:<{w}}" for label, w in zip(layout.labels, layout.widths, strict=True))
+    lines = [paint(header, "bold")]
+    for row in rep.rows:
+        subject = row.subject if len(row.subject) <= layout.subject_width else row.subject[: layout.subject_width - 1] + "…"
+        parts = [f"{row.sha[:12]}  {subject:<{layout.subject_width}}"]
+        for cell, width in zip(rep.cells, layout.widths, strict=True):
+            verdict = row.verdicts.get(cell)
+            style = "dim" if row.sha == reference else VERDICT_STYLE[verdict.kind] if verdict else ""
+            parts.append("  " + paint(f"{layout.texts.get((row.sha, cell), ''):<{width}}", style))
+        lines.append("".join(parts))
+    if layout.compact:
+        lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(layout.labels, rep.cells, strict=True)), "dim"))
+        lines.append(paint(export.LEGEND, "dim"))
+    return lines
 
 
 def headline(paint: Painter, row: Row, verdict: Verdict) -> str:

@@ -271,37 +271,48 @@ def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Cell]) -> str:
         count = len(branch.regressions(nightly.fail_on_warnings))
         lines.append(f"| {branch.tree} | {branch.branch} | {_cell(branch.detail)} | {tip} | {count or ''} |")
     for branch in nightly.branches:
-        lines += ["", f"## {branch.tree} {branch.branch}: {branch.state}", "", f"{branch.source} — {branch.detail}"]
-        if not branch.rows:
-            continue
-        shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
-        lines += [""] + markdown_table(branch.rows, shown, nightly.fail_on_warnings, branch.reference)
-        for row, verdict in branch.regressions(nightly.fail_on_warnings):
-            lines += ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
-            lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
-            lines.append(f"- commit: {row.sha} (\"{row.subject}\")")
-            was = f"{verdict.base_sha[:12]}" if verdict.base_sha else "no earlier result"
-            lines += [f"- cell: {verdict.cell_id}, judged against {was}", ""]
-            diagnostics = new_diagnostics(verdict) or []
-            for diagnostic in diagnostics:
-                lines.append(f"    {diagnostic_line(diagnostic)}")
-                lines += [f"        {line}" for line in diagnostic.excerpt[:3]]
-            if not diagnostics and verdict.reason:
-                lines.append(f"    {verdict.reason}")
-            lines += ["", "Reproduce, in a kernel tree at that commit:", ""]
-            cell = cells_by_id.get(verdict.cell_id)
-            if cell is not None:
-                lines.append(f"    {tuxmake_command(cell)}")
-            lines.append(f"    {reproduce(row.sha, verdict.cell_id, rerun_options(nightly, branch))}")
-        for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
-            for verdict in row.verdicts.values():
-                if verdict.new_warnings and not verdict.is_regression(nightly.fail_on_warnings):
-                    lines += ["", f"### new warnings: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
-                    lines += [f"    {diagnostic_line(d)}" for d in verdict.new_warnings]
+        lines += _branch_markdown(nightly, branch, cells_by_id)
     if nightly.pruned.paths:
         pruned = nightly.pruned
         lines += ["", f"Retention: pruned {len(pruned.paths)} artifact directories ({_mib(pruned.freed)}); {_mib(pruned.kept)} kept."]
     return "\n".join(lines) + "\n"
+
+
+def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str, Cell]) -> list[str]:
+    """A branch's section: its table, each regression, then new warnings that are not regressions."""
+    lines = ["", f"## {branch.tree} {branch.branch}: {branch.state}", "", f"{branch.source} — {branch.detail}"]
+    if not branch.rows:
+        return lines
+    shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
+    lines += [""] + markdown_table(branch.rows, shown, nightly.fail_on_warnings, branch.reference)
+    for row, verdict in branch.regressions(nightly.fail_on_warnings):
+        lines += _regression_markdown(nightly, branch, row, verdict, cells_by_id.get(verdict.cell_id))
+    for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
+        for verdict in row.verdicts.values():
+            if verdict.new_warnings and not verdict.is_regression(nightly.fail_on_warnings):
+                lines += ["", f"### new warnings: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
+                lines += [f"    {diagnostic_line(d)}" for d in verdict.new_warnings]
+    return lines
+
+
+def _regression_markdown(nightly: Nightly, branch: BranchRun, row: Row, verdict: Verdict, cell: Cell | None) -> list[str]:
+    """One regression: where, what (errors with source lines), and two ways to reproduce it."""
+    was = f"{verdict.base_sha[:12]}" if verdict.base_sha else "no earlier result"
+    lines = ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
+    lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
+    lines.append(f"- commit: {row.sha} (\"{row.subject}\")")
+    lines += [f"- cell: {verdict.cell_id}, judged against {was}", ""]
+    diagnostics = new_diagnostics(verdict)
+    for diagnostic in diagnostics:
+        lines.append(f"    {diagnostic_line(diagnostic)}")
+        lines += [f"        {line}" for line in diagnostic.excerpt[:3]]
+    if not diagnostics and verdict.reason:
+        lines.append(f"    {verdict.reason}")
+    lines += ["", "Reproduce, in a kernel tree at that commit:", ""]
+    if cell is not None:
+        lines.append(f"    {tuxmake_command(cell)}")
+    lines.append(f"    {reproduce(row.sha, verdict.cell_id, rerun_options(nightly, branch))}")
+    return lines
 
 
 def rerun_options(nightly: Nightly, branch: BranchRun) -> tuple[str, ...]:

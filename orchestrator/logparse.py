@@ -118,29 +118,19 @@ class LogParser:
             line_of(line)
 
     def _line(self, line: str) -> None:
-        if self.held is not None:
-            held, self.held = self.held, None
-            if CLANG_CARET.match(line):
-                self._excerpt(held)
-                self._excerpt(line)
-                return
-            self._close()
-            self._line(held)
+        if self.held is not None and self._release_held(line):
+            return
         if not line:
             return
         first = line[0]
         if first == "m" and line.startswith("make"):  # tuxmake's commands and make's own messages
-            self._close()  # they end whatever the compiler was printing
+            if self.open is not None:  # they end whatever the compiler was printing
+                self._close()
             self.chain_growing = False
             if line.startswith("make --silent"):
                 self._learn_build_dir(line)
             elif "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:
-                self._learn_source_root(line)
-                failure = match["msg"]
-                if failure.startswith("No rule"):
-                    self.no_rule[failure] = self.no_rule.get(failure, 0) + 1
-                elif not self.first_make_error:
-                    self.first_make_error = failure
+                self._make_failure(line, match["msg"])
             return
         if self.open is not None and self._continues(line):
             return
@@ -150,6 +140,29 @@ class LogParser:
         self.chain_growing = False
         if first == "#" or ": " not in line:  # tuxmake's comments; and every record starts with ": "
             return
+        self._record(line, first)
+
+    def _release_held(self, line: str) -> bool:
+        """A bare source line clang printed: its excerpt if a caret line follows (True: both are taken)."""
+        held, self.held = self.held or "", None
+        if CLANG_CARET.match(line):
+            self._excerpt(held)
+            self._excerpt(line)
+            return True
+        self._close()
+        self._line(held)
+        return False
+
+    def _make_failure(self, line: str, failure: str) -> None:
+        """make's `*** [target] Error N`: the first one, and every `No rule to make target`, are kept."""
+        self._learn_source_root(line)
+        if failure.startswith("No rule"):
+            self.no_rule[failure] = self.no_rule.get(failure, 0) + 1
+        elif not self.first_make_error:
+            self.first_make_error = failure
+
+    def _record(self, line: str, first: str) -> None:
+        """A line that may start a record: compiler, assembler, Kconfig, modpost, linker or a tool."""
         if first == "W" or first == "E":
             if (match := KCONFIG.match(line)) is not None:
                 return self._add(Diagnostic("warning", "", None, None, match["msg"], tool="kconfig"), "kconfig")
@@ -162,21 +175,21 @@ class LogParser:
             diagnostic = Diagnostic(severity, match["file"], int(match["line"]), None, match["msg"], tool="kconfig")
             return self._add(diagnostic, "")
         if line.startswith(SKIP_LINES):
-            return
+            return None
         if (match := CONTEXT.match(line)) is not None:
             self.context_file = match["file"]
             self.context_function = "" if match["top"] else _unquote(match["fn"])
-            return
+            return None
         if (match := LD_REFERENCE.match(line)) is not None:
             return self._ld_reference(match)
         if (match := LD_IN_FUNCTION.match(line)) is not None:
             self.ld_object, self.ld_function = match["obj"], match["fn"]
-            return
+            return None
         if (match := LLD_DIAG.match(line)) is not None:
-            diagnostic = Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker")
-            return self._add(diagnostic, "lld")
+            return self._add(Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker"), "lld")
         if (match := TOOL_DIAG.match(line)) is not None:
             return self._tool_diagnostic(match)
+        return None
 
     def _continues(self, line: str) -> bool:
         """Lines that belong to the open record: its excerpt, its notes, ld.lld's >>> lines."""
@@ -193,23 +206,24 @@ class LogParser:
                 return True
             return False
         if kind == "lld" and line.startswith(">>> "):
-            note = line[4:].strip()
-            record.notes.append(note)
-            if not record.file:
-                if (where := LLD_LOCATION.search(note)) is not None:
-                    record.file, record.line = where["path"], int(where["line"])
-                elif (where := LLD_OBJECT.match(note)) is not None:  # no debug info: the object file
-                    record.file = where["obj"]
-                    if not where["symbol"].startswith("."):  # a function, not a section such as .text+0x0
-                        record.function = where["symbol"]
+            self._lld_note(line[4:].strip(), record)
             return True
-        if kind == "modpost" and ": " not in line and not line.startswith(("make", " ")):
-            record.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them."
-            return True
-        if kind == "kconfig" and line.startswith("  "):
-            record.notes.append(line.strip())
+        if (kind == "modpost" and ": " not in line and not line.startswith(("make", " "))) or (kind == "kconfig" and line.startswith("  ")):
+            record.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them.", Kconfig's details
             return True
         return False
+
+    def _lld_note(self, note: str, record: Diagnostic) -> None:
+        """ld.lld's `>>> referenced by` lines: where the reference is (a source line, else an object)."""
+        record.notes.append(note)
+        if record.file:
+            return
+        if (where := LLD_LOCATION.search(note)) is not None:
+            record.file, record.line = where["path"], int(where["line"])
+        elif (where := LLD_OBJECT.match(note)) is not None:  # no debug info: the object file
+            record.file = where["obj"]
+            if not where["symbol"].startswith("."):  # a function, not a section such as .text+0x0
+                record.function = where["symbol"]
 
     def _include(self, line: str) -> bool:
         if line.startswith("In file included from"):

@@ -358,8 +358,14 @@ def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
         ("include:\n  - {toolchain: clang}\n", ":2: a cell has no arch: give one in axes, defaults or the include entry"),
         ("tree: {url: x, branches: ['']}\ninclude:\n  - {arch: riscv}\n", ":1: tree.branches must be a list of branch names"),
         ("nightly: 7\ninclude:\n  - {arch: riscv}\n", ":1: nightly must be a mapping"),
-        ("include:\n  - {arch: riscv}\nbogus: 1\n", ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, defaults, axes, include, exclude"),
-        ("include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n", ":5: kconfig '-x' must be a make config target such as defconfig or tinyconfig"),
+        (
+            "include:\n  - {arch: riscv}\nbogus: 1\n",
+            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, defaults, axes, include, exclude",
+        ),
+        (
+            "include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n",
+            ":5: kconfig '-x' must be a make config target such as defconfig or tinyconfig",
+        ),
     ],
 )
 def test_each_rule_of_the_schema_says_what_is_wrong_at_its_line(tmp_path, text, message):
