@@ -25,7 +25,8 @@ sys.path.insert(0, str(PROJECT))
 from rich.console import Console  # noqa: E402
 
 from orchestrator import console, export, logparse, pipeline  # noqa: E402
-from orchestrator.models import FAIL, PASS, BuildResult, Commit  # noqa: E402
+from orchestrator.cli.commands import collector_paused  # noqa: E402
+from orchestrator.models import BuildResult, Commit, Status  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
 
 
@@ -60,7 +61,7 @@ def fill_store(store: Store, shas: list[str], cells: int) -> None:
             found += chance.sample(warnings, chance.randint(0, 2))
             store.add_build(
                 BuildResult(
-                    cell_id=f"cell-{cell:02d}", sha=sha, status=FAIL if failing else PASS, definition="d",
+                    cell_id=f"cell-{cell:02d}", sha=sha, status=Status.FAIL if failing else Status.PASS, definition="d",
                     diagnostics=found, reason="x" if failing else "",
                 )
             )
@@ -81,15 +82,16 @@ def main() -> None:
         print(f"filled the store in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         spec = f"{shas[0]}..{shas[-1]}"
         for _ in range(args.repeat):
-            started = time.perf_counter()
-            report = pipeline.report(store, root / "repo", spec)
-            built = time.perf_counter()
-            console.report(Console(file=io.StringIO(), width=400), report)
-            rendered = time.perf_counter()
-            export.markdown(report)
-            export.as_json(report)
-            export.junit(report)
-            exported = time.perf_counter()
+            with collector_paused():  # as `orchestrate report` runs them
+                started = time.perf_counter()
+                report = pipeline.report(store, root / "repo", spec)
+                built = time.perf_counter()
+                console.report(Console(file=io.StringIO(), width=400), report)
+                rendered = time.perf_counter()
+                export.markdown(report)
+                export.as_json(report)
+                export.junit(report)
+                exported = time.perf_counter()
             command = subprocess.run(
                 [sys.executable, "-m", "orchestrator", "report", spec, "--tree", str(root / "repo"),
                  "--results", str(root / "results"), "--matrix", str(PROJECT / "matrix.yaml")],

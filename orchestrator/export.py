@@ -25,9 +25,13 @@ SYMBOL = {
 }
 
 
+STATUS_MARK = {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}  # else ✓: what a build did, unjudged
+KIND_LABEL = {VerdictKind.UNCHANGED: "", VerdictKind.NO_BASELINE: "no baseline", VerdictKind.BASELINE_UNKNOWN: "baseline unknown"}
+
+
 def symbol(verdict: Verdict) -> str:
     if verdict.kind in (VerdictKind.NO_BASELINE, VerdictKind.BASELINE_UNKNOWN):
-        return {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
+        return STATUS_MARK.get(verdict.status, "✓")
     return SYMBOL[verdict.kind]
 
 
@@ -53,9 +57,7 @@ def _delta(new: int, gone: int, unit: str) -> str:
 
 
 def cell_text(verdict: Verdict) -> str:
-    label = {VerdictKind.UNCHANGED: "", VerdictKind.NO_BASELINE: "no baseline", VerdictKind.BASELINE_UNKNOWN: "baseline unknown"}.get(
-        verdict.kind, verdict.kind
-    )
+    label = KIND_LABEL.get(verdict.kind, verdict.kind)
     return " ".join(p for p in (symbol(verdict), label, counts(verdict)) if p)
 
 
@@ -240,7 +242,7 @@ def tuxmake_command(cell: Cell) -> str:
 
 def status_only(verdict: Verdict) -> str:
     """A reference row's cell: what the build did, judged against nothing."""
-    mark = {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}.get(verdict.status, "✓")
+    mark = STATUS_MARK.get(verdict.status, "✓")
     return " ".join(p for p in (mark, f"{verdict.errors}e" if verdict.errors else "", f"{verdict.warnings}w" if verdict.warnings else "") if p)
 
 

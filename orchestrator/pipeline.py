@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -283,21 +282,7 @@ def report(
     say: Say = lambda message: None,
 ) -> Report:
     """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first."""
-    with collector_paused():
-        return _report(store, source, spec, cells, base, label, say)
-
-
-@contextmanager
-def collector_paused():
-    """A report makes tens of thousands of records (builds, diagnostics, verdicts) that form no cycles;
-    the cyclic garbage collector would walk them again and again while they are made."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return _report(store, source, spec, cells, base, label, say)
 
 
 def _report(store: Store, source: Path, spec: str, cells: list[str] | None, base: str | None, label: str, say: Say) -> Report:

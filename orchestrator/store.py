@@ -27,6 +27,7 @@ from .errors import StoreError
 from .models import Attempt, BuildResult, Commit, Diagnostic, Outcome, Status
 
 DB_NAME = "results.db"
+STATUSES = {status.value: status for status in Status}  # a stored value → its Status (a dict beats Status(value) ×30,000)
 
 # Each entry moves the schema from version N to N+1; never edit one that has shipped.
 MIGRATIONS = [
@@ -354,7 +355,7 @@ class Store:
             (sha, cell_id),
         )
         return [
-            Attempt(Status(row["status"]), row["reason"], Outcome(row["outcome"]), row["finished"], row["artifacts_dir"])
+            Attempt(STATUSES[row["status"]], row["reason"], Outcome(row["outcome"]), row["finished"], row["artifacts_dir"])
             for row in rows
         ]
 
@@ -588,7 +589,7 @@ def _result(row: sqlite3.Row) -> BuildResult:
     return BuildResult(
         cell_id=row["cell"],
         sha=row["sha"],
-        status=Status(row["status"]),
+        status=STATUSES[row["status"]],
         definition=row["definition"],
         reason=row["reason"],
         targets={} if row["targets"] == "{}" else json.loads(row["targets"]),
