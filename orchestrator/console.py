@@ -259,7 +259,9 @@ def report(
     paint = Painter(console)
     lines = [paint(title, "bold")] if title else []
     lines += _table_lines(paint, rep, _layout(rep, reference, console.width), reference)
-    lines += details_lines(paint, list(export.regressions(rep, fail_on_warnings)) if found is None else found, rep.rerun)
+    if found is None:  # the reference row is what the others are judged by: it has no regressions of its own
+        found = [(row, v) for row, v in export.regressions(rep, fail_on_warnings) if row.sha != reference]
+    lines += details_lines(paint, found, rep.rerun)
     fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
     lines += [""] + [headline(paint, row, verdict) for row, verdict in fixes] if fixes else []
     console.file.write("\n".join(lines) + "\n")

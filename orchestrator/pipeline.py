@@ -319,6 +319,11 @@ def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings
     return 0
 
 
+def range_exit_code(codes: list[int]) -> int:
+    """The exit code of a range from its commits': 1 if any regressed, else the worst of the rest."""
+    return 1 if 1 in codes else max(codes, default=0)
+
+
 def work_lock(work_root: Path) -> Lock:
     """One run at a time per work root: build directories there are shared between runs."""
     return Lock(Path(work_root) / "lock", wait=True)

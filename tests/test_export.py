@@ -6,10 +6,11 @@ import tempfile
 from pathlib import Path
 
 import jsonschema
+from conftest import every_kind
 from junitparser import Error, Failure, JUnitXml
 
-from orchestrator import export, regress
-from orchestrator.models import BranchState, BuildResult, Diagnostic, Report, Row, Status, Verdict, VerdictKind
+from orchestrator import export
+from orchestrator.models import BranchState, Diagnostic, Report, Row, Status, Verdict, VerdictKind
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 CELL = "riscv-gcc-defconfig+kvm"
@@ -43,33 +44,8 @@ def test_the_reproduce_command_carries_the_tree_matrix_and_results():
 
 # --- outputs with a contract --------------------------------------------------------------------
 
-A, B, C = "a" * 40, "b" * 40, "c" * 40
-SEED = Diagnostic(
-    "error", "arch/riscv/kvm/vcpu_sbi.c", 87, 26, "'struct <anonymous>' has no member named 'flags'",
-    function="kvm_riscv_vcpu_sbi_system_reset", excerpt=["   87 |         run->system_event.flags = 1;"], fingerprint="9d16",
-)
-UNUSED = Diagnostic("warning", "arch/riscv/kvm/vcpu_sbi.c", 97, 13, "unused variable 'x'", option="-Wunused-variable", fingerprint="77ab")
-
-
-def every_kind() -> Report:
-    """A table whose cells between them have every verdict kind (each cell is a story down A, B, C)."""
-    def build(sha: str, cell: str, status: Status, *diagnostics: Diagnostic) -> BuildResult:
-        return BuildResult(cell_id=cell, sha=sha, status=status, definition="d", diagnostics=list(diagnostics), reason="r")
-
-    stories = {
-        "fails": [(A, Status.PASS, ()), (B, Status.FAIL, (SEED,)), (C, Status.PASS, ())],  # NEW FAIL, FIXED
-        "still": [(A, Status.FAIL, (SEED,)), (B, Status.FAIL, (SEED, UNUSED)), (C, Status.PASS, (UNUSED,))],  # STILL FAILING
-        "warns": [(A, Status.PASS, ()), (B, Status.PASS, (UNUSED,)), (C, Status.PASS, ())],  # NEW WARNINGS, FIXED
-        "host": [(A, Status.INFRA, ()), (B, Status.MATRIX_ERROR, ()), (C, Status.PASS, ())],  # INFRA, MATRIX, NO BASELINE
-        "same": [(A, Status.PASS, (UNUSED,)), (B, Status.PASS, (UNUSED,))],  # PASS: nothing new, nothing gone
-        "cut": [(C, Status.FAIL, (SEED,))],  # a shallow clone: BASELINE UNKNOWN
-    }
-    results = {(sha, cell): build(sha, cell, status, *d) for cell, story in stories.items() for sha, status, d in story}
-    rows = regress.table([(A, "a"), (B, "b"), (C, "c")], results, list(stories), cut=frozenset({("cut", "d")}))
-    return Report(rows=rows, cells=list(stories), rerun=("--tree", "/src/linux"))
-
-
 def test_the_table_used_below_has_every_verdict_kind():
+    """conftest.every_kind: the table these tests (and the console's) judge."""
     kinds = {v.kind for row in every_kind().rows for v in row.verdicts.values()}
     assert kinds == set(VerdictKind)
 

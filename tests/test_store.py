@@ -224,3 +224,26 @@ def test_recover_copies_what_can_be_read_and_keeps_the_damaged_file(tmp_path):
     recovered = recover(tmp_path)
     assert recovered.lost == () and recovered.damaged.name.startswith("results.db.damaged-")
     assert [r.cell_id for r in Store(tmp_path).builds(SHA)] == ["a"]
+
+
+STORES = Path(__file__).resolve().parent / "data" / "stores"
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_a_store_of_every_earlier_schema_migrates_and_reads_back(tmp_path, version):
+    db = sqlite3.connect(tmp_path / "results.db")
+    db.executescript((STORES / f"schema-{version}.sql").read_text())
+    db.close()
+    store = Store(tmp_path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    (result,) = store.builds(SHA)
+    assert (result.cell_id, result.status, result.targets["make:arch/riscv/kvm/"]) == ("riscv-gcc-defconfig+kvm", Status.FAIL, "FAIL")
+    assert result.artifacts_dir == f"{SHA}/riscv-gcc-defconfig+kvm"  # absolute before: relative now
+    assert store.commit(SHA).subject == "Linux from linux-source-6.1.tar.xz"
+    if version >= 2:
+        assert [d.message for d in result.diagnostics] == ["'struct <anonymous>' has no member named 'flags'"]
+    if version >= 3:
+        assert store.last_nightly_tip("demo", "master") == SHA
+    assert store.attempts(SHA, "riscv-gcc-defconfig+kvm") == []  # no attempts were recorded then
+    store.publish(result, None)  # and it takes new ones
+    assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == [STORED]

@@ -96,7 +96,7 @@ def build(args: Namespace, out: Console) -> int:
         report = pipeline.report(store, source, args.commit, [c.id for c in cells], base, label="--commit", say=say)
         report.rerun = rerun
         views.report(out, report, fail_on_warnings)
-    return 1 if 1 in codes else max(codes)
+    return pipeline.range_exit_code(codes)
 
 
 @contextmanager

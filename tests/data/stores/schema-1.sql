@@ -1,0 +1,38 @@
+-- a results store of schema version 1, made by orchestrator's own Store code of that version
+PRAGMA user_version = 1;
+BEGIN TRANSACTION;
+CREATE TABLE builds (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs(id),
+        sha TEXT NOT NULL REFERENCES commits(sha),
+        cell TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        duration REAL NOT NULL,
+        runtime TEXT NOT NULL,
+        compiler TEXT NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        artifacts_dir TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        UNIQUE (sha, cell, definition)
+    );
+INSERT INTO "builds" VALUES(1,1,'50a4808780bcdabf6a6276e60c949c870344efc7','riscv-gcc-defconfig+kvm','0123456789abcdef','fail','arch/riscv/kvm/vcpu_sbi.c:87:26: error: ''struct <anonymous>'' has no member named ''flags''','{"config": "PASS", "make:arch/riscv/kvm/": "FAIL"}',14.2,'null','riscv64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0',1,0,'/tmp/tmpqzzx769j/results/50a4808780bcdabf6a6276e60c949c870344efc7/riscv-gcc-defconfig+kvm','2026-11-25T14:59:20+00:00');
+CREATE TABLE commits (
+        sha TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        author_date TEXT NOT NULL
+    );
+INSERT INTO "commits" VALUES('50a4808780bcdabf6a6276e60c949c870344efc7','Linux from linux-source-6.1.tar.xz','2022-12-11T14:15:00+00:00');
+CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT,
+        command TEXT NOT NULL,
+        tree TEXT NOT NULL
+    );
+INSERT INTO "runs" VALUES(1,'2026-11-25T14:59:20+00:00','2026-11-25T14:59:20+00:00','orchestrate --commit HEAD','/srv/linux');
+CREATE INDEX builds_by_cell ON builds (cell, sha);
+COMMIT;

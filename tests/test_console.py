@@ -1,0 +1,87 @@
+"""The terminal views, on constructed reports and records (no build): what a maintainer reads."""
+
+import io
+from pathlib import Path
+
+from conftest import SEED, A, B, C, every_kind
+from rich.console import Console
+
+from orchestrator import console
+from orchestrator.models import Attempt, BuildResult, Commit, Outcome, Row, Status, Verdict, VerdictKind
+
+
+def rendered(width: int = 300, **options) -> str:
+    out = Console(file=io.StringIO(), width=width, color_system=None)
+    console.report(out, every_kind(), **options)
+    return out.file.getvalue()
+
+
+def test_a_wide_console_shows_cell_ids_and_verdict_words():
+    text = rendered()
+    header = text.splitlines()[1]
+    assert header.split()[:2] == ["commit", "subject"] and "fails" in header and "cut" in header
+    for words in ("✗ NEW FAIL +1e", "✓ FIXED -1e", "✗ STILL FAILING 1e +1w", "! NEW WARNINGS +1w", "✓ WARNINGS FIXED -1w",
+                  "? INFRA", "⚠ MATRIX ERROR", "✗ baseline unknown 1e"):
+        assert words in text, words
+    assert "cells: " not in text  # no legend needed
+
+
+def test_a_narrow_console_numbers_the_columns_and_names_them_in_a_legend():
+    text = rendered(width=80)
+    assert "  1  " in text.splitlines()[1] and "cells: 1 fails  2 still  3 warns  4 host  5 same  6 cut" in text
+    assert "✗new +1e" in text and "✓fix -1e" in text and "° no baseline" in text  # compact words and the legend
+
+
+def test_each_regression_is_detailed_with_its_errors_and_a_command_that_reproduces_it():
+    text = rendered()
+    detail = text[text.index(" NEW FAIL  fails at bbbbbbbbbbbb b"):]
+    assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'" in detail
+    assert "reproduce: orchestrate --commit bbbbbbbbbbbb --cells fails --rebuild --tree /src/linux" in detail
+    assert " FIXED  fails at cccccccccccc c" in text  # fixes are listed after the regressions
+
+
+def test_new_warnings_are_a_regression_only_with_fail_on_warnings():
+    assert " NEW WARNINGS  warns at" not in rendered()
+    assert " NEW WARNINGS  warns at bbbbbbbbbbbb b" in rendered(fail_on_warnings=True)
+
+
+def test_a_reference_row_shows_how_it_built_not_a_verdict():
+    text = rendered(reference=A)
+    row = next(line for line in text.splitlines() if line.startswith(A[:12]))
+    assert "NO BASELINE" not in row and "no baseline" not in row and "✗ 1e" in row  # "still" failed at A
+    assert f"at {A[:12]}" not in text  # nor is it listed among regressions or fixes
+
+
+def test_no_regressions_is_said():
+    out = Console(file=io.StringIO(), width=200, color_system=None)
+    passing = Verdict("cell", C, VerdictKind.UNCHANGED, Status.PASS, base_sha=B)
+    console.verdicts(out, Commit(C, "c", "d"), [passing])
+    assert "no regressions" in out.file.getvalue()
+
+
+def test_show_names_the_artifacts_where_they_are_now_and_the_attempts_that_did_not_become_the_result(tmp_path):
+    (tmp_path / A / "kept").mkdir(parents=True)
+    results = [
+        BuildResult("kept", A, Status.PASS, artifacts_dir=f"{A}/kept", runtime="null", compiler="gcc 12"),
+        BuildResult("pruned", A, Status.FAIL, artifacts_dir=f"{A}/pruned", diagnostics=[SEED], runtime="null"),
+        BuildResult("none", A, Status.INFRA, reason="riscv64-linux-gnu-ld not found on the host", runtime="null"),
+    ]
+    attempts = {"kept": [Attempt(Status.INFRA, "no space left on device: x", Outcome.KEPT_FINISHED, "2026-11-25T12:00:00+00:00", "")]}
+    out = Console(file=io.StringIO(), width=200, color_system=None)
+    console.show(out, Commit(A, "a", "d"), results, Path(tmp_path), attempts)
+    text = out.file.getvalue()
+    assert f"artifacts: {tmp_path / A / 'kept'}\n" in text
+    assert f"artifacts: {tmp_path / A / 'pruned'} (pruned by the nightly's retention" in text
+    assert "artifacts: none kept" in text
+    assert "attempt 2026-11-25T12:00:00+00:00: INFRA (no space left on device: x); kept the finished result" in text
+    assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error:" in text
+
+
+def test_the_verdicts_of_a_commit_list_only_its_regressions():
+    out = Console(file=io.StringIO(), width=200, color_system=None)
+    rows = every_kind().rows
+    found = list(rows[1].verdicts.values())  # B: a new failure, still failing, new warnings, a matrix error
+    console.verdicts(out, Commit(B, "b", "d"), found, rerun=("--tree", "/src/linux"))
+    text = out.file.getvalue()
+    assert " NEW FAIL  fails at bbbbbbbbbbbb b" in text and " STILL FAILING  still at bbbbbbbbbbbb b" not in text
+    assert isinstance(rows[1], Row)
