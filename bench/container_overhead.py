@@ -20,12 +20,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from orchestrator import matrix, pipeline  # noqa: E402
+from orchestrator.models import Cell  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
 
 CELLS = ["riscv-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm"]
 
 
-def one_build(loaded, cell, source: Path, runtime: str, results: Path) -> float:
+def one_build(loaded: matrix.Matrix, cell: Cell, source: Path, runtime: str, results: Path) -> float:
     started = time.monotonic()
     run = pipeline.build_commit(loaded, [cell], source, "HEAD", Store(results), runtime=runtime, rebuild=True, workers=1)
     elapsed = time.monotonic() - started

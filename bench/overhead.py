@@ -22,6 +22,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from orchestrator import matrix, pipeline, tree  # noqa: E402
+from orchestrator.models import Cell  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
 
 CELLS = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
@@ -32,7 +33,7 @@ def cache_state(ccache: str, cold: bool) -> None:
         shutil.rmtree(ccache, ignore_errors=True)
 
 
-def bare_tuxmake(cells, source: Path, work: Path, ccache: str) -> float:
+def bare_tuxmake(cells: list[Cell], source: Path, work: Path, ccache: str) -> float:
     """What a user would type: one tuxmake command per cell, one after another."""
     started = time.monotonic()
     for cell in cells:
@@ -57,7 +58,9 @@ def bare_tuxmake(cells, source: Path, work: Path, ccache: str) -> float:
     return time.monotonic() - started
 
 
-def orchestrated(loaded, cells, source: Path, work: Path, workers=None, jobs=None) -> tuple[float, list]:
+def orchestrated(
+    loaded: matrix.Matrix, cells: list[Cell], source: Path, work: Path, workers: int | None = None, jobs: int | None = None
+) -> tuple[float, list]:
     results = work / "results"
     shutil.rmtree(results, ignore_errors=True)
     started = time.monotonic()

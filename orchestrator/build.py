@@ -16,6 +16,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import classify, containers, logparse, toolchains
 from .classify import Command, one_line
@@ -114,7 +115,7 @@ def _prepare(request: BuildRequest, output: Path, build_dir: Path) -> list[str]:
     return fragment_files
 
 
-def _tuxmake(request: BuildRequest, output: Path, build_dir: Path, fragment_files: list[str]):  # -> tuxmake.build.Build
+def _tuxmake(request: BuildRequest, output: Path, build_dir: Path, fragment_files: list[str]) -> Any:  # tuxmake.build.Build
     from tuxmake.build import Build
 
     cell = request.cell
@@ -151,7 +152,7 @@ def _tuxmake_refused(request: BuildRequest, error: Exception) -> tuple[Status, s
     return Status.INFRA, reason
 
 
-def _read_build(result: BuildResult, build, request: BuildRequest, output: Path, build_dir: Path, commands: list[Command]) -> None:
+def _read_build(result: BuildResult, build: Any, request: BuildRequest, output: Path, build_dir: Path, commands: list[Command]) -> None:
     """A finished build's targets, compiler, image, diagnostics and, from all of them, its status."""
     result.targets = {name: info.status for name, info in build.status.items()}
     metadata = build.metadata
@@ -243,13 +244,13 @@ def _record_tuxmake_commands() -> list[Command]:
     commands: list[Command] = []
 
     class RecordedPopen(subprocess.Popen):
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             if kwargs.get("universal_newlines") or kwargs.get("text"):
                 kwargs.setdefault("errors", "replace")
             super().__init__(*args, **kwargs)
             self.recorded = False
 
-        def wait(self, timeout=None):
+        def wait(self, timeout: float | None = None) -> int:
             code = super().wait(timeout)
             if not self.recorded:
                 self.recorded = True
@@ -260,7 +261,7 @@ def _record_tuxmake_commands() -> list[Command]:
     class RecordingSubprocess:
         Popen = RecordedPopen
 
-        def __getattr__(self, name):
+        def __getattr__(self, name: str) -> Any:
             return getattr(subprocess, name)
 
     tuxmake.runtime.subprocess = RecordingSubprocess()

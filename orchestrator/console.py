@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 
 from rich.color import ColorSystem
 from rich.console import Console
@@ -48,7 +49,7 @@ class LiveProgress:
         self.rows = {cell.id: _Progress() for cell in cells}
         self.live: Live | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> LiveProgress:
         # Off a terminal (CI logs, pipes) a redrawn table is noise: print a line per finished cell instead.
         if self.console.is_terminal:
             self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
@@ -57,10 +58,9 @@ class LiveProgress:
             self.console.print(self.title, highlight=False)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None) -> None:
         if self.live:
-            return self.live.__exit__(*exc)
-        return False
+            self.live.__exit__(kind, value, traceback)
 
     def update(self, cell_id: str, state: str, detail: str) -> None:
         row = self.rows[cell_id]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -120,7 +120,7 @@ class _Sequence(list):
 class _LineLoader(yaml.SafeLoader):
     """A SafeLoader whose mappings and sequences remember the line of each key and item."""
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Mapping:
         mapping = _Mapping(super().construct_mapping(node, deep=True))
         mapping.lines = {
             self.construct_object(key, deep=True): key.start_mark.line + 1 for key, _ in node.value
@@ -128,7 +128,7 @@ class _LineLoader(yaml.SafeLoader):
         mapping.line = node.start_mark.line + 1
         return mapping
 
-    def construct_sequence(self, node, deep=False):
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> _Sequence:
         sequence = _Sequence(super().construct_sequence(node, deep=True))
         sequence.lines = [item.start_mark.line + 1 for item in node.value]
         sequence.line = node.start_mark.line + 1
@@ -157,7 +157,7 @@ class _Where:
         return MatrixError(message, where=f"{self.path}:{line}" if line else str(self.path))
 
 
-def _one_of(values) -> str:
+def _one_of(values: Iterable[str]) -> str:
     values = list(values)
     shown = ", ".join(values[:6])
     return shown + (", ..." if len(values) > 6 else "")

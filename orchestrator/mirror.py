@@ -71,7 +71,7 @@ def ensure_mirror(url: str, work_root: Path) -> Path:
     return mirror
 
 
-def _fetch(repo, *args: str, what: str) -> str:
+def _fetch(repo: Path | None, *args: str, what: str) -> str:
     """git for a remote: a failure is a FetchError for this branch, in git's own words."""
     try:
         return tree.git(repo, *args, timeout=FETCH_TIMEOUT, what=what)

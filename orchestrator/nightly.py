@@ -122,7 +122,17 @@ def run(
         return nightly
 
 
-def _run_branch(matrix, cells, store, options, work_root, spec: TreeSpec, branch, say, progress) -> BranchRun:
+def _run_branch(
+    matrix: Matrix,
+    cells: list[Cell],
+    store: Store,
+    options: Options,
+    work_root: Path,
+    spec: TreeSpec,
+    branch: str,
+    say: Callable[[str], None],
+    progress: Callable[[str], AbstractContextManager],
+) -> BranchRun:
     run = BranchRun(tree=spec.name, branch=branch, source=spec.source)
     say(f"{spec.name} {branch}: fetching from {spec.source}" if spec.url else f"{spec.name} {branch}: reading {spec.source}")
     try:

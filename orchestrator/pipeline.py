@@ -11,7 +11,7 @@ from pathlib import Path
 from . import containers, regress, tree
 from .build import BuildRequest
 from .errors import RevisionError, TreeError, WorkRootError
-from .executors import Executor, local
+from .executors import Executor, Progress, local, quiet
 from .lock import Busy, Lock
 from .matrix import Matrix
 from .models import BuildResult, Cell, Commit, Report, Status, Verdict, VerdictKind
@@ -74,7 +74,7 @@ def build_commit(
     rebuild: bool = False,
     work_root: Path | None = None,
     command: str = "orchestrate",
-    on_progress: Callable[[str, str, str], None] = lambda cell, state, detail: None,
+    on_progress: Progress = quiet,
     say: Say = lambda message: None,
 ) -> CommitRun:
     """Build every cell that has no result for `rev` yet (all of them with `rebuild`), storing each at once.
@@ -100,7 +100,21 @@ def build_commit(
     return run
 
 
-def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say) -> None:
+def _build(
+    run: CommitRun,
+    matrix: Matrix,
+    todo: list[Cell],
+    source: Path,
+    sha: str,
+    store: Store,
+    root: Path,
+    runtime: str | None,
+    jobs: int | None,
+    workers: int | None,
+    command: str,
+    on_progress: Progress,
+    say: Say,
+) -> None:
     checkout = tree.checkout(source, sha, root)
     plan = local.schedule(len(todo), local.cores(), jobs or matrix.jobs, workers)
     runtimes = choose_runtimes(todo, runtime, say)
@@ -125,7 +139,9 @@ def _build(run: CommitRun, matrix, todo, source, sha, store, root, runtime, jobs
     store.finish_run(run_id)
 
 
-def _store_attempts(run: CommitRun, executor: Executor, requests, store: Store, run_id: int, retries: int, on_progress, say: Say) -> None:
+def _store_attempts(
+    run: CommitRun, executor: Executor, requests: list[BuildRequest], store: Store, run_id: int, retries: int, on_progress: Progress, say: Say
+) -> None:
     """Store each attempt as it finishes. An infrastructure error is built again, up to `retries` times,
     once the others are done; its attempt is recorded (and its artifacts moved aside) first."""
     tries: dict[str, int] = {}

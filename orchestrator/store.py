@@ -167,7 +167,7 @@ class Store:
         self.db.close()
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.db.execute("PRAGMA user_version").rows[0][0]
         if version > len(MIGRATIONS):
             raise StoreError(f"schema version {version} is newer than this orchestrator knows; upgrade it", path=self.path)
         if version < len(MIGRATIONS) and self.read_only:
@@ -575,7 +575,7 @@ class _Rows:
         self.rows = rows
         self.lastrowid = lastrowid
 
-    def fetchone(self):
+    def fetchone(self) -> sqlite3.Row | None:
         return self.rows[0] if self.rows else None
 
     def fetchall(self) -> list:

@@ -10,7 +10,7 @@ import gc
 import signal
 import sys
 from argparse import Namespace
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .. import matrix as matrix_module
 from .. import nightly as nightly_run
 from ..demotree import make_demo_tree
 from ..errors import RevisionError, UserError
+from ..executors import Progress
 from ..lock import Busy
 from ..store import Store, default_results_dir
 from ..store import recover as recover_store
@@ -39,12 +40,12 @@ def _results(args: Namespace) -> Path:
     return args.results or default_results_dir()
 
 
-def _sayer(out: Console):
+def _sayer(out: Console) -> Callable[[str], None]:
     """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
     return lambda message: out.print(message, highlight=False, markup=False, soft_wrap=True)  # one line in a log
 
 
-def _terminate_as_interrupt(signum, frame):
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
@@ -174,7 +175,7 @@ def nightly(args: Namespace, out: Console) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
 
     @contextmanager
-    def progress(title: str):
+    def progress(title: str) -> Iterator[Progress]:
         with views.LiveProgress(out, cells, title) as live:
             yield live.update
 

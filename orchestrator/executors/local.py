@@ -128,7 +128,7 @@ class LocalExecutor:
         )
 
 
-def _outcome(future, request: BuildRequest) -> Finished | None:
+def _outcome(future: Future, request: BuildRequest) -> Finished | None:
     try:
         return future.result()
     except Exception as error:  # the worker process itself died (killed, out of memory)
