@@ -662,6 +662,7 @@ class _Swap:
     def __init__(self, partial: Path, target: Path):
         self.target = target
         self.old = target.with_name(target.name + ".old")
+        self.had_old = False
         try:
             _name_final_place(partial, target)
             shutil.rmtree(self.old, ignore_errors=True)
@@ -670,6 +671,8 @@ class _Swap:
                 target.rename(self.old)
             partial.rename(target)
         except OSError as error:
+            if self.had_old and not target.exists():  # the old ones were moved aside: put them back
+                self.old.rename(target)
             raise StoreError(f"cannot move artifacts into {target} ({error.strerror})", path=target.parent) from None
 
     def undo(self) -> None:

@@ -247,3 +247,15 @@ def test_a_store_of_every_earlier_schema_migrates_and_reads_back(tmp_path, versi
     assert store.attempts(SHA, "riscv-gcc-defconfig+kvm") == []  # no attempts were recorded then
     store.publish(result, None)  # and it takes new ones
     assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == [STORED]
+
+
+def test_artifacts_that_cannot_be_moved_in_leave_the_old_ones_in_place(tmp_path):
+    store = Store(tmp_path)
+    store.add_commit(Commit(SHA, "s", "d"))
+    c = cell("a")
+    store.publish(result(c, Status.PASS), partial(store, c, "old\n"))
+    gone = tmp_path / "never-built"  # a partial directory that is not there: the move in fails
+    with pytest.raises(StoreError, match="cannot move artifacts into"):
+        store.publish(result(c, Status.FAIL), gone)
+    assert (tmp_path / SHA / "a" / "build.log").read_text() == "old\n"
+    assert [r.status for r in store.builds(SHA)] == [Status.PASS]  # and the row was rolled back with it
