@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .models import Cell, Diagnostic, Status, toolchain_version
+from .models import Cell, Diagnostic, Status, toolchain_family, toolchain_version
 
 ERROR_LINE = re.compile(r"\berror:|^ERROR: |\*\*\* ")
 EXCERPT_LINE = re.compile(r"^\s*(?:\d+\s*)?\|")  # a source line a compiler echoes: never evidence
@@ -136,7 +136,7 @@ def classify(
     for diagnostic in diagnostics:
         if diagnostic.severity == "error":
             return Status.FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")
-    return Status.FAIL, first_error(log, list(prefixes))
+    return Status.FAIL, first_error(log, prefixes)
 
 
 def version_mismatch(toolchain: str, compiler_version: str) -> str | None:
@@ -145,7 +145,7 @@ def version_mismatch(toolchain: str, compiler_version: str) -> str | None:
     if wanted is None or not compiler_version:
         return None
     if compiler_version.split(".")[0] != wanted:
-        return f"built with {toolchain.split('-')[0]} {compiler_version}, not the {toolchain} the cell asks for"
+        return f"built with {toolchain_family(toolchain)} {compiler_version}, not the {toolchain} the cell asks for"
     return None
 
 

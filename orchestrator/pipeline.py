@@ -246,8 +246,9 @@ def baselines(
     cut: set[tuple[str, str]] = set()
     for sha, cells in wanted.items():
         while _walk(source, sha, cells, found, store) and cells:  # walked all the history there is
-            if not tree.is_shallow(source) or not tree.deepen(source, sha, say):
-                if tree.is_shallow(source):
+            shallow = tree.is_shallow(source)
+            if not shallow or not tree.deepen(source, sha, say):
+                if shallow:
                     cut.update((result.cell_id, result.definition) for result, _ in cells)
                 break
     return Baselines(found, frozenset(cut))
@@ -298,10 +299,6 @@ def report(
     say: Say = lambda message: None,
 ) -> Report:
     """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first."""
-    return _report(store, source, spec, cells, base, label, say)
-
-
-def _report(store: Store, source: Path, spec: str, cells: list[str] | None, base: str | None, label: str, say: Say) -> Report:
     shas = tree.first_parent_range(source, spec, label)
     results = store.results_for(shas)
     if not results:
