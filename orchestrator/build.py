@@ -21,7 +21,7 @@ from typing import Any
 from . import classify, containers, logparse, toolchains
 from .classify import Command, one_line
 from .lock import Lock
-from .models import BuildResult, Cell, Status
+from .models import BuildResult, Cell, Status, Unit
 
 HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
 # tuxmake's refusals that are about the machine, not the matrix: a missing compiler or engine.
@@ -30,7 +30,7 @@ HOST_REFUSALS = ("CompilerNotFoundError", "RuntimeNotFoundError", "EnvironmentCh
 
 @dataclass
 class BuildRequest:
-    cell: Cell
+    cell: Unit  # a check is run by its own code (executors.run)
     sha: str
     source: str  # the checked-out tree
     output_dir: str  # results/<sha>/<cell-id>: built into <output_dir>.partial
@@ -39,6 +39,12 @@ class BuildRequest:
     runtime: str
     ccache_dir: str
     work_root: str = ""  # where versioned toolchains get their directory of links
+
+    @property
+    def tuxmake_cell(self) -> Cell:
+        """The cell tuxmake builds (only cells reach build_cell)."""
+        assert isinstance(self.cell, Cell), f"{self.cell.id} is a check, not a tuxmake cell"
+        return self.cell
 
 
 @dataclass
@@ -110,7 +116,7 @@ def _prepare(request: BuildRequest, output: Path, build_dir: Path) -> list[str]:
     for directory in (output, build_dir):
         shutil.rmtree(directory, ignore_errors=True)
     output.mkdir(parents=True)
-    fragment_files = _write_fragments(request.cell, output)
+    fragment_files = _write_fragments(request.tuxmake_cell, output)
     _environment(request)
     return fragment_files
 
@@ -118,7 +124,7 @@ def _prepare(request: BuildRequest, output: Path, build_dir: Path) -> list[str]:
 def _tuxmake(request: BuildRequest, output: Path, build_dir: Path, fragment_files: list[str]) -> Any:  # tuxmake.build.Build
     from tuxmake.build import Build
 
-    cell = request.cell
+    cell = request.tuxmake_cell
     build = Build(
         tree=request.source,
         output_dir=str(output),
@@ -144,7 +150,7 @@ def _tuxmake_refused(request: BuildRequest, error: Exception) -> tuple[Status, s
     asked for something tuxmake does not do (the matrix check should have said so)."""
     from tuxmake.exceptions import TuxMakeUserError
 
-    cell, reason = request.cell, one_line(str(error))
+    cell, reason = request.tuxmake_cell, one_line(str(error))
     if isinstance(error, TuxMakeUserError) and type(error).__name__ not in HOST_REFUSALS:
         return Status.MATRIX_ERROR, reason
     if containers.engine(request.runtime) and not containers.has_image(request.runtime, containers.image_name(cell.arch, cell.toolchain)):
@@ -171,7 +177,7 @@ def _read_build(result: BuildResult, build: Any, request: BuildRequest, output: 
     roots = [request.source, str(build_dir)]
     result.diagnostics = logparse.parse(log.splitlines(), roots)
     result.status, result.reason = classify.classify(
-        request.cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
+        request.tuxmake_cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
     )
 
 
@@ -211,7 +217,7 @@ def _environment(request: BuildRequest) -> None:
     os.environ.update(containers.environment(request.runtime))
     os.environ["PATH"] = HOST_PATH  # a worker builds many cells: none inherits another's links
     if request.runtime == "null":
-        links = toolchains.link_directory(request.cell.arch, request.cell.toolchain, Path(request.work_root or request.build_dir))
+        links = toolchains.link_directory(request.tuxmake_cell.arch, request.tuxmake_cell.toolchain, Path(request.work_root or request.build_dir))
         if links is not None:
             os.environ["PATH"] = f"{links}{os.pathsep}{HOST_PATH}"
 

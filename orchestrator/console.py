@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import export
-from .models import Attempt, BuildResult, Cell, Commit, Diagnostic, Nightly, Outcome, Report, Row, Status, Verdict, VerdictKind
+from .models import Attempt, BuildResult, Cell, Check, Commit, Diagnostic, Nightly, Outcome, Report, Row, Status, Unit, Verdict, VerdictKind
 
 STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.INFRA: "yellow", Status.MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
@@ -43,7 +43,7 @@ def duration(seconds: float) -> str:
 class LiveProgress:
     """One line per cell: state, elapsed time and the step tuxmake is on. Feed it with update()."""
 
-    def __init__(self, console: Console, cells: list[Cell], title: str):
+    def __init__(self, console: Console, cells: list[Unit], title: str):
         self.console = console
         self.title = title
         self.rows = {cell.id: _Progress() for cell in cells}
@@ -132,12 +132,15 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
     console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no results")
 
 
-def plan(console: Console, cells: list[Cell], source: str) -> None:
+def plan(console: Console, cells: list[Unit], source: str) -> None:
     """One line per cell (a table would squeeze the fragment paths into nothing at 80 columns):
-    `id  kconfig + configs/fragments -> targets  [make variables]  (runtime)`."""
-    console.print(f"{len(cells)} cells, tree {source}", highlight=False)
+    `id  kconfig + configs/fragments -> targets  [make variables]  (runtime)`; then one per check."""
+    builds = [c for c in cells if isinstance(c, Cell)]
+    checks = [c for c in cells if isinstance(c, Check)]
+    counted = f"{len(builds)} cells" + (f" and {len(checks)} checks" if checks else "")
+    console.print(f"{counted}, tree {source}", highlight=False)
     width = max(len(cell.id) for cell in cells)
-    for cell in cells:
+    for cell in builds:
         built = " + ".join([cell.kconfig] + [f"configs/{f.path}" for f in cell.fragments])
         targets = " ".join(cell.targets + cell.make_targets)
         variables = " ".join(f"{k}={v}" for k, v in cell.make_variables)
@@ -146,6 +149,12 @@ def plan(console: Console, cells: list[Cell], source: str) -> None:
         if variables:
             line.append(f"  {variables}", style="cyan")
         line.append(f"  ({cell.runtime})", style="dim")
+        console.print(line, highlight=False)
+    for check in checks:
+        line = Text(f"{check.id:<{width}}  ", style="bold")
+        scope = ", ".join(check.headers) if check.headers else "every installed uapi header"
+        line.append(f"{check.kind}: struct layouts of {check.wide} against {check.narrow}, {scope}")
+        line.append("  (host)", style="dim")
         console.print(line, highlight=False)
 
 

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from xml.etree import ElementTree
 
-from .models import BranchRun, Cell, Diagnostic, Nightly, Report, Row, Status, Verdict, VerdictKind
+from .models import BranchRun, Cell, Diagnostic, Nightly, Report, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.0"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.1"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -259,7 +259,7 @@ def nightly_subject(nightly: Nightly) -> str:
     return f"[orchestrator nightly {nightly.date}] {what}"
 
 
-def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Cell]) -> str:
+def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Unit]) -> str:
     """The nightly as a mail to a kernel list: a subject, one line per branch, then each branch's
     table and, per regression, the tree, branch, commit, cell, errors and how to reproduce it."""
     lines = [f"Subject: {nightly_subject(nightly)}", ""]
@@ -280,7 +280,7 @@ def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Cell]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str, Cell]) -> list[str]:
+def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str, Unit]) -> list[str]:
     """A branch's section: its table, each regression, then new warnings that are not regressions."""
     lines = ["", f"## {branch.tree} {branch.branch}: {branch.state}", "", f"{branch.source} — {branch.detail}"]
     if not branch.rows:
@@ -297,7 +297,7 @@ def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str,
     return lines
 
 
-def _regression_markdown(nightly: Nightly, branch: BranchRun, row: Row, verdict: Verdict, cell: Cell | None) -> list[str]:
+def _regression_markdown(nightly: Nightly, branch: BranchRun, row: Row, verdict: Verdict, cell: Unit | None) -> list[str]:
     """One regression: where, what (errors with source lines), and two ways to reproduce it."""
     was = f"{verdict.base_sha[:12]}" if verdict.base_sha else "no earlier result"
     lines = ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
@@ -311,7 +311,7 @@ def _regression_markdown(nightly: Nightly, branch: BranchRun, row: Row, verdict:
     if not diagnostics and verdict.reason:
         lines.append(f"    {verdict.reason}")
     lines += ["", "Reproduce, in a kernel tree at that commit:", ""]
-    if cell is not None:
+    if isinstance(cell, Cell):
         lines.append(f"    {tuxmake_command(cell)}")
     lines.append(f"    {reproduce(row.sha, verdict.cell_id, rerun_options(nightly, branch))}")
     return lines

@@ -10,11 +10,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
@@ -26,7 +26,7 @@ from tuxmake.target import Target
 from tuxmake.toolchain import Toolchain
 
 from .errors import MatrixError, UserError
-from .models import Cell, Fragment, toolchain_family
+from .models import Cell, Check, Fragment, Unit, toolchain_family
 
 # The four this project exists for come first in error messages; tuxmake knows the rest.
 MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
@@ -102,6 +102,15 @@ class Matrix:
     trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
     retention: Retention = field(default_factory=Retention)
     retries: int = DEFAULT_RETRIES
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def units(self) -> list[Unit]:
+        """Every column of the table: the cells, then the checks."""
+        return [*self.cells, *self.checks]
+
+
+U = TypeVar("U", Cell, Check, Unit)  # select keeps the kind of what it is given
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -178,16 +187,17 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
     return Matrix(
         path=path,
         tree=trees[0] if trees else TreeSpec(),
-        cells=_cells(where, _specs(where, document, defaults), configs),
+        cells=_cells(where, _specs(where, document, defaults), configs) if _declares_cells(document) else [],
         jobs=None if defaults.get("jobs") in (None, "auto") else defaults["jobs"],
         trees=trees,
         retention=_retention(where, document.get("nightly") or _Mapping()),
         retries=document.get("retries", DEFAULT_RETRIES),
+        checks=_checks(document.get("checks")),
     )
 
 
-def select(cells: list[Cell], patterns: list[str], label: str = "cells") -> list[Cell]:
-    """Cells whose id matches any of the glob patterns (all cells when there are none)."""
+def select(cells: Sequence[U], patterns: list[str], label: str = "cells") -> list[U]:
+    """Cells (and checks) whose id matches any of the glob patterns (all of them when there are none)."""
     from fnmatch import fnmatchcase
 
     if not patterns:
@@ -356,8 +366,31 @@ def _specs(where: _Where, document: dict, defaults: dict) -> list[Spec]:
     for extra in document.get("include") or []:
         specs.append(({**base, **extra}, {**base_lines, **{k: _line(extra, k) for k in extra}}))
     if not specs:
-        raise where.error(0, "declares no cells: add `axes` or `include`")
+        raise where.error(0, "declares no cells: add `axes`, `include` or `checks`")
     return specs
+
+
+def _declares_cells(document: dict) -> bool:
+    """A matrix of checks alone builds no cells; any other matrix must declare some."""
+    return not document.get("checks") or any(document.get(key) for key in ("axes", "include", "defaults"))
+
+
+# --- checks ------------------------------------------------------------------------------------------
+
+
+def _checks(declared: Any) -> list[Check]:
+    """`checks: [uapi-abi]` or `checks: {uapi-abi: {headers: [...], pairs: [...]}}`: one check per
+    ABI pair, its id `uapi-abi-<wide>-<narrow>`. The schema has vetted the names and values."""
+    if not declared:
+        return []
+    options = {name: {} for name in declared} if isinstance(declared, list) else {k: v or {} for k, v in declared.items()}
+    found = []
+    every_pair = SCHEMA["$defs"]["uapi-abi"]["properties"]["pairs"]["items"]["enum"]
+    for pair in options["uapi-abi"].get("pairs") or every_pair:
+        wide, narrow = pair.split("-", 1)
+        headers = tuple(dict.fromkeys(options["uapi-abi"].get("headers") or ()))
+        found.append(Check(id=f"uapi-abi-{pair}", kind="uapi-abi", wide=wide, narrow=narrow, headers=headers))
+    return found
 
 
 def _multiplied(axes: dict, base: dict, base_lines: dict) -> list[Spec]:

@@ -81,6 +81,30 @@ class Cell:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+CHECK_VERSION = 1  # of the checks' own code: results of another version are not compared
+
+
+@dataclass(frozen=True)
+class Check:
+    """A judgement of a commit that is not a tuxmake build, stored and judged like a cell: one column
+    of the table. `uapi-abi` compares the uapi struct layouts of a 64-bit ABI with its 32-bit one."""
+
+    id: str  # "uapi-abi-x86_64-i386"
+    kind: str  # "uapi-abi"
+    wide: str  # the 64-bit ABI: "x86_64"
+    narrow: str  # the 32-bit ABI its kernel serves too: "i386"
+    headers: tuple[str, ...] = ()  # installed headers to compare ("linux/kvm.h"); () for every one
+    runtime: str = "null"  # checks run on the host
+
+    @property
+    def definition(self) -> str:
+        payload = {"kind": self.kind, "wide": self.wide, "narrow": self.narrow, "headers": list(self.headers), "version": CHECK_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+Unit = Cell | Check  # one column of the commits × cells table: a tuxmake cell or a check
+
+
 @dataclass
 class Commit:
     sha: str  # always the full 40-hex sha
@@ -131,13 +155,13 @@ class Attempt:
 class Diagnostic:
     """One problem found in a build log: compiler, assembler, linker, Kconfig, modpost, objtool or make."""
 
-    severity: str  # "error" or "warning"
+    severity: str  # "error" or "warning"; "note" for what a check found that needs no action
     file: str  # relative to the kernel tree ("" when the tool names none)
     line: int | None
     column: int | None
     message: str  # paths in it are tree-relative too
     option: str = ""  # "-Wunused-variable"
-    tool: str = "compiler"  # compiler, assembler, linker, kconfig, modpost, objtool, make
+    tool: str = "compiler"  # compiler, assembler, linker, kconfig, modpost, objtool, make; uapi-abi
     function: str = ""  # "kvm_riscv_vcpu_sbi_system_reset"
     include_chain: list[str] = field(default_factory=list)  # ["include/linux/kvm_host.h:45", "arch/..../x.c:12"]
     excerpt: list[str] = field(default_factory=list)  # the source line and the caret line, as printed

@@ -18,7 +18,7 @@ from . import export, mirror, pipeline, regress, retention, tree
 from .errors import FetchError
 from .lock import Lock
 from .matrix import Matrix, TreeSpec
-from .models import BranchRun, BranchState, Cell, Nightly
+from .models import BranchRun, BranchState, Nightly, Unit
 from .store import Store
 
 DEFAULT_MAX_COMMITS = 20
@@ -88,7 +88,7 @@ def lock_path(store: Store) -> Path:
 
 def run(
     matrix: Matrix,
-    cells: list[Cell],
+    cells: list[Unit],
     store: Store,
     options: Options | None = None,
     work_root: Path | None = None,
@@ -124,7 +124,7 @@ def run(
 
 def _run_branch(
     matrix: Matrix,
-    cells: list[Cell],
+    cells: list[Unit],
     store: Store,
     options: Options,
     work_root: Path,
@@ -174,7 +174,7 @@ def _run_branch(
     return run
 
 
-def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Cell], built: list[str]) -> None:
+def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: list[str]) -> None:
     """The branch's table: the previous tip as the reference row, then the commits built, oldest
     first; each cell is judged against the row above that has a usable result for it."""
     shas = ([run.previous_tip] if run.previous_tip and run.previous_tip not in built else []) + built
@@ -195,7 +195,7 @@ def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Cell], built: l
     run.rows = rows
 
 
-def write_report(store: Store, nightly: Nightly, cells: list[Cell]) -> Path:
+def write_report(store: Store, nightly: Nightly, cells: list[Unit]) -> Path:
     """results/nightly/<date>/report.md and report.json; an earlier report of the same date is kept
     beside them, renamed after the time it was written."""
     directory = store.root / "nightly" / nightly.date

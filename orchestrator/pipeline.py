@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,7 @@ from .errors import RevisionError, TreeError, WorkRootError
 from .executors import Executor, Progress, local, quiet
 from .lock import Busy, Lock
 from .matrix import Matrix
-from .models import BuildResult, Cell, Commit, Report, Status, Verdict, VerdictKind
+from .models import BuildResult, Check, Commit, Report, Status, Unit, Verdict, VerdictKind
 from .store import Store
 
 Say = Callable[[str], None]
@@ -63,7 +63,7 @@ def source_tree(matrix: Matrix, override: Path | None) -> Path:
 
 def build_commit(
     matrix: Matrix,
-    cells: list[Cell],
+    cells: Sequence[Unit],
     source: Path,
     rev: str,
     store: Store,
@@ -103,7 +103,7 @@ def build_commit(
 def _build(
     run: CommitRun,
     matrix: Matrix,
-    todo: list[Cell],
+    todo: list[Unit],
     source: Path,
     sha: str,
     store: Store,
@@ -166,7 +166,7 @@ def _store_attempts(
 
 
 @contextmanager
-def claim(store: Store, sha: str, cells: list[Cell], rebuild: bool, say: Say) -> Iterator[list[Cell]]:
+def claim(store: Store, sha: str, cells: list[Unit], rebuild: bool, say: Say) -> Iterator[list[Unit]]:
     """Lock each cell of `sha` in the results store and yield those still to build. A cell another run
     holds is waited for; then, if that run stored a finished result meanwhile, it is used, not rebuilt."""
     with ExitStack() as held:
@@ -191,12 +191,15 @@ def claim(store: Store, sha: str, cells: list[Cell], rebuild: bool, say: Say) ->
         yield todo
 
 
-def choose_runtimes(cells: list[Cell], override: str | None, say: Say) -> dict[str, str]:
+def choose_runtimes(cells: list[Unit], override: str | None, say: Say) -> dict[str, str]:
     """cell id → the runtime it builds with: the override or its own, with `auto` made podman where
     podman can run the cell's image here and null elsewhere, saying why."""
     chosen: dict[str, str] = {}
     fallbacks: dict[str, list[str]] = {}
     for cell in cells:
+        if isinstance(cell, Check):  # a check runs on the host
+            chosen[cell.id] = "null"
+            continue
         wanted = override or cell.runtime
         if wanted == "auto":
             reason = containers.why_not("podman", cell.arch, cell.toolchain)
@@ -210,7 +213,7 @@ def choose_runtimes(cells: list[Cell], override: str | None, say: Say) -> dict[s
             say(f"runtime auto: podman containers for {', '.join(in_podman)}")
         for reason, ids in fallbacks.items():
             say(f"runtime auto: the host toolchains for {', '.join(ids)}, because {reason}")
-    elif in_podman and any((override or c.runtime) == "auto" for c in cells):
+    elif in_podman and any((override or c.runtime) == "auto" for c in cells if not isinstance(c, Check)):
         say("runtime auto: podman containers for every cell")
     return chosen
 

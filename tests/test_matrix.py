@@ -231,7 +231,45 @@ def test_identical_duplicates_collapse(tmp_path):
 
 def test_no_cells(tmp_path):
     path = write(tmp_path, "defaults: {toolchain: gcc}\n")
-    assert error_of(path) == f"{path}: declares no cells: add `axes` or `include`"
+    assert error_of(path) == f"{path}: declares no cells: add `axes`, `include` or `checks`"
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+def test_uapi_abi_is_one_check_per_abi_pair_after_the_cells(tmp_path):
+    loaded = matrix.load(write(tmp_path, "include:\n  - {arch: riscv}\nchecks: [uapi-abi]\n"))
+    assert [u.id for u in loaded.units] == [
+        "riscv-gcc-defconfig", "uapi-abi-x86_64-i386", "uapi-abi-x86_64-x32", "uapi-abi-arm64-arm", "uapi-abi-riscv64-riscv32"
+    ]  # fmt: skip
+    assert {(c.wide, c.narrow, c.headers) for c in loaded.checks} >= {("x86_64", "i386", ())}
+
+
+def test_uapi_abi_narrowed_to_headers_and_pairs_alone_needs_no_cells(tmp_path):
+    loaded = matrix.load(write(tmp_path, "checks:\n  uapi-abi: {headers: [linux/kvm.h], pairs: [x86_64-i386]}\n"))
+    assert loaded.cells == [] and [(c.id, c.headers) for c in loaded.checks] == [("uapi-abi-x86_64-i386", ("linux/kvm.h",))]
+    wider = matrix.load(write(tmp_path, "checks:\n  uapi-abi: {headers: [linux/kvm.h, linux/types.h], pairs: [x86_64-i386]}\n"))
+    assert wider.checks[0].definition != loaded.checks[0].definition  # another scope: never its baseline
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("checks: [abi]\n", ":1: checks: 'abi' is not a check; known: uapi-abi"),
+        (
+            "checks:\n  uapi-abi:\n    pairs: [x86_64-arm]\n",
+            ":3: checks.uapi-abi.pairs: 'x86_64-arm' is not one of: x86_64-i386, x86_64-x32, arm64-arm, riscv64-riscv32",
+        ),
+        (
+            "checks:\n  uapi-abi:\n    headers: [../etc/passwd.h]\n",
+            ":3: checks.uapi-abi.headers: '../etc/passwd.h' must be a header as userspace includes it, such as linux/kvm.h",
+        ),
+        ("checks:\n  uapi-abi: {header: [linux/kvm.h]}\n", ":2: checks.uapi-abi: unknown field 'header'; allowed: headers, pairs"),
+    ],
+)
+def test_a_wrong_check_is_named_at_its_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    assert error_of(path) == f"{path}{message}"
 
 
 def test_bad_jobs(tmp_path):
@@ -360,7 +398,7 @@ def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
         ("nightly: 7\ninclude:\n  - {arch: riscv}\n", ":1: nightly must be a mapping"),
         (
             "include:\n  - {arch: riscv}\nbogus: 1\n",
-            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, defaults, axes, include, exclude",
+            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, defaults, axes, include, exclude, checks",
         ),
         (
             "include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n",

@@ -60,7 +60,7 @@ def build(args: Namespace, out: Console) -> int:
         raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
     _check_building(args)
     matrix = matrix_module.load(args.matrix)
-    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
+    cells = matrix_module.select(matrix.units, args.cells, label="--cells")
     source = pipeline.source_tree(matrix, args.tree)
     shas = tree.first_parent_range(source, args.commit, label="--commit")
     base = tree.resolve(source, args.base, label="--base") if args.base else None
@@ -126,11 +126,11 @@ def _report(args: Namespace, out: Console) -> int:
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)
     base = tree.resolve(source, args.base, label="--base") if args.base else None
-    cells = [c.id for c in matrix_module.select(matrix.cells, args.cells, label="--cells")] if args.cells else None
+    cells = [c.id for c in matrix_module.select(matrix.units, args.cells, label="--cells")] if args.cells else None
     report = pipeline.report(store, source, args.range, cells, base, label="report", say=_sayer(out))
     report.rerun = _rerun(args, source, store)
     if cells is None:  # matrix order first, then cells no longer in the matrix
-        order = {c.id: i for i, c in enumerate(matrix.cells)}
+        order = {c.id: i for i, c in enumerate(matrix.units)}
         report.cells.sort(key=lambda c: (order.get(c, len(order)), c))
     fail_on_warnings = args.fail_on == "warnings"
     if args.format == "table":
@@ -170,7 +170,7 @@ def nightly(args: Namespace, out: Console) -> int:
     matrix = matrix_module.load(args.matrix)
     if not matrix.trees:
         raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
-    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
+    cells = matrix_module.select(matrix.units, args.cells, label="--cells")
     store = Store(_results(args))
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
 
@@ -207,7 +207,7 @@ def images(args: Namespace, out: Console) -> int:
 
 def plan(args: Namespace, out: Console) -> int:
     matrix = matrix_module.load(args.matrix)
-    cells = matrix_module.select(matrix.cells, args.cells, label="--cells")
+    cells = matrix_module.select(matrix.units, args.cells, label="--cells")
     source = args.tree or matrix.tree.path or matrix.tree.url
     views.plan(out, cells, str(source))
     return 0

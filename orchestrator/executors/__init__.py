@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from ..build import BuildRequest, Finished
+from ..build import BuildRequest, Finished, build_cell
+from ..models import Check
 
 # on_progress(cell_id, state, detail): "queued", then "building" with the step it is on.
 Progress = Callable[[str, str, str], None]
@@ -18,6 +19,16 @@ Progress = Callable[[str, str, str], None]
 
 def quiet(cell_id: str, state: str, detail: str) -> None:
     """A Progress that says nothing."""
+
+
+def run(request: BuildRequest) -> Finished | None:
+    """Run one request in this (worker) process: a cell's tuxmake build, or a check's own code; None
+    when it was interrupted."""
+    if isinstance(request.cell, Check):
+        from ..checks import uapi_abi  # imported where it runs: a worker building cells never needs it
+
+        return uapi_abi.run(request)
+    return build_cell(request)
 
 
 class Interrupted(Exception):

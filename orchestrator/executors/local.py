@@ -20,10 +20,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..build import BuildRequest, Finished, build_cell, current_step, partial_dir, read_tail
+from ..build import BuildRequest, Finished, current_step, partial_dir, read_tail
 from ..classify import one_line
 from ..models import BuildResult, Status
-from . import Interrupted, Progress, quiet
+from . import Interrupted, Progress, quiet, run
 
 STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
 
@@ -115,11 +115,11 @@ class LocalExecutor:
         if self.pool is None:
             self.pool = self._start()
         try:
-            return self.pool.submit(build_cell, request)
+            return self.pool.submit(run, request)
         except BrokenProcessPool:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = self._start()
-            return self.pool.submit(build_cell, request)
+            return self.pool.submit(run, request)
 
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")

@@ -1,0 +1,112 @@
+"""The uapi headers as userspace sees them: `make headers_install` per kernel ARCH, cached by content.
+
+The cache key is the git tree of `include/uapi` and `arch/<ARCH>/include/uapi` and the install
+script, so a commit that touches none of them reuses what an earlier commit installed, at no cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..lock import Lock
+from ..tree import git
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
+# What a freestanding compiler provides itself (-nostdinc keeps its own include directory only).
+FREESTANDING = frozenset({"stddef.h", "stdint.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h"})
+# Included by the headers that need them; included first, they conflict with each other.
+NOT_ON_THEIR_OWN = ("asm-generic/",)
+INPUTS = ("include/uapi", "arch/{karch}/include/uapi", "scripts/headers_install.sh", "scripts/unifdef.c")
+
+
+class InstallFailed(Exception):
+    """`make headers_install` failed on the commit's own headers: the message is make's first error."""
+
+
+@dataclass(frozen=True)
+class Installed:
+    karch: str
+    key: str  # of the inputs it was installed from
+    include: Path  # <dir>/include: what `-I` names
+
+
+def key(source: Path, karch: str) -> str:
+    """What the installed headers of `karch` depend on, as git names it (a commit's tree objects)."""
+    paths = [path.format(karch=karch) for path in INPUTS]
+    objects = git(source, "rev-parse", *[f"HEAD:{path}" for path in paths], what="rev-parse").split()
+    return hashlib.sha256(" ".join([karch, *objects]).encode()).hexdigest()[:16]
+
+
+def install(source: Path, karch: str, cache: Path, jobs: int = 1) -> Installed:
+    """The headers of `karch` at the commit checked out in `source`, installed once per key."""
+    digest = key(source, karch)
+    final = cache / f"{karch}-{digest}"
+    if (final / "include").is_dir():
+        return Installed(karch, digest, final / "include")
+    cache.mkdir(parents=True, exist_ok=True)
+    with Lock(cache / f"{karch}-{digest}.lock", wait=True):
+        if not (final / "include").is_dir():  # another run installed it while this one waited
+            with tempfile.TemporaryDirectory(dir=cache, prefix=f".{karch}-") as scratch:
+                _make(source, karch, Path(scratch), jobs)
+                os.replace(Path(scratch) / "usr", final)
+    return Installed(karch, digest, final / "include")
+
+
+def _make(source: Path, karch: str, scratch: Path, jobs: int) -> None:
+    # O= keeps the checkout clean: builds of other cells read the same tree.
+    command = ["make", "-s", f"-j{jobs}", f"ARCH={karch}", f"O={scratch / 'build'}", f"INSTALL_HDR_PATH={scratch / 'usr'}", "headers_install"]
+    done = subprocess.run(command, cwd=source, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "error" in line.lower() or "***" in line]
+        raise InstallFailed((errors or done.stderr.splitlines() or [f"make exited with {done.returncode}"])[0].strip())
+    shutil.rmtree(scratch / "build", ignore_errors=True)
+
+
+def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """The headers to compile (`wanted`, or every installed one) and those left out, with why: a header
+    that includes what only libc has (<sys/socket.h>), or what this ARCH does not install."""
+    installed = {str(p.relative_to(include)) for p in include.rglob("*.h")}
+    includes = {h: INCLUDE.findall((include / h).read_text(errors="replace")) for h in installed}
+    reasons: dict[str, str] = {}
+
+    def missing(header: str) -> str:
+        if header not in reasons:
+            reasons[header] = ""  # first, so that headers including each other end the walk
+            for name in includes.get(header, []):
+                found = missing(name) if name in installed else "" if name in FREESTANDING else _why_missing(name)
+                if found:
+                    reasons[header] = found
+                    break
+        return reasons[header]
+
+    chosen = list(wanted) if wanted else sorted(h for h in installed if not h.startswith(NOT_ON_THEIR_OWN))
+    kept, left_out = [], {}
+    for header in chosen:
+        if header not in installed:
+            left_out[header] = "not installed for this ARCH"
+        elif reason := missing(header):
+            left_out[header] = reason
+        else:
+            kept.append(header)
+    return kept, left_out
+
+
+def _why_missing(name: str) -> str:
+    libc = "/" not in name or name.startswith(("sys/", "netinet/", "arpa/", "bits/", "net/"))
+    return f"needs <{name}>, " + ("which only libc provides" if libc else "which this ARCH does not install")
+
+
+def source_path(source: Path, karch: str, installed: str) -> str:
+    """The tree file an installed header comes from: include/uapi/linux/kvm.h for linux/kvm.h,
+    arch/x86/include/uapi/asm/kvm.h for asm/kvm.h; generated ones keep their installed name."""
+    for candidate in (f"include/uapi/{installed}", f"arch/{karch}/include/uapi/{installed}"):
+        if (source / candidate).is_file():
+            return candidate
+    return f"usr/include/{installed}"

@@ -1,0 +1,138 @@
+"""The uapi-abi classifier, on layouts read from the DWARF of small headers compiled here for real by
+each ABI's own compiler (gcc -m64/-m32/-mx32, clang for riscv32)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestrator.checks import compare, layouts
+from orchestrator.checks.compare import Kind
+
+ABIS = layouts.abis()
+TYPES = """typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef unsigned char __u8;
+typedef long __kernel_long_t;
+typedef __u64 __aligned_u64 __attribute__((aligned(8)));
+"""
+SEED = """struct kvm_run {
+	__u32 exit_reason;
+	__u32 padding1;
+	union {
+		struct {
+			__u32 type;
+			__u64 flags;
+		} system_event;
+		char padding[256];
+	};
+};
+"""
+
+
+def compiled(tmp_path: Path, text: str, *abis: str) -> list[layouts.Layouts]:
+    """Each ABI's layouts of one header, include/linux/t.h."""
+    header = tmp_path / "include" / "linux" / "t.h"
+    header.parent.mkdir(parents=True, exist_ok=True)
+    header.write_text(TYPES + text)
+    for name in abis:
+        if shutil.which(ABIS[name].cc[0]) is None:
+            pytest.skip(f"{ABIS[name].cc[0]} is not installed (scripts/setup installs it)")
+    return [layouts.layouts(ABIS[name], tmp_path / "include", ["linux/t.h"], tmp_path / "work") for name in abis]
+
+
+def differences(tmp_path: Path, text: str, wide: str = "x86_64", narrow: str = "i386") -> list[compare.Difference]:
+    return compare.compare(*compiled(tmp_path, text, wide, narrow))
+
+
+def test_the_seed_trap_is_an_alignment_error_at_the_member_where_the_shift_starts(tmp_path):
+    found = differences(tmp_path, SEED)
+    assert [(d.where, d.kind, d.severity, d.detail) for d in found] == [
+        ("struct kvm_run.system_event.flags", Kind.ALIGNMENT, "error", "offset 16 on x86_64, 12 on i386")
+    ]
+    assert found[0].fingerprint == "x86_64-i386|struct kvm_run|system_event.flags|alignment"
+    assert found[0].file == "linux/t.h" and found[0].line == 12  # the member's own line, after 5 of typedefs
+    assert "__u64 is aligned to 8 bytes on x86_64, 4 on i386" in found[0].message
+
+
+def test_x32_aligns_u64_like_x86_64_so_the_seed_struct_is_alike(tmp_path):
+    assert differences(tmp_path, SEED, narrow="x32") == []
+
+
+def test_explicit_alignment_or_padding_removes_the_difference(tmp_path):
+    text = "struct a { __u32 type; __aligned_u64 flags; };\nstruct b { __u32 type; __u32 pad; __u64 flags; };\n"
+    assert differences(tmp_path, text) == []
+
+
+def test_a_size_that_differs_only_at_the_end_is_tail_padding(tmp_path):
+    found = differences(tmp_path, "struct t { __u64 a; __u32 b; };\n")
+    assert [(d.where, d.kind, d.detail) for d in found] == [("struct t", Kind.TAIL_PADDING, "size 16 on x86_64, 12 on i386")]
+
+
+def test_a_member_whose_own_struct_differs_inherits_it(tmp_path):
+    found = differences(tmp_path, "struct t { __u64 a; __u32 b; };\nstruct user { __u32 x; struct t inner[2]; };\n")
+    kinds = {d.where: d.kind for d in found}
+    assert kinds == {"struct t": Kind.TAIL_PADDING, "struct user.inner": Kind.INHERITED}
+
+
+def test_a_long_or_pointer_at_or_before_a_member_is_a_word_warning_and_explains_what_follows(tmp_path):
+    found = differences(tmp_path, "struct w { __u32 a; __kernel_long_t b; __u32 c; __u64 d; void *p; };\n")
+    # b is wider; c only follows it; d moves again (its alignment), but after a long: word too; p is wider
+    assert [(d.where, d.kind, d.severity) for d in found] == [
+        ("struct w.b", Kind.WORD, "warning"), ("struct w.d", Kind.WORD, "warning"), ("struct w.p", Kind.WORD, "warning")
+    ]  # fmt: skip
+    # a struct holding a pointer makes its users' shifts word-sized too, not alignment errors
+    found = differences(tmp_path, "struct h { void *p; };\nstruct u { struct h h; __u32 x; __u64 y; };\n")
+    assert {d.kind for d in found} == {Kind.WORD}
+
+
+def test_a_scalar_type_the_arch_defines_differently_is_an_arch_type_note(tmp_path):
+    text = "#ifdef __i386__\ntypedef unsigned short uid_like;\n#else\ntypedef unsigned int uid_like;\n#endif\n"
+    text += "struct ids { uid_like uid; __u32 gid; };\n"
+    found = differences(tmp_path, text)
+    assert [(d.where, d.kind, d.severity) for d in found] == [("struct ids.uid", Kind.ARCH_TYPE, "note")]
+    assert "uid_like is unsigned int on x86_64, short unsigned int on i386" in found[0].message  # gid did not move
+
+
+def test_what_one_abi_ifdefs_out_is_a_one_side_note(tmp_path):
+    text = "struct s { __u32 a;\n#ifdef __i386__\n__u32 high;\n#endif\n};\n#ifndef __i386__\nstruct only64 { int x; };\n#endif\n"
+    found = differences(tmp_path, text)
+    assert sorted((d.where, d.kind, d.severity) for d in found) == [
+        ("struct only64", Kind.ONE_SIDE, "note"),
+        ("struct s.high", Kind.ONE_SIDE, "note"),
+    ]
+
+
+def test_bit_fields_are_placed_alike_by_gcc_and_clang(tmp_path):
+    """clang 14 describes bit-field offsets the DWARF 2 way, gcc the DWARF 4 way: both read the same."""
+    text = "struct bits { __u8 a; __u8 b : 2, c : 1; __u32 d : 5; __u64 e; };\n"
+    wide, narrow = compiled(tmp_path, text, "riscv64", "riscv32")
+    assert [(m.name, m.offset, m.size) for m in wide.types["struct bits"].members] == [
+        ("a", 0, 8), ("b", 8, 2), ("c", 10, 1), ("d", 11, 5), ("e", 64, 64)
+    ]  # fmt: skip
+    assert [(m.offset, m.size) for m in wide.types["struct bits"].members] == [(m.offset, m.size) for m in narrow.types["struct bits"].members]
+    assert compare.compare(wide, narrow) == []
+
+
+def test_a_struct_that_moves_in_its_header_keeps_its_fingerprints(tmp_path):
+    before = differences(tmp_path / "before", SEED)
+    after = differences(tmp_path / "after", "/*\n * ten\n * lines\n * of\n * comment\n * that\n * push\n * it\n * down\n */\n" + SEED)
+    assert [d.fingerprint for d in before] == [d.fingerprint for d in after]
+    assert [d.line + 10 for d in before] == [d.line for d in after]
+
+
+def test_a_header_that_does_not_compile_for_an_abi_is_dropped_with_the_compilers_reason(tmp_path):
+    include = tmp_path / "include"
+    (include / "linux").mkdir(parents=True)
+    (include / "linux" / "a.h").write_text("struct clash { int x; };\n")
+    (include / "linux" / "b.h").write_text("struct clash { long y; };\nstruct fine_b { int z; };\n")
+    (include / "linux" / "c.h").write_text("struct fine_c { int z; };\n")
+    found = layouts.layouts(ABIS["x86_64"], include, ["linux/a.h", "linux/b.h", "linux/c.h"], tmp_path / "work")
+    assert set(found.dropped) == {"linux/b.h"} and "redefinition of" in found.dropped["linux/b.h"]
+    assert set(found.types) == {"struct clash", "struct fine_c"}
+
+
+def test_a_missing_compiler_names_the_package_that_has_it(tmp_path):
+    absent = layouts.Abi("arm", "arm", ("orchestrator-no-such-gcc",), "gcc-arm-linux-gnueabihf")
+    with pytest.raises(layouts.CompilerMissing, match=r"orchestrator-no-such-gcc not found on the host \(install gcc-arm-linux-gnueabihf\)"):
+        layouts.layouts(absent, tmp_path, [], tmp_path / "work")
