@@ -108,19 +108,21 @@ class _Comparison:
         kinds = [d.kind for d in self.of_type(name) if d.kind != Kind.ONE_SIDE]
         return min(kinds, key=lambda kind: (RANK[SEVERITY[kind]], list(Kind).index(kind)), default=None)
 
-    def wordy(self, member: Member) -> bool:
-        """Whether a member is, or holds somewhere inside, a long or a pointer."""
+    def word_in(self, member: Member, prefix: str) -> str:
+        """The path of the long or pointer a member is or holds (in an anonymous struct or union, or in
+        its struct type), "" when it holds none."""
         if member.word:
-            return True
+            return prefix + member.name
         if member.nested is not None:
-            return any(self.wordy(m) for m in member.nested.members)
+            inner = prefix + member.name + "." if member.name else prefix
+            return next((found for m in member.nested.members if (found := self.word_in(m, inner))), "")
         if member.ref:
             if member.ref not in self.holds_word:
-                self.holds_word[member.ref] = False  # first: no struct holds itself, but be sure to end
+                self.holds_word[member.ref] = False  # first, to end the walk whatever the types are
                 types = (side.types.get(member.ref) for side in (self.wide, self.narrow))
-                self.holds_word[member.ref] = any(self.wordy(m) for t in types if t for m in t.members)
-            return self.holds_word[member.ref]
-        return False
+                self.holds_word[member.ref] = any(self.word_in(m, "") for t in types if t for m in t.members)
+            return prefix + member.name if self.holds_word[member.ref] else ""
+        return ""
 
     def _compare_type(self, name: str) -> list[Difference]:
         a, b = self.wide.types.get(name), self.narrow.types.get(name)
@@ -139,29 +141,35 @@ class _Comparison:
         names a word-sized member at or before this point, if any."""
         found: list[Difference] = []
         end_a = end_b = shift = 0  # where the previous member ended, in bits, and how far it had moved
+        before = word  # a union's members do not lie after each other: each starts with what was before it
         for ma, mb in _match(a.members, b.members):
+            if a.kind == "union":
+                word = before
             if ma is None or mb is None:
                 one, side = (ma, self.wide.abi) if ma else (mb, self.narrow.abi)
                 assert one is not None
                 found.append(self._difference(within.top, within.prefix + _label(one), Kind.ONE_SIDE, one.line, "", f"a member on {side} only"))
                 continue
-            word = word or (within.prefix + _label(ma) if self.wordy(ma) or self.wordy(mb) else "")
+            own = self.word_in(ma, within.prefix) or self.word_in(mb, within.prefix)
             # A new shift starts here when this member lies elsewhere than the one before it did, and
             # not only because that one's size differed: the padding before it differs.
             moved = a.kind == "struct" and ma.offset - mb.offset != shift and ma.offset - end_a != mb.offset - end_b
-            found += self._member(ma, mb, within, moved, word)
+            found += self._member(ma, mb, within, moved, word, own)
+            word = word or own
             if a.kind == "struct":  # a union's members all start at 0
                 end_a, end_b, shift = ma.offset + ma.size, mb.offset + mb.size, ma.offset - mb.offset
         if not found and not word:  # else the members' differences, reported already, explain the size
             found += self._tail(a, b, within)
         return found
 
-    def _member(self, ma: Member, mb: Member, within: _Within, moved: bool, word: str) -> list[Difference]:
+    def _member(self, ma: Member, mb: Member, within: _Within, moved: bool, word: str, own: str) -> list[Difference]:
+        """A member's differences. `word`: a long or pointer before it; `own`: the one it is or holds.
+        An anonymous struct or union is compared member by member, each seeing only those before it."""
         label = within.prefix + _label(ma)
         at = (within.base_a + ma.offset, within.base_b + mb.offset)
         if ma.nested is None or mb.nested is None:
-            return [self._shift(within.top, label, ma, mb, at, word)] if moved or ma.size != mb.size else []
-        found = [self._shift(within.top, label, ma, mb, at, word)] if moved else []
+            return [self._shift(within.top, label, ma, mb, at, word or own)] if moved or ma.size != mb.size else []
+        found = [self._shift(within.top, label, ma, mb, at, word or own)] if moved else []
         inside = _Within(within.top, label, within.prefix + ma.name + "." if ma.name else within.prefix, *at)
         return found + self._aggregate(ma.nested, mb.nested, inside, word)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..build import BuildRequest, Finished, partial_dir
 from ..classify import one_line
+from ..errors import InfraError
 from ..lock import Lock
 from ..models import BuildResult, Check, Diagnostic, Status
 from . import headers
@@ -50,6 +51,8 @@ def run(request: BuildRequest) -> Finished:
                                          fingerprint=f"{check.wide}-{check.narrow}|headers_install|failed")]  # fmt: skip
     except CompileFailed as error:
         result.reason = one_line(f"the installed headers did not compile: {error}")
+    except InfraError as error:  # git could not read the checkout
+        result.reason = one_line(str(error))
     except OSError as error:  # a full or failing disk under the work root
         result.reason = one_line(f"uapi-abi cache: {error.strerror or error} ({error.filename or ''})")
     else:

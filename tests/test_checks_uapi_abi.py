@@ -1,0 +1,143 @@
+"""The seed thread's second bug, end to end: the uapi-abi check on real headers of the demo tree, with
+real compilers, judged by the same baseline machinery as builds.
+
+On top of Linux 6.1 (whose linux/kvm.h already has differences between x86_64 and i386):
+  A  system_event is the pre-5.18 `{ __u32 type; __u64 flags; }` again (users adjusted, as the seed
+     scenario's commit A does): flags lies at offset 40 on x86_64 and 36 on i386;
+  B  6.1's form is back;
+  C  struct kvm_run moves down ten lines;
+  D  a change to arch/x86/kvm/x86.c alone: no uapi file touched.
+"""
+
+import json
+import subprocess
+
+import jsonschema
+import pytest
+from conftest import commit_changes, orchestrate
+from test_seed_scenario import ARM64_NEW, ARM64_OLD, NEW_STRUCT, OLD_STRUCT, RISCV_NEW, RISCV_OLD, SEV_NEW, SEV_OLD
+
+from orchestrator import export
+
+pytestmark = pytest.mark.e2e
+
+I386, X32 = "uapi-abi-x86_64-i386", "uapi-abi-x86_64-x32"
+TRAP = "x86_64-i386|struct kvm_run|system_event.flags|alignment"
+MATRIX = """tree: {path: linux}
+checks:
+  uapi-abi: {headers: [linux/kvm.h], pairs: [x86_64-i386, x86_64-x32]}
+"""
+
+
+@pytest.fixture(scope="module")
+def checked(demo_tree, tmp_path_factory):
+    """Commits A..D on a clone of the demo tree, each checked by `orchestrate --commit`, with a work
+    root (the check's cache) of their own."""
+    root = tmp_path_factory.mktemp("uapi")
+    clone = root / "linux"
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(demo_tree), str(clone)], check=True)
+    base = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    trap = [
+        ("include/uapi/linux/kvm.h", NEW_STRUCT, OLD_STRUCT),
+        ("arch/x86/kvm/svm/sev.c", SEV_NEW, SEV_OLD),
+        ("arch/arm64/kvm/psci.c", ARM64_NEW, ARM64_OLD),
+        ("arch/riscv/kvm/vcpu_sbi.c", RISCV_NEW, RISCV_OLD),
+    ]
+    shas = {"base": base, "A": commit_changes(clone, trap, "KVM: system_event as before 5.18: type and flags")}
+    shas["B"] = commit_changes(clone, [(path, old, new) for path, new, old in trap], "KVM: system_event.ndata and data[] again")
+    shas["C"] = commit_changes(
+        clone, [("include/uapi/linux/kvm.h", "struct kvm_run {", "/*\n" + " *\n" * 8 + " */\nstruct kvm_run {")], "KVM: a comment"
+    )
+    shas["D"] = commit_changes(clone, [("arch/x86/kvm/x86.c", "#include", "/* no uapi here */\n#include")], "KVM: x86: a comment")
+    (root / "matrix.yaml").write_text(MATRIX)
+    env = {"ORCHESTRATOR_WORK": str(root / "work"), "ORCHESTRATOR_RESULTS": str(root / "results")}
+    runs = {}
+    for name in ("base", "A", "B", "C"):
+        runs[name] = orchestrate("--commit", shas[name], cwd=root, env=env)
+    layouts = root / "work" / "uapi-abi" / "layouts"
+    compiled_before_d = sorted(p.name for p in layouts.iterdir())
+    runs["D"] = orchestrate("--commit", shas["D"], cwd=root, env=env)
+    report = orchestrate("report", f"{base}..{shas['D']}", "--format", "json", cwd=root, env=env)
+    assert report.returncode == 0, report.stderr
+    rows = {row["sha"]: {v["cell"]: v for v in row["verdicts"]} for row in json.loads(report.stdout)["commits"]}
+    return {
+        "root": root,
+        "shas": shas,
+        "runs": runs,
+        "verdicts": {name: rows[sha] for name, sha in shas.items()},
+        "document": report.stdout,
+        "layouts": (compiled_before_d, sorted(p.name for p in layouts.iterdir())),
+    }
+
+
+def fingerprints(diagnostics: list[dict]) -> list[str]:
+    return [d["fingerprint"] for d in diagnostics]
+
+
+def test_linux_6_1_already_differs_on_i386_and_that_is_the_baseline(checked):
+    base = checked["verdicts"]["base"]
+    assert base[I386]["status"] == "fail" and base[I386]["errors"] > 10  # e.g. struct kvm_debug_guest's tail padding
+    assert TRAP not in fingerprints(base[I386]["new_errors"])
+    assert base[X32]["status"] == "pass" and base[X32]["errors"] == 0
+
+
+def test_the_seed_trap_is_a_new_error_on_i386_only(checked):
+    run, verdict = checked["runs"]["A"], checked["verdicts"]["A"]
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert verdict[I386]["verdict"] == "STILL FAILING" and verdict[I386]["regression"]
+    [new] = verdict[I386]["new_errors"]
+    assert new["fingerprint"] == TRAP and new["tool"] == "uapi-abi" and new["option"] == "alignment"
+    assert new["file"] == "include/uapi/linux/kvm.h" and new["excerpt"] == ["__u64 flags;"]
+    assert new["message"].startswith("struct kvm_run.system_event.flags: offset 40 on x86_64, 36 on i386:")
+    # sizeof(struct kvm_run) is the same on both: a size check would have missed it
+    assert not [d for d in verdict[I386]["new_errors"] + verdict[I386]["new_warnings"] if "|struct kvm_run||" in d["fingerprint"]]
+    # u64 is 8-byte aligned on x32: nothing new there
+    assert verdict[X32]["verdict"] == "PASS" and verdict[X32]["new_errors"] == verdict[X32]["new_warnings"] == []
+    assert "system_event.flags: offset 40 on x86_64, 36 on i386" in run.stdout
+
+
+def test_the_line_of_a_finding_is_the_trees_not_the_installed_copys(checked):
+    """headers_install drops #ifdef __KERNEL__ blocks: the installed line numbers are not the tree's."""
+    [new] = checked["verdicts"]["A"][I386]["new_errors"]
+    header = subprocess.run(
+        ["git", "-C", str(checked["root"] / "linux"), "show", f"{checked['shas']['A']}:include/uapi/linux/kvm.h"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert header[new["line"] - 1].strip() == "__u64 flags;" and "system_event" in header[new["line"]]
+
+
+def test_restoring_the_struct_fixes_it(checked):
+    verdict = checked["verdicts"]["B"][I386]
+    assert checked["runs"]["B"].returncode == 0
+    assert fingerprints(verdict["gone_errors"]) == [TRAP] and verdict["new_errors"] == []
+
+
+def test_a_struct_that_only_moved_brings_nothing_new(checked):
+    for cell in (I386, X32):
+        verdict = checked["verdicts"]["C"][cell]
+        assert verdict["new_errors"] == verdict["gone_errors"] == verdict["new_warnings"] == verdict["gone_warnings"] == []
+    assert checked["runs"]["C"].returncode == 0
+
+
+def test_a_commit_that_touches_no_uapi_file_compiles_nothing(checked):
+    run = checked["runs"]["D"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    before, after = checked["layouts"]
+    assert before == after  # no layouts were made for D
+    sha = checked["shas"]["D"]
+    log = (checked["root"] / "results" / sha / I386 / "build.log").read_text()
+    assert "findings reused, nothing compiled" in log
+    assert checked["verdicts"]["D"][I386]["new_errors"] == []
+
+
+def test_the_report_of_a_check_is_valid_json_output(checked):
+    jsonschema.validate(json.loads(checked["document"]), export.schema("report"))
+
+
+def test_show_and_the_markdown_report_name_the_finding(checked):
+    root, env = checked["root"], {"ORCHESTRATOR_RESULTS": str(checked["root"] / "results")}
+    shown = orchestrate("show", checked["shas"]["A"], cwd=root, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "include/uapi/linux/kvm.h:" in shown.stdout and "[alignment]" in shown.stdout
+    markdown = orchestrate("report", checked["shas"]["A"], "--format", "markdown", cwd=root, env=env)
+    assert "struct kvm_run.system_event.flags: offset 40 on x86_64, 36 on i386" in markdown.stdout
