@@ -197,6 +197,9 @@ def show(
             diagnostic_lines(console, diagnostic)
         if len(warnings) > warnings_shown:
             console.print(f"  ... and {len(warnings) - warnings_shown} more warnings", style="dim")
+        notes = sum(d.severity == "note" for d in result.diagnostics)
+        if notes:
+            console.print(f"  and {notes} note{'s' if notes != 1 else ''} (differences that need no action; in build.log)", style="dim")
 
 
 def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:

@@ -82,6 +82,12 @@ class Cell:
 
 
 CHECK_VERSION = 1  # of the checks' own code: results of another version are not compared
+CHECK_KINDS = ("uapi-abi",)  # a check's id starts with its kind; no tuxmake arch has such a name
+
+
+def is_check(unit_id: str) -> bool:
+    """Whether a column of the table is a check (else a tuxmake cell), from its id alone."""
+    return unit_id.startswith(tuple(f"{kind}-" for kind in CHECK_KINDS))
 
 
 @dataclass(frozen=True)
@@ -232,12 +238,14 @@ class Verdict:
 
     def is_regression(self, fail_on_warnings: bool = False) -> bool:
         """A new failure or new errors; with fail_on_warnings, new warnings too. Never an infra error.
-        A failure with no baseline counts: nothing shows it was failing before. A failure whose baseline
-        lies beyond a cut-off history does not: it may have failed before, nobody can tell."""
+        A failed build with no baseline counts: nothing shows it was failing before. A check's findings
+        with no baseline do not: a check judges what a commit changes, and every tree starts with some
+        (Linux 6.1's uapi already lays dozens of structs out differently on i386). A failure whose
+        baseline lies beyond a cut-off history does not either: nobody can tell."""
         if self.kind in (VerdictKind.NEW_FAIL,) or (self.kind == VerdictKind.STILL_FAILING and self.new_errors):
             return True
         if self.kind == VerdictKind.NO_BASELINE and self.status == Status.FAIL:
-            return True
+            return not is_check(self.cell_id)
         return fail_on_warnings and bool(self.new_warnings)
 
     @property

@@ -15,9 +15,11 @@ import subprocess
 import jsonschema
 import pytest
 from conftest import commit_changes, orchestrate
+from test_faults import path_without
 from test_seed_scenario import ARM64_NEW, ARM64_OLD, NEW_STRUCT, OLD_STRUCT, RISCV_NEW, RISCV_OLD, SEV_NEW, SEV_OLD
 
 from orchestrator import export
+from orchestrator.store import Store
 
 pytestmark = pytest.mark.e2e
 
@@ -141,3 +143,18 @@ def test_show_and_the_markdown_report_name_the_finding(checked):
     assert "include/uapi/linux/kvm.h:" in shown.stdout and "[alignment]" in shown.stdout
     markdown = orchestrate("report", checked["shas"]["A"], "--format", "markdown", cwd=root, env=env)
     assert "struct kvm_run.system_event.flags: offset 40 on x86_64, 36 on i386" in markdown.stdout
+
+
+def test_a_missing_compiler_makes_its_pair_infra_and_the_other_pairs_still_run(checked, tmp_path):
+    root = checked["root"]
+    (tmp_path / "matrix.yaml").write_text(
+        f"tree: {{path: {root / 'linux'}}}\nchecks:\n  uapi-abi: {{headers: [linux/fs.h], pairs: [x86_64-x32, arm64-arm]}}\n"
+    )
+    farm = path_without("arm-linux-gnueabihf-gcc", into=tmp_path / "bin")
+    env = {"ORCHESTRATOR_WORK": str(root / "work"), "ORCHESTRATOR_RESULTS": str(tmp_path / "results"), "PATH": farm}
+    run = orchestrate("--commit", checked["shas"]["B"], cwd=tmp_path, env=env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    results = {r.cell_id: r for r in Store(tmp_path / "results").builds(checked["shas"]["B"])}
+    assert results["uapi-abi-arm64-arm"].status == "infra"
+    assert results["uapi-abi-arm64-arm"].reason == "arm64-arm: arm-linux-gnueabihf-gcc not found on the host (install gcc-arm-linux-gnueabihf)"
+    assert results["uapi-abi-x86_64-x32"].status == "pass"

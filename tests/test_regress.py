@@ -83,6 +83,13 @@ def test_no_baseline_still_counts_a_failure():
     assert failing.kind == VerdictKind.NO_BASELINE and failing.is_regression()
 
 
+def test_a_checks_first_findings_are_where_the_tree_starts_not_a_regression():
+    first = regress.compare(build("a", Status.FAIL, SEED_ERROR, cell="uapi-abi-x86_64-i386"), None)
+    assert first.kind == VerdictKind.NO_BASELINE and not first.is_regression()
+    later = regress.compare(build("b", Status.FAIL, SEED_ERROR, cell="uapi-abi-x86_64-i386"), build("a", cell="uapi-abi-x86_64-i386"))
+    assert later.kind == VerdictKind.NEW_FAIL and later.is_regression()
+
+
 def test_the_table_moves_each_cells_baseline_down_the_rows():
     commits = [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]
     results = {

@@ -248,4 +248,4 @@ def _bytes(bits: int) -> str:
 
 
 def _word_why(word: str) -> str:
-    return f"{word} is a long or pointer, as wide as each ABI's word (uapi should use __u64 or __s64)"
+    return f"{word} is or holds a long or pointer, as wide as each ABI's word (uapi should use __u64 or __s64)"

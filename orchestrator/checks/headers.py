@@ -26,6 +26,10 @@ NOT_ON_THEIR_OWN = ("asm-generic/",)
 INPUTS = ("include/uapi", "arch/{karch}/include/uapi", "scripts/headers_install.sh", "scripts/unifdef.c")
 
 
+def quiet(message: str) -> None:
+    """Waiting for another pair's install or compile of the same thing is not news."""
+
+
 class InstallFailed(Exception):
     """`make headers_install` failed on the commit's own headers: the message is make's first error."""
 
@@ -51,7 +55,7 @@ def install(source: Path, karch: str, cache: Path, jobs: int = 1) -> Installed:
     if (final / "include").is_dir():
         return Installed(karch, digest, final / "include")
     cache.mkdir(parents=True, exist_ok=True)
-    with Lock(cache / f"{karch}-{digest}.lock", wait=True):
+    with Lock(cache / f"{karch}-{digest}.lock", wait=True, say=quiet):  # a sibling pair installing them
         if not (final / "include").is_dir():  # another run installed it while this one waited
             with tempfile.TemporaryDirectory(dir=cache, prefix=f".{karch}-") as scratch:
                 _make(source, karch, Path(scratch), jobs)

@@ -99,7 +99,7 @@ def _layouts(abi: Abi, installed: headers.Installed, wanted: tuple[str, ...], ca
     path = cache / "layouts" / f"{abi.name}-{_digest([CACHE_VERSION, installed.key, *wanted, compiler])}.json"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with Lock(path.with_suffix(".lock"), wait=True):
+        with Lock(path.with_suffix(".lock"), wait=True, say=headers.quiet):  # a sibling pair compiling it
             if not path.is_file():
                 kept, left_out = headers.scope(installed.include, wanted)
                 with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{abi.name}-") as scratch:
