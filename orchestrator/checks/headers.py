@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..lock import Lock
 from ..tree import git
+from .cache import touch
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
 # What a freestanding compiler provides itself (-nostdinc keeps its own include directory only).
@@ -52,6 +53,7 @@ def install(source: Path, karch: str, cache: Path, jobs: int = 1) -> Installed:
     """The headers of `karch` at the commit checked out in `source`, installed once per key."""
     digest = key(source, karch)
     final = cache / f"{karch}-{digest}"
+    touch(final)  # before it is read: an entry in use is never old enough to prune
     if (final / "include").is_dir():
         return Installed(karch, digest, final / "include")
     cache.mkdir(parents=True, exist_ok=True)

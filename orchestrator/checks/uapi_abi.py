@@ -25,6 +25,7 @@ from ..errors import InfraError
 from ..lock import Lock
 from ..models import BuildResult, Check, Diagnostic, Status
 from . import headers
+from .cache import prune, touch
 from .compare import Difference, compare
 from .layouts import Abi, CompileFailed, CompilerMissing, Layouts, abis, compiler_version, layouts
 
@@ -80,6 +81,8 @@ def judge(check: Check, source: Path, cache: Path, jobs: int = 1) -> tuple[list[
     compiler = f"{check.wide}: {compilers[check.wide]}; {check.narrow}: {compilers[check.narrow]}"
     identity = [CACHE_VERSION, check.definition, *(installed[a].key for a in compilers), *compilers.values()]
     findings = cache / "findings" / (_digest(identity) + ".json")
+    touch(findings)
+    prune(cache)
     if findings.is_file():
         saved = json.loads(findings.read_text())
         keys = ", ".join(i.key for i in installed.values())
@@ -97,6 +100,7 @@ def judge(check: Check, source: Path, cache: Path, jobs: int = 1) -> tuple[list[
 def _layouts(abi: Abi, installed: headers.Installed, wanted: tuple[str, ...], cache: Path, compiler: str) -> Layouts:
     """One ABI's layouts of the headers in scope, read from the cache or compiled (once, under a lock)."""
     path = cache / "layouts" / f"{abi.name}-{_digest([CACHE_VERSION, installed.key, *wanted, compiler])}.json"
+    touch(path)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with Lock(path.with_suffix(".lock"), wait=True, say=headers.quiet):  # a sibling pair compiling it
