@@ -33,6 +33,8 @@ PROBED_TYPES = (
 # A member of these types is as wide as the ABI's word: uapi should use __u64/__s64 instead.
 WORD_TYPEDEFS = frozenset({"__kernel_long_t", "__kernel_ulong_t"})
 WORD_BASE_TYPES = frozenset({"long int", "long unsigned int", "long", "unsigned long"})
+AGGREGATES = ("DW_TAG_structure_type", "DW_TAG_union_type")
+QUALIFIERS = ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type")
 MAX_ROUNDS = 40  # compile attempts per ABI; each drops at least one header
 INCLUDE_LINE = re.compile(r"(?:In file included|\s+) from ([^:\s]+):(\d+)[:,]")
 ERROR_LINE = re.compile(r"^([^:\s]+):(\d+):(?:\d+:)? (?:fatal )?error: (.*)$")
@@ -284,10 +286,10 @@ class _UnitReader:
     def member(self, die: DIE) -> Member:
         target = self.target(die)
         bits = _attr(die, "DW_AT_bit_size", None)
-        concrete = self.strip(target)
-        nested = None
-        if concrete is not None and concrete.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and not _name(concrete):
-            nested = self.aggregate(concrete, "")
+        declared = self.strip(target, typedefs=False)
+        nested = None  # an anonymous struct or union declared in place (one a typedef names is a type of its own)
+        if declared is not None and declared.tag in AGGREGATES and not _name(declared):
+            nested = self.aggregate(declared, "")
         return Member(
             name=_name(die),
             offset=_offset(die),
@@ -306,9 +308,9 @@ class _UnitReader:
     def target(self, die: DIE) -> DIE | None:
         return die.get_DIE_from_attribute("DW_AT_type") if "DW_AT_type" in die.attributes else None
 
-    def strip(self, die: DIE | None) -> DIE | None:
-        """The type under typedefs and qualifiers."""
-        while die is not None and die.tag in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type"):
+    def strip(self, die: DIE | None, typedefs: bool = True) -> DIE | None:
+        """The type under qualifiers (and typedefs)."""
+        while die is not None and (die.tag in QUALIFIERS or (typedefs and die.tag == "DW_TAG_typedef")):
             die = self.target(die)
         return die
 
@@ -317,7 +319,7 @@ class _UnitReader:
             return "void"
         if die.tag == "DW_TAG_typedef" and not resolved:
             return _name(die)
-        if die.tag in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type"):
+        if die.tag == "DW_TAG_typedef" or die.tag in QUALIFIERS:
             return self.spell(self.target(die), resolved)
         if die.tag == "DW_TAG_pointer_type":
             return self.spell(self.target(die), resolved) + " *"
@@ -351,9 +353,9 @@ class _UnitReader:
         explicit = _attr(die, "DW_AT_alignment", 0)
         if explicit:
             return int(explicit)
-        if die.tag in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type", "DW_TAG_array_type"):
+        if die.tag in ("DW_TAG_typedef", "DW_TAG_array_type") or die.tag in QUALIFIERS:
             return self.align(self.target(die))
-        if die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type"):
+        if die.tag in AGGREGATES:
             return self._aggregate_align(die)
         if die.tag == "DW_TAG_pointer_type":
             return self.aligns.get("void *", self.address_size)
@@ -381,27 +383,25 @@ class _UnitReader:
                 return True
             if die.tag == "DW_TAG_base_type":
                 return _name(die) in WORD_BASE_TYPES
-            if die.tag not in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type", "DW_TAG_array_type"):
+            if die.tag not in ("DW_TAG_typedef", "DW_TAG_array_type") and die.tag not in QUALIFIERS:
                 return False
             die = self.target(die)
         return False
 
     def ref(self, die: DIE | None) -> str:
-        """The named struct or union a member is, or is an array of."""
-        while die is not None and die.tag in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_array_type"):
-            if die.tag == "DW_TAG_typedef" and self.strip(die) is not None:
-                stripped = self.strip(die)
-                if stripped is not None and stripped.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and not _name(stripped):
-                    return _name(die)  # an anonymous struct known by its typedef
+        """The named struct or union a member is, or is an array of: by its tag, or by the typedef that
+        names an anonymous one."""
+        while die is not None and (die.tag in ("DW_TAG_typedef", "DW_TAG_array_type") or die.tag in QUALIFIERS):
+            under = self.strip(die)
+            if die.tag == "DW_TAG_typedef" and under is not None and under.tag in AGGREGATES and not _name(under):
+                return _name(die)
             die = self.target(die)
-        if die is not None and die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and _name(die):
-            return self.spell(die)
-        return ""
+        return self.spell(die) if die is not None and die.tag in AGGREGATES and _name(die) else ""
 
 
 def _is_aggregate(die: DIE) -> bool:
     """A struct or union defined here (not only declared)."""
-    return die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and "DW_AT_declaration" not in die.attributes
+    return die.tag in AGGREGATES and "DW_AT_declaration" not in die.attributes
 
 
 def _name(die: DIE) -> str:

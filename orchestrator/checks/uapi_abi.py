@@ -29,7 +29,7 @@ from .cache import prune, touch
 from .compare import Difference, compare
 from .layouts import Abi, CompileFailed, CompilerMissing, Layouts, abis, compiler_version, layouts
 
-CACHE_VERSION = "1"  # of the cached layouts and findings: bump when their contents change meaning
+CACHE_VERSION = "2"  # of the cached layouts and findings: bump when their contents change meaning
 
 
 def run(request: BuildRequest) -> Finished:
