@@ -158,3 +158,20 @@ def test_a_missing_compiler_makes_its_pair_infra_and_the_other_pairs_still_run(c
     assert results["uapi-abi-arm64-arm"].status == "infra"
     assert results["uapi-abi-arm64-arm"].reason == "arm64-arm: arm-linux-gnueabihf-gcc not found on the host (install gcc-arm-linux-gnueabihf)"
     assert results["uapi-abi-x86_64-x32"].status == "pass"
+
+
+def test_the_nightly_runs_the_check_like_a_cell_and_reports_it(checked, tmp_path):
+    root = checked["root"]
+    branch = subprocess.run(["git", "-C", str(root / "linux"), "branch", "--show-current"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "matrix.yaml").write_text(
+        f"trees:\n  - {{name: demo, url: '{root / 'linux'}', branches: [{branch}]}}\n"
+        "checks:\n  uapi-abi: {headers: [linux/kvm.h], pairs: [x86_64-i386, x86_64-x32]}\n"
+    )
+    env = {"ORCHESTRATOR_WORK": str(root / "work")}
+    run = orchestrate("nightly", "--matrix", str(tmp_path / "matrix.yaml"), "--results", str(tmp_path / "results"), cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr  # the first nightly: the tree's starting point, no regression
+    [report] = (tmp_path / "results" / "nightly").glob("*/report.md")
+    text = report.read_text()
+    assert I386 in text and X32 in text and "no regressions" in text
+    tip = Store(tmp_path / "results").builds(checked["shas"]["D"])
+    assert {r.cell_id: r.status for r in tip} == {I386: "fail", X32: "pass"}
