@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.checks import compare, layouts
 from orchestrator.checks.compare import Kind
+from orchestrator.checks.records import Layouts
 
 ABIS = layouts.abis()
 TYPES = """typedef unsigned int __u32;
@@ -30,7 +31,7 @@ SEED = """struct kvm_run {
 """
 
 
-def compiled(tmp_path: Path, text: str, *abis: str) -> list[layouts.Layouts]:
+def compiled(tmp_path: Path, text: str, *abis: str) -> list[Layouts]:
     """Each ABI's layouts of one header, include/linux/t.h."""
     header = tmp_path / "include" / "linux" / "t.h"
     header.parent.mkdir(parents=True, exist_ok=True)

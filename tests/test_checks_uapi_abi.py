@@ -175,3 +175,16 @@ def test_the_nightly_runs_the_check_like_a_cell_and_reports_it(checked, tmp_path
     assert I386 in text and X32 in text and "no regressions" in text
     tip = Store(tmp_path / "results").builds(checked["shas"]["D"])
     assert {r.cell_id: r.status for r in tip} == {I386: "fail", X32: "pass"}
+
+
+def test_a_result_from_the_cache_is_the_result_computed_afresh(checked, tmp_path):
+    """D's findings came from the cache (its uapi is C's); built again with an empty cache, they are the same."""
+    root, sha = checked["root"], checked["shas"]["D"]
+    results = root / "results"
+    before = {r.cell_id: [d.to_dict() for d in r.diagnostics] for r in Store(results).builds(sha)}
+    env = {"ORCHESTRATOR_WORK": str(tmp_path / "work"), "ORCHESTRATOR_RESULTS": str(results)}
+    run = orchestrate("--commit", sha, "--rebuild", cwd=root, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "findings reused" not in (results / sha / I386 / "build.log").read_text()
+    after = {r.cell_id: [d.to_dict() for d in r.diagnostics] for r in Store(results).builds(sha)}
+    assert after == before and len(after[I386]) > 20

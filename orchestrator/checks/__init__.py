@@ -2,6 +2,6 @@
 
 `uapi_abi` compares the uapi struct layouts of each 64-bit ABI with its 32-bit (compat) one: the bug a
 build matrix cannot see (README: The uapi ABI check). Its modules: `headers` (headers_install, cached),
-`layouts` (compile per ABI, read DWARF), `compare` (pure: the differences and their classes) and
-`uapi_abi` (one request in, a result out).
+`layouts` (compile per ABI), `dwarf` (read the layouts), `records` (what they are), `compare` (pure: the
+differences and their classes), `cache` (pruned by last use) and `uapi_abi` (one request in, a result out).
 """

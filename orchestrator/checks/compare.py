@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .layouts import Aggregate, Layouts, Member
+from .records import Aggregate, Layouts, Member
 
 
 class Kind(StrEnum):

@@ -27,7 +27,8 @@ from ..models import BuildResult, Check, Diagnostic, Status
 from . import headers
 from .cache import prune, touch
 from .compare import Difference, compare
-from .layouts import Abi, CompileFailed, CompilerMissing, Layouts, abis, compiler_version, layouts
+from .layouts import Abi, CompileFailed, CompilerMissing, abis, compiler_version, layouts
+from .records import Layouts
 
 CACHE_VERSION = "2"  # of the cached layouts and findings: bump when their contents change meaning
 
