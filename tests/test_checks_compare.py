@@ -137,3 +137,13 @@ def test_a_missing_compiler_names_the_package_that_has_it(tmp_path):
     absent = layouts.Abi("arm", "arm", ("orchestrator-no-such-gcc",), "gcc-arm-linux-gnueabihf")
     with pytest.raises(layouts.CompilerMissing, match=r"orchestrator-no-such-gcc not found on the host \(install gcc-arm-linux-gnueabihf\)"):
         layouts.layouts(absent, tmp_path, [], tmp_path / "work")
+
+
+def test_a_size_difference_inside_a_union_of_fixed_size_changes_nothing_outside_it(tmp_path):
+    """kvm_run's exit structs sit in a union padded to 256 bytes: their tail padding moves nothing."""
+    text = "struct t { __u64 a; __u32 b; };\nstruct run { __u32 reason; __u32 pad;\n"
+    text += "  union { struct { __u64 x; __u32 cpu; } fail_entry; struct t named; char padding[256]; };\n  __u64 after; };\n"
+    assert [(d.where, d.kind) for d in differences(tmp_path, text)] == [("struct t", Kind.TAIL_PADDING)]
+    # the same exit outside a padded union changes what follows it
+    found = differences(tmp_path / "open", "struct t { __u64 a; __u32 b; };\nstruct run { struct t named; __u32 after; };\n")
+    assert {d.where: d.kind for d in found} == {"struct t": Kind.TAIL_PADDING, "struct run.named": Kind.INHERITED}

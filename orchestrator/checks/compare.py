@@ -19,7 +19,7 @@ Classes, most specific first:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .records import Aggregate, Layouts, Member
@@ -154,7 +154,7 @@ class _Comparison:
             # A new shift starts here when this member lies elsewhere than the one before it did, and
             # not only because that one's size differed: the padding before it differs.
             moved = a.kind == "struct" and ma.offset - mb.offset != shift and ma.offset - end_a != mb.offset - end_b
-            found += self._member(ma, mb, within, moved, word, own)
+            found += self._member(ma, mb, replace(within, sized=not (a.kind == "union" and a.size == b.size)), moved, word, own)
             word = word or own
             if a.kind == "struct":  # a union's members all start at 0
                 end_a, end_b, shift = ma.offset + ma.size, mb.offset + mb.size, ma.offset - mb.offset
@@ -168,16 +168,22 @@ class _Comparison:
         label = within.prefix + _label(ma)
         at = (within.base_a + ma.offset, within.base_b + mb.offset)
         if ma.nested is None or mb.nested is None:
-            return [self._shift(within.top, label, ma, mb, at, word or own)] if moved or ma.size != mb.size else []
+            if not moved and (ma.size == mb.size or (not within.sized and self._tail_only(ma, mb))):
+                return []
+            return [self._shift(within.top, label, ma, mb, at, word or own)]
         found = [self._shift(within.top, label, ma, mb, at, word or own)] if moved else []
-        inside = _Within(within.top, label, within.prefix + ma.name + "." if ma.name else within.prefix, *at)
+        inside = _Within(within.top, label, within.prefix + ma.name + "." if ma.name else within.prefix, *at, sized=within.sized)
         return found + self._aggregate(ma.nested, mb.nested, inside, word)
+
+    def _tail_only(self, ma: Member, mb: Member) -> bool:
+        """Whether a member's struct type differs only in its size at the end."""
+        return bool(ma.ref) and ma.ref == mb.ref and self.worst(ma.ref) == Kind.TAIL_PADDING
 
     def _tail(self, a: Aggregate, b: Aggregate, within: _Within) -> list[Difference]:
         """A size that differs only at the end: tail padding."""
         tail_a = a.size * 8 - max((m.offset + m.size for m in a.members), default=0)
         tail_b = b.size * 8 - max((m.offset + m.size for m in b.members), default=0)
-        if a.size == b.size or tail_a == tail_b:
+        if a.size == b.size or tail_a == tail_b or not within.sized:
             return []
         why = "tail padding only: _IOW()/_IOR() numbers that encode its size differ"
         return [self._difference(within.top, within.path, Kind.TAIL_PADDING, a.line, self._sizes(a.size * 8, b.size * 8), why)]
@@ -220,6 +226,9 @@ class _Within:
     prefix: str
     base_a: int
     base_b: int
+    # False in a union whose size is the same on both ABIs: there, a member whose size alone differs
+    # (tail padding) changes nothing outside it; kvm_run's exits are such members of a padded union.
+    sized: bool = True
 
 
 def _match(a: tuple[Member, ...], b: tuple[Member, ...]) -> list[tuple[Member | None, Member | None]]:
