@@ -116,6 +116,9 @@ class Commit:
     sha: str  # always the full 40-hex sha
     subject: str
     author_date: str  # ISO 8601
+    author: str = ""  # "Name <email>"; "" in stores from before it was kept
+    committer_date: str = ""  # ISO 8601
+    trailers: tuple[tuple[str, str], ...] = ()  # ("Link", "https://..."), ("Reported-by", "...")
 
 
 @dataclass

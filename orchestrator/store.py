@@ -123,6 +123,12 @@ MIGRATIONS = [
     );
     CREATE INDEX attempts_by_cell ON attempts (sha, cell);
     """,
+    # Who made a commit, when it was committed, and its Link:/Reported-by: trailers (JSON pairs).
+    """
+    ALTER TABLE commits ADD COLUMN author TEXT NOT NULL DEFAULT '';
+    ALTER TABLE commits ADD COLUMN committer_date TEXT NOT NULL DEFAULT '';
+    ALTER TABLE commits ADD COLUMN trailers TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
@@ -208,8 +214,8 @@ class Store:
     def add_commit(self, commit: Commit) -> None:
         with self.transaction():
             self.db.execute(
-                "INSERT OR REPLACE INTO commits (sha, subject, author_date) VALUES (?, ?, ?)",
-                (commit.sha, commit.subject, commit.author_date),
+                "INSERT OR REPLACE INTO commits (sha, subject, author_date, author, committer_date, trailers) VALUES (?, ?, ?, ?, ?, ?)",
+                (commit.sha, commit.subject, commit.author_date, commit.author, commit.committer_date, json.dumps(commit.trailers)),
             )
 
     def start_run(self, command: str, tree: str) -> int:
@@ -361,14 +367,14 @@ class Store:
 
     def commit(self, sha: str) -> Commit | None:
         row = self.db.execute("SELECT * FROM commits WHERE sha = ?", (sha,)).fetchone()
-        return Commit(row["sha"], row["subject"], row["author_date"]) if row else None
+        return _commit(row) if row else None
 
     def commits(self, shas: list[str]) -> dict[str, Commit]:
         found = {}
         for start in range(0, len(shas), 500):
             chunk = shas[start : start + 500]
             rows = self.db.execute(f"SELECT * FROM commits WHERE sha IN ({','.join('?' * len(chunk))})", chunk)
-            found.update({r["sha"]: Commit(r["sha"], r["subject"], r["author_date"]) for r in rows})
+            found.update({r["sha"]: _commit(r) for r in rows})
         return found
 
     def find_shas(self, rev: str) -> list[str]:
@@ -583,6 +589,11 @@ class _Rows:
 
     def __iter__(self) -> Iterator:
         return iter(self.rows)
+
+
+def _commit(row: sqlite3.Row) -> Commit:
+    trailers = tuple((key, value) for key, value in json.loads(row["trailers"]))
+    return Commit(row["sha"], row["subject"], row["author_date"], row["author"], row["committer_date"], trailers)
 
 
 def _result(row: sqlite3.Row) -> BuildResult:

@@ -24,6 +24,7 @@ NO_PROMPTS = {
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
 }
+ATTRIBUTION_TRAILERS = ("Link", "Reported-by", "Closes", "Fixes")  # kept with each commit, shown with regressions
 DEEPEN_STEPS = (256, 4096)  # commits fetched at a time into a shallow clone, before all of its history
 
 
@@ -82,8 +83,15 @@ def resolve(repo: Path, rev: str, label: str = "revision") -> str:
 
 
 def commit_info(repo: Path, sha: str) -> Commit:
-    subject, date = git(repo, "show", "-s", "--format=%s%x00%aI", sha).split("\0")
-    return Commit(sha=sha, subject=subject, author_date=date)
+    """A commit's subject, author, dates and the trailers that attribute it (Link:, Reported-by:)."""
+    text = git(repo, "show", "-s", "--format=%s%x00%aI%x00%an <%ae>%x00%cI%x00%(trailers:only,unfold)", sha)
+    subject, date, author, committed, trailers = text.split("\0")
+    kept = []
+    for line in trailers.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ATTRIBUTION_TRAILERS and value.strip():
+            kept.append((key.strip(), value.strip()))
+    return Commit(sha=sha, subject=subject, author_date=date, author=author, committer_date=committed, trailers=tuple(kept))
 
 
 def first_parent_range(repo: Path, spec: str, label: str = "range") -> list[str]:

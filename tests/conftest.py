@@ -55,7 +55,7 @@ def commit_change(repo: Path, path: str, old: str, new: str, subject: str) -> st
     return commit_changes(repo, [(path, old, new)], subject)
 
 
-def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str) -> str:
+def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str, author: tuple[str, str] = ("t", "t@t.invalid")) -> str:
     """Commit edits (path, old, new: the first `old` in the file becomes `new`, in order) on top of HEAD
     without a checkout, with git plumbing only; returns the new commit's sha.
 
@@ -86,8 +86,8 @@ def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str) 
         git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=index)
     tree = git("write-tree", env=index).strip()
     identity = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t.invalid",
+        "GIT_AUTHOR_NAME": author[0],
+        "GIT_AUTHOR_EMAIL": author[1],
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@t.invalid",
     }

@@ -229,7 +229,7 @@ def test_recover_copies_what_can_be_read_and_keeps_the_damaged_file(tmp_path):
 STORES = Path(__file__).resolve().parent / "data" / "stores"
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 6])
 def test_a_store_of_every_earlier_schema_migrates_and_reads_back(tmp_path, version):
     db = sqlite3.connect(tmp_path / "results.db")
     db.executescript((STORES / f"schema-{version}.sql").read_text())
@@ -244,9 +244,18 @@ def test_a_store_of_every_earlier_schema_migrates_and_reads_back(tmp_path, versi
         assert [d.message for d in result.diagnostics] == ["'struct <anonymous>' has no member named 'flags'"]
     if version >= 3:
         assert store.last_nightly_tip("demo", "master") == SHA
-    assert store.attempts(SHA, "riscv-gcc-defconfig+kvm") == []  # no attempts were recorded then
+    before = [STORED] if version >= 6 else []  # no attempts were recorded before version 6
+    assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == before
     store.publish(result, None)  # and it takes new ones
-    assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == [STORED]
+    assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == [*before, STORED]
+    assert store.commit(SHA).author == ""  # not kept before version 7: empty, and filled when built again
+
+
+def test_a_commits_attribution_is_kept(tmp_path):
+    commit = Commit(SHA, "KVM: x86: a fix", "2022-04-21T00:50:12+00:00", "Peter G <peter@g.invalid>", "2022-05-03T10:00:00+00:00",
+                    (("Reported-by", "Some One <some@one.invalid>"), ("Link", "https://lore.kernel.org/r/x")))  # fmt: skip
+    Store(tmp_path).add_commit(commit)
+    assert Store(tmp_path).commit(SHA) == commit and Store(tmp_path).commits([SHA]) == {SHA: commit}
 
 
 def test_artifacts_that_cannot_be_moved_in_leave_the_old_ones_in_place(tmp_path):

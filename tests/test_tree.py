@@ -35,6 +35,18 @@ def test_resolve_gives_full_shas_and_refuses_options(repo):
         tree.resolve(repo, "nope")
 
 
+def test_a_commit_is_attributed_to_its_author_with_its_link_and_reported_by_trailers(repo):
+    message = "KVM: x86: a fix\n\nWhy it matters.\n\nReported-by: Some One <some@one.invalid>\nSigned-off-by: Sean C <sean@c.invalid>\n"
+    message += "Link: https://lore.kernel.org/r/20220421005012.1.git@example\n"
+    (repo / "file").write_text("fixed\n")
+    git(repo, "add", "file")
+    git(repo, "-c", "user.name=Peter G", "-c", "user.email=peter@g.invalid", "commit", "--quiet", "-m", message)
+    commit = tree.commit_info(repo, git(repo, "rev-parse", "HEAD"))
+    assert (commit.subject, commit.author) == ("KVM: x86: a fix", "Peter G <peter@g.invalid>")
+    assert commit.trailers == (("Reported-by", "Some One <some@one.invalid>"), ("Link", "https://lore.kernel.org/r/20220421005012.1.git@example"))
+    assert commit.committer_date and commit.author_date
+
+
 def test_checkout_never_touches_the_users_tree_and_moves_between_commits(repo, tmp_path):
     (repo / "file").write_text("uncommitted work\n")
     first = tree.checkout(repo, tree.resolve(repo, "HEAD~2"), tmp_path / "work")
