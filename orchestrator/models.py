@@ -257,6 +257,22 @@ class Verdict:
 
 
 @dataclass
+class FirstBad:
+    """Where a regression began, found by bisection: the first commit whose result has its fingerprints."""
+
+    cells: list[str]  # the cells that regressed alike (the first was built)
+    fingerprints: list[str]  # the new diagnostics found first at that commit
+    good: str  # the last good commit
+    candidates: list[str]  # the first bad commit; several when commits next to it could not be judged
+    builds: int  # builds the search made (results stored before cost none)
+    commits: dict[str, Commit] = field(default_factory=dict)  # the candidates' subjects and authors
+
+    @property
+    def found(self) -> bool:
+        return len(self.candidates) == 1
+
+
+@dataclass
 class Row:
     """One commit of the table: its verdict per cell id (cells without a result are missing)."""
 
