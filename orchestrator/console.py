@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import export
-from .models import Attempt, BuildResult, Cell, Check, Commit, Diagnostic, Nightly, Outcome, Report, Row, Status, Unit, Verdict, VerdictKind
+from .models import Attempt, BuildResult, Cell, Check, Commit, Diagnostic, FirstBad, Nightly, Outcome, Report, Row, Status, Unit, Verdict, VerdictKind
 
 STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.INFRA: "yellow", Status.MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
@@ -360,6 +360,14 @@ def verdicts(
     row = Row(sha=commit.sha, subject=commit.subject, verdicts={})
     found_regressions = [(row, v) for v in found if v.is_regression(fail_on_warnings)]
     console.file.write("\n".join(details_lines(Painter(console), found_regressions, rerun)) + "\n")
+
+
+def first_bad(console: Console, answers: list[FirstBad]) -> None:
+    """What a bisection found: per regression, its first bad commit, the cells and the last good one."""
+    for answer in answers:
+        console.print(export.first_bad_line(answer), style="bold", highlight=False, markup=False, soft_wrap=True)
+        cells = ", ".join(answer.cells)
+        console.print(f"  cells: {cells}; last good: {answer.good[:12]}", style="dim", highlight=False, markup=False, soft_wrap=True)
 
 
 BRANCH_STYLE = {"first nightly": "cyan", "new commits": "", "force-pushed": "yellow", "nothing new": "dim", "fetch failed": "magenta"}

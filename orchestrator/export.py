@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from xml.etree import ElementTree
 
-from .models import BranchRun, Cell, Diagnostic, Nightly, Report, Row, Status, Unit, Verdict, VerdictKind
+from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, Row, Status, Unit, Verdict, VerdictKind
 
 SCHEMA_VERSION = "1.1"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
@@ -224,6 +224,39 @@ def junit(report: Report, fail_on_warnings: bool = False) -> str:
 
 
 FORMATS = {"markdown": markdown, "json": as_json, "junit": junit}
+
+
+# --- bisection ---------------------------------------------------------------------------------------
+
+
+def first_bad_line(answer: FirstBad) -> str:
+    """`first bad commit: 0125b1458cbf KVM: x86: ... (Author <mail>), found in 3 builds`, or with
+    commits that could not be judged next to it, `first bad commit is one of: ...`."""
+    builds = f"found in {answer.builds} build{'s' if answer.builds != 1 else ''}"
+    named = [_commit_words(sha, answer.commits.get(sha)) for sha in answer.candidates]
+    if answer.found:
+        return f"first bad commit: {named[0]}, {builds}"
+    return f"first bad commit is one of: {'; '.join(named)} (the commits before the last could not be judged), {builds}"
+
+
+def _commit_words(sha: str, commit: Commit | None) -> str:
+    if commit is None:
+        return sha[:12]
+    return f"{sha[:12]} {commit.subject}" + (f" ({commit.author})" if commit.author else "")
+
+
+def first_bad_dict(answer: FirstBad) -> dict:
+    return {
+        "cells": answer.cells,
+        "fingerprints": answer.fingerprints,
+        "good": answer.good,
+        "first_bad": answer.candidates[0] if answer.found else None,
+        "candidates": [
+            {"sha": sha, "subject": c.subject if c else "", "author": c.author if c else ""}
+            for sha, c in ((sha, answer.commits.get(sha)) for sha in answer.candidates)
+        ],
+        "builds": answer.builds,
+    }
 
 
 # --- the nightly report -----------------------------------------------------------------------

@@ -76,6 +76,20 @@ def parser() -> ArgumentParser:
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the format to FILE instead of stdout")
     report.set_defaults(func=commands.report)
 
+    bisect = sub.add_parser(
+        "bisect",
+        help="find the first bad commit of each regression between GOOD and BAD",
+        description="Build GOOD and BAD for the cells, judge BAD against GOOD, and for each regression find the first "
+        "first-parent commit where its new diagnostics appear: a binary search building only one cell per step "
+        "(cells that regressed alike share it). A commit that cannot be judged (INFRA, or failing for another reason) "
+        "is skipped, and the answer is then a range. Every build is stored like any other. Exit codes as for --commit.",
+    )
+    bisect.add_argument("range", help="GOOD..BAD")
+    _common(bisect)
+    _building(bisect)
+    _fail_on(bisect)
+    bisect.set_defaults(func=commands.bisect)
+
     _nightly(sub.add_parser(
         "nightly",
         help="fetch each tree and branch of the matrix, build what is new, judge it, write a dated report",
@@ -118,7 +132,7 @@ def parser() -> ArgumentParser:
     return top
 
 
-COMMANDS = ("plan", "show", "report", "nightly", "images", "demo-tree", "recover")
+COMMANDS = ("plan", "show", "report", "bisect", "nightly", "images", "demo-tree", "recover")
 
 
 def _nightly(parser: argparse.ArgumentParser) -> None:

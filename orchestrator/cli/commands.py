@@ -100,6 +100,33 @@ def build(args: Namespace, out: Console) -> int:
     return pipeline.range_exit_code(codes)
 
 
+def bisect(args: Namespace, out: Console) -> int:
+    """Build the range's ends, judge the bad end against the good one, and bisect each regression."""
+    if ".." not in args.range or args.range.startswith("-"):
+        raise RevisionError("give a range GOOD..BAD: the first commit good, the last one bad", label="bisect", rev=args.range)
+    _check_building(args)
+    matrix = matrix_module.load(args.matrix)
+    units = matrix_module.select(matrix.units, args.cells, label="--cells")
+    source = pipeline.source_tree(matrix, args.tree)
+    commits = tree.first_parent_range(source, args.range, label="bisect")
+    store = Store(_results(args))
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    say = _sayer(out)
+    building = {"runtime": args.runtime, "jobs": args.jobs, "command": " ".join(["orchestrate", *sys.argv[1:]]), "say": say}
+    ends = []
+    for sha in (commits[0], commits[-1]):
+        with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
+            ends.append(pipeline.build_commit(matrix, units, source, sha, store, on_progress=progress.update, **building))
+    found = pipeline.verdicts(store, source, ends[1].results, commits[0], say)
+    views.verdicts(out, ends[1].commit, found, args.fail_on == "warnings")
+    answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, args.fail_on == "warnings", **building)
+    out.print()
+    if not answers:
+        out.print(f"no regression from {commits[0][:12]} to {commits[-1][:12]}: nothing to bisect", highlight=False)
+    views.first_bad(out, answers)
+    return pipeline.exit_code(ends[0].results + ends[1].results, found, args.fail_on == "warnings")
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """A report makes tens of thousands of records (builds, diagnostics, verdicts, rendered lines) that
