@@ -401,6 +401,7 @@ def nightly(console: Console, run: Nightly) -> None:
         shown_table = Report(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
         reference = branch.reference.sha if branch.reference else None
         report(console, shown_table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
+        first_bad(console, branch.first_bad)
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:

@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.1"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.2"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -336,6 +336,7 @@ def _regression_markdown(nightly: Nightly, branch: BranchRun, row: Row, verdict:
     lines = ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
     lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
     lines.append(f"- commit: {row.sha} (\"{row.subject}\")")
+    lines += [f"- {first_bad_line(answer)}" for answer in branch.first_bad if verdict.cell_id in answer.cells and row.sha == branch.tip]
     lines += [f"- cell: {verdict.cell_id}, judged against {was}", ""]
     diagnostics = new_diagnostics(verdict)
     for diagnostic in diagnostics:
@@ -387,6 +388,7 @@ def nightly_json(nightly: Nightly) -> str:
                     "reference": _row_dict(b.reference, nightly.fail_on_warnings, rerun_options(nightly, b)) if b.reference else None,
                     "commits": [_row_dict(row, nightly.fail_on_warnings, rerun_options(nightly, b)) for row in b.rows],
                     "regressions": _regression_dicts(b.regressions(nightly.fail_on_warnings)),
+                    "first_bad": [first_bad_dict(answer) for answer in b.first_bad],
                 }
                 for b in nightly.branches
             ],

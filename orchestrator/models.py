@@ -328,8 +328,9 @@ class BranchRun:
     reference: Row | None = None  # the previous nightly's tip, shown first
     rows: list[Row] = field(default_factory=list)  # the commits built now, oldest first
     results: list[BuildResult] = field(default_factory=list)
-    built: int = 0  # cell builds this run made (the rest were stored already)
+    built: int = 0  # cell builds this run made (the rest were stored already), bisections' included
     built_cells: set[str] = field(default_factory=set)
+    first_bad: list[FirstBad] = field(default_factory=list)  # where the tip's regressions began
 
     def regressions(self, fail_on_warnings: bool = False) -> list[tuple[Row, Verdict]]:
         return [(row, v) for row in self.rows for v in row.verdicts.values() if v.is_regression(fail_on_warnings)]

@@ -170,8 +170,29 @@ def _run_branch(
         run.built_cells.update(done.built)
         run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
     _judge(run, repo, store, cells, list(reversed(plan.commits)))
+    if not options.each and not force_pushed and len(new) > 1:
+        _bisect(run, matrix, cells, repo, store, options, work_root, say)
     store.record_nightly(spec.name, branch, spec.source, previous, tip, run.state)
     return run
+
+
+def _bisect(
+    run: BranchRun, matrix: Matrix, cells: list[Unit], repo: Path, store: Store, options: Options, work_root: Path, say: Callable[[str], None]
+) -> None:
+    """Where the tip's regressions began, when more than one new commit could have brought them: only
+    those judged against the previous tip, which is then known good."""
+    assert run.previous_tip is not None and run.tip is not None and run.rows
+    found = [v for v in run.rows[-1].verdicts.values() if v.base_sha == run.previous_tip and v.is_regression(options.fail_on_warnings)]
+    if not found:
+        return
+    commits = tree.first_parent_range(repo, f"{run.previous_tip}..{run.tip}")
+    say(f"{run.tree} {run.branch}: bisecting {len(found)} regression(s) over {len(commits) - 1} new commits")
+    building = {"runtime": options.runtime, "jobs": options.jobs, "work_root": work_root, "say": say,
+                "command": f"orchestrate nightly ({run.tree} {run.branch}: bisect)"}  # fmt: skip
+    run.first_bad = pipeline.first_bad_commits(matrix, cells, repo, store, commits, found, options.fail_on_warnings, **building)
+    run.built += sum(answer.builds for answer in run.first_bad)
+    for answer in run.first_bad:
+        say(f"{run.tree} {run.branch}: {export.first_bad_line(answer)} ({', '.join(answer.cells)})")
 
 
 def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: list[str]) -> None:

@@ -9,6 +9,7 @@ On top of Linux 6.1 (the demo tree, A):
 """
 
 import json
+import math
 import shutil
 import signal
 import sqlite3
@@ -235,3 +236,22 @@ def test_a_force_pushed_branch_is_said_and_judged_against_the_previous_tip(site)
     assert f"the previous tip {previous[:12]} is no longer on it" in master["detail"]
     verdict = only(master["commits"][0]["verdicts"])
     assert (verdict["verdict"], verdict["baseline"]) == ("FIXED", previous)
+
+
+@pytest.mark.e2e
+def test_a_regression_at_the_tip_of_several_new_commits_is_bisected_to_its_first_bad_commit(site):
+    readme = "Linux kernel\n============\n"
+    harmless = [([("README", readme, f"{readme}\nharmless {n}\n")], f"docs: harmless {n}") for n in (1, 2)]
+    later = [([("README", readme, f"{readme}\nharmless {n}\n")], f"docs: harmless {n}") for n in (3, 4)]
+    shas = site.push(*harmless, ([BREAK], "riscv: write system_event.flags"), *later)
+    run = site.nightly()
+    assert run.returncode == 1, run.stdout + run.stderr  # the tip is a new failure
+    bad = shas[2]
+    text, document = site.report()
+    master = branch(document, "master")
+    [found] = master["first_bad"]
+    assert (found["first_bad"], found["cells"], found["candidates"][0]["author"]) == (bad, [CELL], "t <t@t.invalid>")
+    assert found["builds"] <= math.ceil(math.log2(5)) + 1
+    assert master["builds"] == 1 + found["builds"]  # the tip, then the bisection's own
+    line = f"first bad commit: {bad[:12]} riscv: write system_event.flags (t <t@t.invalid>), found in {found['builds']} build"
+    assert line in text and line in run.stdout
