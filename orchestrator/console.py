@@ -17,7 +17,24 @@ from rich.table import Table
 from rich.text import Text
 
 from . import export
-from .models import Attempt, BuildResult, Cell, Check, Commit, Diagnostic, FirstBad, Nightly, Outcome, Report, Row, Status, Unit, Verdict, VerdictKind
+from .models import (
+    Attempt,
+    BuildResult,
+    Cell,
+    Check,
+    Commit,
+    Diagnostic,
+    FirstBad,
+    Nightly,
+    Outcome,
+    Report,
+    RootCause,
+    Row,
+    Status,
+    Unit,
+    Verdict,
+    VerdictKind,
+)
 
 STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.INFRA: "yellow", Status.MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
@@ -260,20 +277,17 @@ def report(
     console: Console,
     rep: Report,
     fail_on_warnings: bool = False,
-    found: list[tuple[Row, Verdict]] | None = None,
     title: str = "regressions by commit (oldest first)",
     reference: str | None = None,
 ) -> None:
-    """The commits x cells table, then the new diagnostics of each regression (`found`, by default
-    every one in the table), how to reproduce it, and the fixes. Columns carry the cell ids and
-    verdict words when they fit the console, else numbers (named in a legend) and compact symbols.
-    The `reference` commit's row only shows how its builds went: it is what the others are judged by."""
+    """The commits x cells table, then each root cause of its regressions (its cells, new diagnostics,
+    how to reproduce it), and the fixes. Columns carry the cell ids and verdict words when they fit the
+    console, else numbers (named in a legend) and compact symbols. The `reference` commit's row only
+    shows how its builds went: it is what the others are judged by, with no regressions of its own."""
     paint = Painter(console)
     lines = [paint(title, "bold")] if title else []
     lines += _table_lines(paint, rep, _layout(rep, reference, console.width), reference)
-    if found is None:  # the reference row is what the others are judged by: it has no regressions of its own
-        found = [(row, v) for row, v in export.regressions(rep, fail_on_warnings) if row.sha != reference]
-    lines += details_lines(paint, found, rep.rerun)
+    lines += details_lines(paint, [cause for cause in rep.causes if cause.sha != reference], rep.rerun)
     fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
     lines += [""] + [headline(paint, row, verdict) for row, verdict in fixes] if fixes else []
     console.file.write("\n".join(lines) + "\n")
@@ -330,25 +344,23 @@ def headline(paint: Painter, row: Row, verdict: Verdict) -> str:
     return paint(f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]) + f" {verdict.cell_id} at {row.sha[:12]} {row.subject}"
 
 
-def details_lines(paint: Painter, found: list[tuple[Row, Verdict]], rerun: Sequence[str] = ()) -> list[str]:
-    """Each regression: its verdict, the new diagnostics (or the reason), and how to reproduce it."""
-    if not found:
+def details_lines(paint: Painter, causes: list[RootCause], rerun: Sequence[str] = ()) -> list[str]:
+    """Each root cause: its verdict and cells, the new diagnostics (or the reason), how to reproduce it."""
+    if not causes:
         return [paint("no regressions", "green")]
-    lines = []
-    for row, verdict in found:
-        lines += ["", headline(paint, row, verdict)]
-        shown = export.new_diagnostics(verdict)
-        for diagnostic in shown:
+    lines = ["", paint(export.causes_count(causes), "bold red")]
+    for cause in causes:
+        cells = ", ".join(cause.cells)
+        lines += ["", paint(f" {cause.kind} ", VERDICT_STYLE[cause.kind]) + f" {cells} at {cause.sha[:12]} {cause.subject}"]
+        for diagnostic in cause.diagnostics:
             lines += diagnostic_painted(paint, diagnostic)
-        if not shown and verdict.reason:
-            lines.append(f"  {verdict.reason}")
-        lines.append(paint(f"  reproduce: {export.reproduce(row.sha, verdict.cell_id, rerun)}", "dim"))
+        if not cause.diagnostics and cause.reason:
+            lines.append(f"  {cause.reason}")
+        lines.append(paint(f"  reproduce: {export.reproduce(cause.sha, cause.cells[0], rerun)}", "dim"))
     return lines
 
 
-def verdicts(
-    console: Console, commit: Commit, found: list[Verdict], fail_on_warnings: bool = False, rerun: Sequence[str] = ()
-) -> None:
+def verdicts(console: Console, commit: Commit, found: list[Verdict], causes: list[RootCause], rerun: Sequence[str] = ()) -> None:
     """What `orchestrate --commit` ends with: each cell against its baseline."""
     table = Table(title=f"verdicts for {commit.sha[:12]} against each cell's baseline", title_justify="left")
     table.add_column("cell", no_wrap=True)
@@ -357,9 +369,7 @@ def verdicts(
     for verdict in found:
         table.add_row(verdict.cell_id, verdict_text(verdict), verdict.base_sha[:12] if verdict.base_sha else "")
     console.print(table)
-    row = Row(sha=commit.sha, subject=commit.subject, verdicts={})
-    found_regressions = [(row, v) for v in found if v.is_regression(fail_on_warnings)]
-    console.file.write("\n".join(details_lines(Painter(console), found_regressions, rerun)) + "\n")
+    console.file.write("\n".join(details_lines(Painter(console), causes, rerun)) + "\n")
 
 
 def first_bad(console: Console, answers: list[FirstBad]) -> None:
@@ -379,7 +389,7 @@ def nightly(console: Console, run: Nightly) -> None:
     for column in ("tree", "branch", "what happened", "tip", "builds", "regressions"):
         table.add_column(column, no_wrap=column in ("tree", "branch", "tip"))
     for branch in run.branches:
-        count = len(branch.regressions(run.fail_on_warnings))
+        count = len(branch.causes)
         table.add_row(
             branch.tree,
             branch.branch,
@@ -400,7 +410,8 @@ def nightly(console: Console, run: Nightly) -> None:
         # the reference row is shown, never judged
         shown_table = Report(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
         reference = branch.reference.sha if branch.reference else None
-        report(console, shown_table, run.fail_on_warnings, found=branch.regressions(run.fail_on_warnings), title="", reference=reference)
+        shown_table.causes = branch.causes
+        report(console, shown_table, run.fail_on_warnings, title="", reference=reference)
         first_bad(console, branch.first_bad)
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")

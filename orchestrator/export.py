@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from xml.etree import ElementTree
 
-from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, Row, Status, Unit, Verdict, VerdictKind
+from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
 SCHEMA_VERSION = "1.2"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
@@ -97,6 +97,12 @@ def regressions(report: Report, fail_on_warnings: bool = False) -> Iterator[tupl
             verdict = row.verdicts.get(cell)
             if verdict is not None and verdict.is_regression(fail_on_warnings):
                 yield row, verdict
+
+
+def causes_count(causes: list[RootCause]) -> str:
+    """`2 regressions (3 cells)`: root causes, with the cells they broke."""
+    cells = sum(len(cause.cells) for cause in causes)
+    return f"{len(causes)} regression{'s' if len(causes) != 1 else ''} ({cells} cell{'s' if cells != 1 else ''})"
 
 
 def new_diagnostics(verdict: Verdict) -> list[Diagnostic]:

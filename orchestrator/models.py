@@ -282,12 +282,26 @@ class Row:
 
 
 @dataclass
+class RootCause:
+    """One cause of regressions in one commit, whatever number of cells it broke: verdicts that share a
+    new diagnostic (or gcc's and clang's wordings of one error) are one entry."""
+
+    sha: str
+    subject: str
+    kind: VerdictKind  # NEW FAIL if any of its cells newly fails, else its first verdict's
+    cells: list[str]
+    diagnostics: list[Diagnostic]  # the new ones, each fingerprint once
+    reason: str = ""  # the first cell's reason, for a failure that left no diagnostic
+
+
+@dataclass
 class Report:
     """The commits × cells table of a range: what every view of a report shows."""
 
     rows: list[Row]
     cells: list[str]
     rerun: tuple[str, ...] = ()  # options for a reproduce command that works from any directory
+    causes: list[RootCause] = field(default_factory=list)  # its regressions, one entry per root cause
 
 
 
@@ -331,6 +345,7 @@ class BranchRun:
     built: int = 0  # cell builds this run made (the rest were stored already), bisections' included
     built_cells: set[str] = field(default_factory=set)
     first_bad: list[FirstBad] = field(default_factory=list)  # where the tip's regressions began
+    causes: list[RootCause] = field(default_factory=list)  # its regressions, one entry per root cause
 
     def regressions(self, fail_on_warnings: bool = False) -> list[tuple[Row, Verdict]]:
         return [(row, v) for row in self.rows for v in row.verdicts.values() if v.is_regression(fail_on_warnings)]

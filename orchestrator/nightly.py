@@ -169,7 +169,7 @@ def _run_branch(
         run.built += len(done.built)
         run.built_cells.update(done.built)
         run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
-    _judge(run, repo, store, cells, list(reversed(plan.commits)))
+    _judge(run, repo, store, cells, list(reversed(plan.commits)), options.fail_on_warnings)
     if not options.each and not force_pushed and len(new) > 1:
         _bisect(run, matrix, cells, repo, store, options, work_root, say)
     store.record_nightly(spec.name, branch, spec.source, previous, tip, run.state)
@@ -195,7 +195,7 @@ def _bisect(
         say(f"{run.tree} {run.branch}: {export.first_bad_line(answer)} ({', '.join(answer.cells)})")
 
 
-def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: list[str]) -> None:
+def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: list[str], fail_on_warnings: bool = False) -> None:
     """The branch's table: the previous tip as the reference row, then the commits built, oldest
     first; each cell is judged against the row above that has a usable result for it."""
     shas = ([run.previous_tip] if run.previous_tip and run.previous_tip not in built else []) + built
@@ -214,6 +214,7 @@ def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: l
         for row in rows:
             row.verdicts = {cell: v for cell, v in row.verdicts.items() if cell in run.built_cells}
     run.rows = rows
+    run.causes = regress.root_causes(run.regressions(fail_on_warnings), fail_on_warnings)
 
 
 def write_report(store: Store, nightly: Nightly, cells: list[Unit]) -> Path:

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import bisect, containers, regress, tree
+from . import bisect, containers, export, regress, tree
 from .build import BuildRequest
 from .errors import RevisionError, TreeError, WorkRootError
 from .executors import Executor, Progress, local, quiet
 from .lock import Busy, Lock
 from .matrix import Matrix
-from .models import BuildResult, Check, Commit, FirstBad, Report, Status, Unit, Verdict, VerdictKind
+from .models import BuildResult, Check, Commit, FirstBad, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind
 from .store import Store
 
 Say = Callable[[str], None]
@@ -301,8 +301,10 @@ def report(
     base: str | None = None,
     label: str = "range",
     say: Say = lambda message: None,
+    fail_on_warnings: bool = False,
 ) -> Report:
-    """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first."""
+    """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first, and its
+    regressions grouped by root cause."""
     shas = tree.first_parent_range(source, spec, label)
     results = store.results_for(shas)
     if not results:
@@ -320,8 +322,17 @@ def report(
     earlier = baselines(store, source, list(first_with.values()), base, say)
     if base is not None:  # every row against the same base: no row becomes the next one's baseline
         rows = [regress.table([commit], results, cells, earlier.found)[0] for commit in commits]
-        return Report(rows=rows, cells=cells)
-    return Report(rows=regress.table(commits, results, cells, earlier.found, earlier.cut), cells=cells)
+    else:
+        rows = regress.table(commits, results, cells, earlier.found, earlier.cut)
+    made = Report(rows=rows, cells=cells)
+    made.causes = regress.root_causes(export.regressions(made, fail_on_warnings), fail_on_warnings)
+    return made
+
+
+def causes(commit: Commit, found: list[Verdict], fail_on_warnings: bool = False) -> list[RootCause]:
+    """A commit's regressions among `found`, one entry per root cause."""
+    row = Row(sha=commit.sha, subject=commit.subject, verdicts={})
+    return regress.root_causes([(row, v) for v in found if v.is_regression(fail_on_warnings)], fail_on_warnings)
 
 
 def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings: bool = False) -> int:

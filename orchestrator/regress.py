@@ -7,10 +7,11 @@ diagnostic fingerprint, so a warning that only moved is neither new nor fixed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TypeGuard
 
-from .models import BuildResult, Diagnostic, Row, Status, Verdict, VerdictKind
+from .models import BuildResult, Diagnostic, RootCause, Row, Status, Verdict, VerdictKind
 
 
 def _by_fingerprint(diagnostics: Iterable[Diagnostic], severity: str) -> dict[str, Diagnostic]:
@@ -103,3 +104,85 @@ def table(
                 latest[key] = current
         rows.append(row)
     return rows
+
+
+# Identifiers quoted in a compiler's message: gcc's `has no member named 'flags'` and clang's `no member
+# named 'flags' in ...` share 'flags'.
+QUOTED_NAME = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
+
+
+def root_causes(found: Iterable[tuple[Row, Verdict]], fail_on_warnings: bool = False) -> list[RootCause]:
+    """One entry per root cause of each commit's regressions, in the order found. Two regressions of a
+    commit are one cause when they share a new diagnostic's fingerprint, or have an error at the same
+    file and line naming the same identifier (gcc and clang word one error differently); a failure with
+    no diagnostic is its own cause unless another has its very reason."""
+    causes: list[RootCause] = []
+    for sha, group in _by_commit(found):
+        for indices in _joined([_cause_keys(verdict, fail_on_warnings) for _, verdict in group]):
+            causes.append(_cause(sha, [group[i] for i in indices], fail_on_warnings))
+    return causes
+
+
+def _joined(keys: list[list[object]]) -> list[list[int]]:
+    """The items (by index) joined into groups wherever two share a key, in the order of their first."""
+    parent = list(range(len(keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    owner: dict[object, int] = {}
+    for i, item_keys in enumerate(keys):
+        for key in item_keys:
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(keys)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values())
+
+
+def _by_commit(found: Iterable[tuple[Row, Verdict]]) -> list[tuple[str, list[tuple[Row, Verdict]]]]:
+    commits: dict[str, list[tuple[Row, Verdict]]] = {}
+    for row, verdict in found:
+        commits.setdefault(row.sha, []).append((row, verdict))
+    return list(commits.items())
+
+
+def _regressing(verdict: Verdict, fail_on_warnings: bool) -> list[Diagnostic]:
+    """The new diagnostics that make a verdict a regression (new warnings too when they are all it has)."""
+    if verdict.kind == VerdictKind.NO_BASELINE:
+        return []
+    return verdict.new_errors + (verdict.new_warnings if fail_on_warnings or not verdict.new_errors else [])
+
+
+def _cause_keys(verdict: Verdict, fail_on_warnings: bool) -> list[object]:
+    diagnostics = _regressing(verdict, fail_on_warnings)
+    if not diagnostics:
+        return [("reason", verdict.reason)]
+    keys: list[object] = []
+    for diagnostic in diagnostics:
+        keys.append(diagnostic.fingerprint)
+        if diagnostic.severity == "error" and diagnostic.file and diagnostic.line is not None:
+            keys += [(diagnostic.file, diagnostic.line, name) for name in QUOTED_NAME.findall(diagnostic.message)]
+    return keys
+
+
+def _cause(sha: str, members: list[tuple[Row, Verdict]], fail_on_warnings: bool) -> RootCause:
+    row, first = members[0]
+    diagnostics: dict[str, Diagnostic] = {}
+    for _, verdict in members:
+        for diagnostic in _regressing(verdict, fail_on_warnings):
+            diagnostics.setdefault(diagnostic.fingerprint, diagnostic)
+    kinds = [verdict.kind for _, verdict in members]
+    return RootCause(
+        sha=sha,
+        subject=row.subject,
+        kind=VerdictKind.NEW_FAIL if VerdictKind.NEW_FAIL in kinds else first.kind,
+        cells=[verdict.cell_id for _, verdict in members],
+        diagnostics=list(diagnostics.values()),
+        reason=first.reason,
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import regress
+from orchestrator import export, regress
 from orchestrator.models import BuildResult, Diagnostic, Report, Status
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -153,8 +153,9 @@ SEED = Diagnostic(
 UNUSED = Diagnostic("warning", "arch/riscv/kvm/vcpu_sbi.c", 97, 13, "unused variable 'x'", option="-Wunused-variable", fingerprint="77ab")
 
 
-def every_kind() -> Report:
-    """A table whose cells between them have every verdict kind (each cell is a story down A, B, C)."""
+def every_kind(fail_on_warnings: bool = False) -> Report:
+    """A table whose cells between them have every verdict kind (each cell is a story down A, B, C), with
+    its root causes grouped as pipeline.report groups them."""
     def build(sha: str, cell: str, status: Status, *diagnostics: Diagnostic) -> BuildResult:
         return BuildResult(cell_id=cell, sha=sha, status=status, definition="d", diagnostics=list(diagnostics), reason="r")
 
@@ -168,6 +169,8 @@ def every_kind() -> Report:
     }
     results = {(sha, cell): build(sha, cell, status, *d) for cell, story in stories.items() for sha, status, d in story}
     rows = regress.table([(A, "a"), (B, "b"), (C, "c")], results, list(stories), cut=frozenset({("cut", "d")}))
-    return Report(rows=rows, cells=list(stories), rerun=("--tree", "/src/linux"))
+    report = Report(rows=rows, cells=list(stories), rerun=("--tree", "/src/linux"))
+    report.causes = regress.root_causes(export.regressions(report, fail_on_warnings), fail_on_warnings)
+    return report
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 from conftest import SEED, A, B, C, every_kind
 from rich.console import Console
 
-from orchestrator import console
+from orchestrator import console, pipeline
 from orchestrator.models import Attempt, BuildResult, Commit, Outcome, Row, Status, Verdict, VerdictKind
 
 
-def rendered(width: int = 300, **options) -> str:
+def rendered(width: int = 300, fail_on_warnings: bool = False, **options) -> str:
     out = Console(file=io.StringIO(), width=width, color_system=None)
-    console.report(out, every_kind(), **options)
+    console.report(out, every_kind(fail_on_warnings), fail_on_warnings, **options)
     return out.file.getvalue()
 
 
@@ -41,8 +41,10 @@ def test_each_regression_is_detailed_with_its_errors_and_a_command_that_reproduc
 
 
 def test_new_warnings_are_a_regression_only_with_fail_on_warnings():
-    assert " NEW WARNINGS  warns at" not in rendered()
-    assert " NEW WARNINGS  warns at bbbbbbbbbbbb b" in rendered(fail_on_warnings=True)
+    assert "warns at bbbbbbbbbbbb" not in rendered()
+    # with it, B's new unused variable in "still" and "warns" is one root cause listing both cells
+    text = rendered(fail_on_warnings=True)
+    assert "3 regressions (4 cells)" in text and " STILL FAILING  still, warns at bbbbbbbbbbbb b" in text
 
 
 def test_a_reference_row_shows_how_it_built_not_a_verdict():
@@ -55,7 +57,7 @@ def test_a_reference_row_shows_how_it_built_not_a_verdict():
 def test_no_regressions_is_said():
     out = Console(file=io.StringIO(), width=200, color_system=None)
     passing = Verdict("cell", C, VerdictKind.UNCHANGED, Status.PASS, base_sha=B)
-    console.verdicts(out, Commit(C, "c", "d"), [passing])
+    console.verdicts(out, Commit(C, "c", "d"), [passing], [])
     assert "no regressions" in out.file.getvalue()
 
 
@@ -81,7 +83,8 @@ def test_the_verdicts_of_a_commit_list_only_its_regressions():
     out = Console(file=io.StringIO(), width=200, color_system=None)
     rows = every_kind().rows
     found = list(rows[1].verdicts.values())  # B: a new failure, still failing, new warnings, a matrix error
-    console.verdicts(out, Commit(B, "b", "d"), found, rerun=("--tree", "/src/linux"))
+    commit = Commit(B, "b", "d")
+    console.verdicts(out, commit, found, pipeline.causes(commit, found), rerun=("--tree", "/src/linux"))
     text = out.file.getvalue()
     assert " NEW FAIL  fails at bbbbbbbbbbbb b" in text and " STILL FAILING  still at bbbbbbbbbbbb b" not in text
     assert isinstance(rows[1], Row)

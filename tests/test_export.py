@@ -52,7 +52,7 @@ def test_the_table_used_below_has_every_verdict_kind():
 
 def test_the_json_report_follows_its_schema_for_every_kind_and_fail_on():
     for fail_on_warnings in (False, True):
-        document = json.loads(export.as_json(every_kind(), fail_on_warnings))
+        document = json.loads(export.as_json(every_kind(fail_on_warnings), fail_on_warnings))
         jsonschema.validate(document, export.schema("report"))
         assert document["schema_version"] == export.SCHEMA_VERSION
 
@@ -69,7 +69,7 @@ def test_the_schema_names_exactly_the_codes_statuses_kinds_and_states():
 
 
 def test_junit_reads_back_with_junitparser():
-    report = every_kind()
+    report = every_kind(fail_on_warnings=True)
     path = Path(tempfile.mkdtemp()) / "junit.xml"
     path.write_text(export.junit(report, fail_on_warnings=True))
     suites = JUnitXml.fromfile(str(path))

@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator import logparse, regress
-from orchestrator.models import BuildResult, Status, VerdictKind
+from orchestrator.models import BuildResult, Row, Status, VerdictKind
 
 LOGS = Path(__file__).resolve().parent / "data" / "logs"
 
@@ -119,3 +119,26 @@ def test_a_baseline_from_before_the_table():
     earlier = {("riscv", "d1"): build("z", Status.FAIL, SEED_ERROR)}
     (row,) = regress.table([("a", "A")], {("a", "riscv"): build("a")}, ["riscv"], earlier)
     assert row.verdicts["riscv"].kind == VerdictKind.FIXED and row.verdicts["riscv"].base_sha == "z"
+
+
+# --- one entry per root cause ---------------------------------------------------------------------
+
+CLANG_SEED = diagnostics("riscv-clang-missing-member")  # no member named 'flags' in 'struct kvm_run::(unnamed ...)'
+IMPLICIT = diagnostics("arm64-gcc-implicit-declaration")
+
+
+def regression(cell: str, found, sha: str = "b") -> tuple[Row, object]:
+    verdict = regress.compare(build(sha, Status.FAIL, found, cell=cell), build("a", cell=cell))
+    return Row(sha=sha, subject="KVM: x86: Add KVM_EXIT_SHUTDOWN metadata for SEV-ES", verdicts={cell: verdict}), verdict
+
+
+def test_one_error_in_several_cells_and_in_gccs_and_clangs_words_is_one_root_cause():
+    found = [regression("riscv-gcc", SEED_ERROR), regression("riscv-clang", CLANG_SEED), regression("arm64-gcc", IMPLICIT)]
+    causes = regress.root_causes(found)
+    assert [(c.cells, c.kind) for c in causes] == [(["riscv-gcc", "riscv-clang"], VerdictKind.NEW_FAIL), (["arm64-gcc"], VerdictKind.NEW_FAIL)]
+    assert [d.message for d in causes[0].diagnostics] == [SEED_ERROR[0].message, CLANG_SEED[0].message]  # both wordings shown
+
+
+def test_the_same_error_in_two_commits_is_two_causes_and_a_failure_without_diagnostics_is_its_own():
+    found = [regression("riscv-gcc", SEED_ERROR, "b"), regression("riscv-gcc", SEED_ERROR, "c"), regression("x", [], "c")]
+    assert [(c.sha, c.cells) for c in regress.root_causes(found)] == [("b", ["riscv-gcc"]), ("c", ["riscv-gcc"]), ("c", ["x"])]

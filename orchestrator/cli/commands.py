@@ -87,14 +87,15 @@ def build(args: Namespace, out: Console) -> int:
             )
         views.summary(out, run.commit, run.results, run.built)
         found = pipeline.verdicts(store, source, run.results, base, say)
-        views.verdicts(out, run.commit, found, fail_on_warnings, rerun)
+        views.verdicts(out, run.commit, found, pipeline.causes(run.commit, found, fail_on_warnings), rerun)
         note = pipeline.history_cut_note(source, found)
         if note:
             print(f"orchestrate: {note}, or pass --base REV", file=sys.stderr)
         codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings))
     if len(shas) > 1:
         out.print()
-        report = pipeline.report(store, source, args.commit, [c.id for c in cells], base, label="--commit", say=say)
+        ids = [c.id for c in cells]
+        report = pipeline.report(store, source, args.commit, ids, base, "--commit", say, fail_on_warnings)
         report.rerun = rerun
         views.report(out, report, fail_on_warnings)
     return pipeline.range_exit_code(codes)
@@ -118,7 +119,7 @@ def bisect(args: Namespace, out: Console) -> int:
         with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
             ends.append(pipeline.build_commit(matrix, units, source, sha, store, on_progress=progress.update, **building))
     found = pipeline.verdicts(store, source, ends[1].results, commits[0], say)
-    views.verdicts(out, ends[1].commit, found, args.fail_on == "warnings")
+    views.verdicts(out, ends[1].commit, found, pipeline.causes(ends[1].commit, found, args.fail_on == "warnings"))
     answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, args.fail_on == "warnings", **building)
     out.print()
     if not answers:
@@ -154,7 +155,7 @@ def _report(args: Namespace, out: Console) -> int:
     source = pipeline.source_tree(matrix, args.tree)
     base = tree.resolve(source, args.base, label="--base") if args.base else None
     cells = [c.id for c in matrix_module.select(matrix.units, args.cells, label="--cells")] if args.cells else None
-    report = pipeline.report(store, source, args.range, cells, base, label="report", say=_sayer(out))
+    report = pipeline.report(store, source, args.range, cells, base, label="report", say=_sayer(out), fail_on_warnings=args.fail_on == "warnings")
     report.rerun = _rerun(args, source, store)
     if cells is None:  # matrix order first, then cells no longer in the matrix
         order = {c.id: i for i, c in enumerate(matrix.units)}
