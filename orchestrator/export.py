@@ -137,17 +137,15 @@ def markdown_table(rows: list[Row], cells: list[str], fail_on_warnings: bool = F
 
 def markdown(report: Report, fail_on_warnings: bool = False) -> str:
     lines = markdown_table(report.rows, report.cells, fail_on_warnings)
-    found = list(regressions(report, fail_on_warnings))
     lines.append("")
-    if not found:
-        lines.append("No regressions.")
-    for row, verdict in found:
-        lines += ["", f"### {verdict.kind}: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
-        for diagnostic in new_diagnostics(verdict) or []:
+    lines.append(causes_count(report.causes) + "." if report.causes else "No regressions.")
+    for cause in report.causes:
+        lines += ["", f"### {cause.kind}: {', '.join(cause.cells)} at `{cause.sha[:12]}` {cause.subject}", ""]
+        for diagnostic in cause.diagnostics:
             lines.append(f"- `{diagnostic_line(diagnostic)}`")
-        if not new_diagnostics(verdict) and verdict.reason:
-            lines.append(f"- `{verdict.reason}`")
-        lines += ["", "Reproduce:", "", f"    {reproduce(row.sha, verdict.cell_id, report.rerun)}"]
+        if not cause.diagnostics and cause.reason:
+            lines.append(f"- `{cause.reason}`")
+        lines += ["", "Reproduce:", "", f"    {reproduce(cause.sha, cause.cells[0], report.rerun)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -176,6 +174,18 @@ def _row_dict(row: Row, fail_on_warnings: bool, rerun: Sequence[str]) -> dict:
     return {"sha": row.sha, "subject": row.subject, "verdicts": [_verdict_dict(v, fail_on_warnings, rerun) for v in row.verdicts.values()]}
 
 
+def cause_dict(cause: RootCause, rerun: Sequence[str]) -> dict:
+    return {
+        "sha": cause.sha,
+        "subject": cause.subject,
+        "verdict": cause.kind,
+        "cells": cause.cells,
+        "diagnostics": [d.to_dict() for d in cause.diagnostics],
+        "reason": cause.reason,
+        "reproduce": reproduce(cause.sha, cause.cells[0], rerun),
+    }
+
+
 def _regression_dicts(found: Iterable[tuple[Row, Verdict]]) -> list[dict]:
     return [{"sha": row.sha, "cell": verdict.cell_id, "verdict": verdict.kind} for row, verdict in found]
 
@@ -187,6 +197,7 @@ def as_json(report: Report, fail_on_warnings: bool = False) -> str:
         "cells": report.cells,
         "commits": [_row_dict(row, fail_on_warnings, report.rerun) for row in report.rows],
         "regressions": _regression_dicts(regressions(report, fail_on_warnings)),
+        "root_causes": [cause_dict(cause, report.rerun) for cause in report.causes],
     }
     return json.dumps(document) + "\n"  # no indent: json's fast C encoder only runs without it
 
@@ -286,11 +297,10 @@ def status_only(verdict: Verdict) -> str:
 
 
 def nightly_subject(nightly: Nightly) -> str:
-    regressed = [b for b in nightly.branches if b.regressions(nightly.fail_on_warnings)]
+    regressed = [b for b in nightly.branches if b.causes]
     failed = [b for b in nightly.branches if b.infra]
     if regressed:
-        count = sum(len(b.regressions(nightly.fail_on_warnings)) for b in regressed)
-        what = f"{count} regression{'s' if count != 1 else ''} in " + ", ".join(f"{b.tree}/{b.branch}" for b in regressed)
+        what = causes_count([c for b in regressed for c in b.causes]) + " in " + ", ".join(f"{b.tree}/{b.branch}" for b in regressed)
     else:
         what = "no regressions"
     if failed:
@@ -309,8 +319,8 @@ def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Unit]) -> str:
     lines += ["", "| tree | branch | what happened | tip | regressions |", "|---|---|---|---|---|"]
     for branch in nightly.branches:
         tip = f"`{branch.tip[:12]}`" if branch.tip else ""
-        count = len(branch.regressions(nightly.fail_on_warnings))
-        lines.append(f"| {branch.tree} | {branch.branch} | {_cell(branch.detail)} | {tip} | {count or ''} |")
+        count = causes_count(branch.causes) if branch.causes else ""
+        lines.append(f"| {branch.tree} | {branch.branch} | {_cell(branch.detail)} | {tip} | {count} |")
     for branch in nightly.branches:
         lines += _branch_markdown(nightly, branch, cells_by_id)
     if nightly.pruned.paths:
@@ -326,8 +336,8 @@ def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str,
         return lines
     shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
     lines += [""] + markdown_table(branch.rows, shown, nightly.fail_on_warnings, branch.reference)
-    for row, verdict in branch.regressions(nightly.fail_on_warnings):
-        lines += _regression_markdown(nightly, branch, row, verdict, cells_by_id.get(verdict.cell_id))
+    for cause in branch.causes:
+        lines += _regression_markdown(nightly, branch, cause, cells_by_id.get(cause.cells[0]))
     for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
         for verdict in row.verdicts.values():
             if verdict.new_warnings and not verdict.is_regression(nightly.fail_on_warnings):
@@ -336,24 +346,26 @@ def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str,
     return lines
 
 
-def _regression_markdown(nightly: Nightly, branch: BranchRun, row: Row, verdict: Verdict, cell: Unit | None) -> list[str]:
-    """One regression: where, what (errors with source lines), and two ways to reproduce it."""
-    was = f"{verdict.base_sha[:12]}" if verdict.base_sha else "no earlier result"
-    lines = ["", f"### {verdict.kind}: {verdict.cell_id}", ""]
+def _regression_markdown(nightly: Nightly, branch: BranchRun, cause: RootCause, cell: Unit | None) -> list[str]:
+    """One root cause: where, what (errors with source lines), where it began, two ways to reproduce it."""
+    row = next(r for r in branch.rows if r.sha == cause.sha)
+    base = row.verdicts[cause.cells[0]].base_sha
+    was = base[:12] if base else "no earlier result"
+    lines = ["", f"### {cause.kind}: {', '.join(cause.cells)}", ""]
     lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
-    lines.append(f"- commit: {row.sha} (\"{row.subject}\")")
-    lines += [f"- {first_bad_line(answer)}" for answer in branch.first_bad if verdict.cell_id in answer.cells and row.sha == branch.tip]
-    lines += [f"- cell: {verdict.cell_id}, judged against {was}", ""]
-    diagnostics = new_diagnostics(verdict)
-    for diagnostic in diagnostics:
+    lines.append(f"- commit: {cause.sha} (\"{cause.subject}\")")
+    answers = [a for a in branch.first_bad if set(a.cells) & set(cause.cells) and cause.sha == branch.tip]
+    lines += [f"- {first_bad_line(answer)}" for answer in answers]
+    lines += [f"- cell{'s' if len(cause.cells) > 1 else ''}: {', '.join(cause.cells)}, judged against {was}", ""]
+    for diagnostic in cause.diagnostics:
         lines.append(f"    {diagnostic_line(diagnostic)}")
         lines += [f"        {line}" for line in diagnostic.excerpt[:3]]
-    if not diagnostics and verdict.reason:
-        lines.append(f"    {verdict.reason}")
+    if not cause.diagnostics and cause.reason:
+        lines.append(f"    {cause.reason}")
     lines += ["", "Reproduce, in a kernel tree at that commit:", ""]
     if isinstance(cell, Cell):
         lines.append(f"    {tuxmake_command(cell)}")
-    lines.append(f"    {reproduce(row.sha, verdict.cell_id, rerun_options(nightly, branch))}")
+    lines.append(f"    {reproduce(cause.sha, cause.cells[0], rerun_options(nightly, branch))}")
     return lines
 
 
@@ -395,6 +407,7 @@ def nightly_json(nightly: Nightly) -> str:
                     "commits": [_row_dict(row, nightly.fail_on_warnings, rerun_options(nightly, b)) for row in b.rows],
                     "regressions": _regression_dicts(b.regressions(nightly.fail_on_warnings)),
                     "first_bad": [first_bad_dict(answer) for answer in b.first_bad],
+                    "root_causes": [cause_dict(cause, rerun_options(nightly, b)) for cause in b.causes],
                 }
                 for b in nightly.branches
             ],
