@@ -351,7 +351,8 @@ def details_lines(paint: Painter, causes: list[RootCause], rerun: Sequence[str] 
     lines = ["", paint(export.causes_count(causes), "bold red")]
     for cause in causes:
         cells = ", ".join(cause.cells)
-        lines += ["", paint(f" {cause.kind} ", VERDICT_STYLE[cause.kind]) + f" {cells} at {cause.sha[:12]} {cause.subject}"]
+        author = f" ({cause.author})" if cause.author else ""
+        lines += ["", paint(f" {cause.kind} ", VERDICT_STYLE[cause.kind]) + f" {cells} at {cause.sha[:12]} {cause.subject}{author}"]
         for diagnostic in cause.diagnostics:
             lines += diagnostic_painted(paint, diagnostic)
         if not cause.diagnostics and cause.reason:

@@ -141,6 +141,7 @@ def markdown(report: Report, fail_on_warnings: bool = False) -> str:
     lines.append(causes_count(report.causes) + "." if report.causes else "No regressions.")
     for cause in report.causes:
         lines += ["", f"### {cause.kind}: {', '.join(cause.cells)} at `{cause.sha[:12]}` {cause.subject}", ""]
+        lines += [f"by {cause.author}", ""] if cause.author else []
         for diagnostic in cause.diagnostics:
             lines.append(f"- `{diagnostic_line(diagnostic)}`")
         if not cause.diagnostics and cause.reason:
@@ -182,6 +183,7 @@ def cause_dict(cause: RootCause, rerun: Sequence[str]) -> dict:
         "cells": cause.cells,
         "diagnostics": [d.to_dict() for d in cause.diagnostics],
         "reason": cause.reason,
+        "author": cause.author,
         "reproduce": reproduce(cause.sha, cause.cells[0], rerun),
     }
 
@@ -353,7 +355,7 @@ def _regression_markdown(nightly: Nightly, branch: BranchRun, cause: RootCause, 
     was = base[:12] if base else "no earlier result"
     lines = ["", f"### {cause.kind}: {', '.join(cause.cells)}", ""]
     lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
-    lines.append(f"- commit: {cause.sha} (\"{cause.subject}\")")
+    lines.append(f"- commit: {cause.sha} (\"{cause.subject}\")" + (f" by {cause.author}" if cause.author else ""))
     answers = [a for a in branch.first_bad if set(a.cells) & set(cause.cells) and cause.sha == branch.tip]
     lines += [f"- {first_bad_line(answer)}" for answer in answers]
     lines += [f"- cell{'s' if len(cause.cells) > 1 else ''}: {', '.join(cause.cells)}, judged against {was}", ""]

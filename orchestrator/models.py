@@ -279,6 +279,7 @@ class Row:
     sha: str
     subject: str
     verdicts: dict[str, Verdict]
+    author: str = ""  # "Name <email>", where the store knows it
 
 
 @dataclass
@@ -292,6 +293,7 @@ class RootCause:
     cells: list[str]
     diagnostics: list[Diagnostic]  # the new ones, each fingerprint once
     reason: str = ""  # the first cell's reason, for a failure that left no diagnostic
+    author: str = ""  # the commit's
 
 
 @dataclass

@@ -208,6 +208,8 @@ def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: l
     stored = store.commits(shas)
     commits = [(sha, (stored.get(sha) or tree.commit_info(repo, sha)).subject) for sha in shas]
     rows = regress.table(commits, results, ids, earlier.found, earlier.cut)
+    for row in rows:
+        row.author = stored[row.sha].author if row.sha in stored else ""
     if shas[0] != (built[0] if built else None):
         run.reference, rows = rows[0], rows[1:]
     if run.state == BranchState.NOTHING_NEW:  # judged and reported before; only the cells it lacked are news

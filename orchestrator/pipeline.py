@@ -324,6 +324,8 @@ def report(
         rows = [regress.table([commit], results, cells, earlier.found)[0] for commit in commits]
     else:
         rows = regress.table(commits, results, cells, earlier.found, earlier.cut)
+    for row in rows:
+        row.author = stored[row.sha].author if row.sha in stored else ""
     made = Report(rows=rows, cells=cells)
     made.causes = regress.root_causes(export.regressions(made, fail_on_warnings), fail_on_warnings)
     return made

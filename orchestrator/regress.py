@@ -185,4 +185,5 @@ def _cause(sha: str, members: list[tuple[Row, Verdict]], fail_on_warnings: bool)
         cells=[verdict.cell_id for _, verdict in members],
         diagnostics=list(diagnostics.values()),
         reason=first.reason,
+        author=row.author,
     )
