@@ -288,8 +288,13 @@ def report(
     lines = [paint(title, "bold")] if title else []
     lines += _table_lines(paint, rep, _layout(rep, reference, console.width), reference)
     lines += details_lines(paint, [cause for cause in rep.causes if cause.sha != reference], rep.rerun)
-    fixes = [(row, v) for row in rep.rows if row.sha != reference for v in row.verdicts.values() if v.is_fix]
-    lines += [""] + [headline(paint, row, verdict) for row, verdict in fixes] if fixes else []
+    for row, verdict in export.warnings_not_regressions(rep, fail_on_warnings):
+        where = f" in {verdict.cell_id} at {row.sha[:12]} {row.subject}"
+        lines += ["", paint("new warnings", "bold yellow") + where + paint("  (a regression with --fail-on warnings)", "dim")]
+        for diagnostic in verdict.new_warnings:
+            lines += diagnostic_painted(paint, diagnostic)
+    fixed = export.fixes(rep, reference)
+    lines += [""] + [headline(paint, row, verdict) for row, verdict in fixed] if fixed else []
     console.file.write("\n".join(lines) + "\n")
     console.file.flush()
 
@@ -336,7 +341,7 @@ def _table_lines(paint: Painter, rep: Report, layout: _Layout, reference: str | 
         lines.append("".join(parts))
     if layout.compact:
         lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(layout.labels, rep.cells, strict=True)), "dim"))
-        lines.append(paint(export.LEGEND, "dim"))
+    lines.append(paint(export.LEGEND, "dim"))
     return lines
 
 

@@ -75,8 +75,22 @@ SHORT = {
 }
 LEGEND = (
     "✓ builds  ✗ fails  ! new warnings  ? infrastructure error  ⚠ matrix error  ° no baseline  "
-    "°? baseline unknown (shallow clone)  +/-Ne, +/-Nw: errors, warnings new/gone"
+    "°? baseline unknown (shallow clone)  Ne, Nw: errors, warnings, the same as the baseline's  "
+    "+/-Ne, +/-Nw: errors, warnings new/gone"
 )
+
+
+def fixes(report: Report, reference: str | None = None) -> list[tuple[Row, Verdict]]:
+    """(row, verdict) for every fix of the table, in table order: rows, then columns."""
+    return [(row, v) for row in report.rows if row.sha != reference for c in report.cells if (v := row.verdicts.get(c)) and v.is_fix]
+
+
+def warnings_not_regressions(report: Report, fail_on_warnings: bool = False) -> list[tuple[Row, Verdict]]:
+    """(row, verdict) whose new warnings are listed although they are no regression (without --fail-on warnings)."""
+    return [
+        (row, v) for row in report.rows for c in report.cells
+        if (v := row.verdicts.get(c)) and v.new_warnings and not v.is_regression(fail_on_warnings)
+    ]  # fmt: skip
 
 
 def compact_text(verdict: Verdict) -> str:
@@ -147,6 +161,13 @@ def markdown(report: Report, fail_on_warnings: bool = False) -> str:
         if not cause.diagnostics and cause.reason:
             lines.append(f"- `{cause.reason}`")
         lines += ["", "Reproduce:", "", f"    {reproduce(cause.sha, cause.cells[0], report.rerun)}"]
+    for row, verdict in warnings_not_regressions(report, fail_on_warnings):
+        lines += ["", f"### new warnings: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
+        lines += [f"- `{diagnostic_line(d)}`" + (f" — `{d.excerpt[0].strip()}`" if d.excerpt else "") for d in verdict.new_warnings]
+    fixed = fixes(report)
+    if fixed:
+        lines += ["", "### Fixed", ""]
+        lines += [f"- {verdict.kind}: {verdict.cell_id} at `{row.sha[:12]}` {row.subject} ({counts(verdict)})" for row, verdict in fixed]
     return "\n".join(lines) + "\n"
 
 

@@ -40,11 +40,16 @@ def test_each_regression_is_detailed_with_its_errors_and_a_command_that_reproduc
     assert " FIXED  fails at cccccccccccc c" in text  # fixes are listed after the regressions
 
 
-def test_new_warnings_are_a_regression_only_with_fail_on_warnings():
-    assert "warns at bbbbbbbbbbbb" not in rendered()
+def test_new_warnings_are_listed_always_and_a_regression_only_with_fail_on_warnings():
+    text = rendered()
+    assert "2 regressions (2 cells)" in text and " NEW WARNINGS  warns at" not in text
+    # listed all the same, with the warning itself
+    listed = text[text.index("new warnings in warns at bbbbbbbbbbbb b  (a regression with --fail-on warnings)"):]
+    assert listed.splitlines()[1] == "  arch/riscv/kvm/vcpu_sbi.c:97:13: warning: unused variable 'x' [-Wunused-variable]"
     # with it, B's new unused variable in "still" and "warns" is one root cause listing both cells
     text = rendered(fail_on_warnings=True)
     assert "3 regressions (4 cells)" in text and " STILL FAILING  still, warns at bbbbbbbbbbbb b" in text
+    assert "new warnings in" not in text
 
 
 def test_a_reference_row_shows_how_it_built_not_a_verdict():

@@ -79,3 +79,20 @@ def test_junit_reads_back_with_junitparser():
     errored = {key for key, case in cases.items() if any(isinstance(r, Error) for r in case.result)}
     assert ("b" * 12, "fails") in failed and ("b" * 12, "warns") in failed  # a new failure; new warnings with fail-on
     assert errored == {("a" * 12, "host"), ("b" * 12, "host")}  # infrastructure and matrix errors
+
+
+def test_markdown_lists_root_causes_new_warnings_and_fixes_in_column_order():
+    text = export.markdown(every_kind())
+    assert "2 regressions (2 cells)." in text
+    assert "### NEW FAIL: fails at `bbbbbbbbbbbb` b" in text
+    warnings = text[text.index("### new warnings: warns at `bbbbbbbbbbbb` b"):]
+    assert "- `arch/riscv/kvm/vcpu_sbi.c:97:13: warning: unused variable 'x' [-Wunused-variable]`" in warnings
+    fixed = text[text.index("### Fixed"):].splitlines()[2:5]
+    assert fixed == [
+        "- FIXED: fails at `cccccccccccc` c (-1e)", "- FIXED: still at `cccccccccccc` c (-1e 1w)", "- WARNINGS FIXED: warns at `cccccccccccc` c (-1w)"
+    ]  # fmt: skip
+
+
+def test_the_json_report_has_one_root_cause_per_cause_with_its_cells():
+    document = json.loads(export.as_json(every_kind(fail_on_warnings=True), True))
+    assert [(c["sha"][:1], c["cells"]) for c in document["root_causes"]] == [("a", ["still"]), ("b", ["fails"]), ("b", ["still", "warns"])]
