@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TypeGuard
 
-from .models import BuildResult, Diagnostic, RootCause, Row, Status, Verdict, VerdictKind
+from .models import BuildResult, Diagnostic, FirstBad, RootCause, Row, Status, Verdict, VerdictKind
 
 
 def _by_fingerprint(diagnostics: Iterable[Diagnostic], severity: str) -> dict[str, Diagnostic]:
@@ -187,3 +188,24 @@ def _cause(sha: str, members: list[tuple[Row, Verdict]], fail_on_warnings: bool)
         reason=first.reason,
         author=row.author,
     )
+
+
+def merged_by_first_bad(causes: list[RootCause], answers: list[FirstBad]) -> list[RootCause]:
+    """Causes that bisection traced to the same first bad commit are one cause: the commit is the root
+    (the seed's B breaks arm64 and riscv with errors in different files). Others stay as they are."""
+    began = {cell: tuple(answer.candidates) for answer in answers if answer.found for cell in answer.cells}
+    merged: list[RootCause] = []
+    by_commit: dict[tuple[str, tuple[str, ...]], RootCause] = {}
+    for cause in causes:
+        key = (cause.sha, began.get(cause.cells[0], ()))
+        if not key[1]:
+            merged.append(cause)
+        elif key in by_commit:
+            into = by_commit[key]
+            into.cells += cause.cells
+            into.diagnostics += [d for d in cause.diagnostics if d not in into.diagnostics]
+            into.kind = VerdictKind.NEW_FAIL if VerdictKind.NEW_FAIL in (into.kind, cause.kind) else into.kind
+        else:
+            by_commit[key] = replace(cause, cells=list(cause.cells), diagnostics=list(cause.diagnostics))
+            merged.append(by_commit[key])
+    return merged

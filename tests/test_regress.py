@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator import logparse, regress
-from orchestrator.models import BuildResult, Row, Status, VerdictKind
+from orchestrator.models import BuildResult, FirstBad, Row, Status, VerdictKind
 
 LOGS = Path(__file__).resolve().parent / "data" / "logs"
 
@@ -142,3 +142,14 @@ def test_one_error_in_several_cells_and_in_gccs_and_clangs_words_is_one_root_cau
 def test_the_same_error_in_two_commits_is_two_causes_and_a_failure_without_diagnostics_is_its_own():
     found = [regression("riscv-gcc", SEED_ERROR, "b"), regression("riscv-gcc", SEED_ERROR, "c"), regression("x", [], "c")]
     assert [(c.sha, c.cells) for c in regress.root_causes(found)] == [("b", ["riscv-gcc"]), ("c", ["riscv-gcc"]), ("c", ["x"])]
+
+
+def test_causes_bisected_to_one_first_bad_commit_are_one_entry():
+    arm64 = diagnostics("arm64-gcc-implicit-declaration")
+    causes = regress.root_causes([regression("riscv-gcc", SEED_ERROR, "tip"), regression("arm64-gcc", arm64, "tip")])
+    assert len(causes) == 2  # different errors in different files
+    answers = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3), FirstBad(["arm64-gcc"], [], "a", ["b"], 2)]
+    [merged] = regress.merged_by_first_bad(causes, answers)
+    assert merged.cells == ["riscv-gcc", "arm64-gcc"] and len(merged.diagnostics) == 2
+    apart = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3), FirstBad(["arm64-gcc"], [], "a", ["x", "b"], 2)]  # a range: not merged
+    assert len(regress.merged_by_first_bad(causes, apart)) == 2
