@@ -131,7 +131,9 @@ def test_a_container_killed_mid_build_is_infra_and_the_retry_builds_the_cell(dem
     sha = subprocess.run(["git", "-C", str(demo_tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     attempts = Store(results).attempts(sha, "riscv-gcc-defconfig+kvm")
     assert [(a.status, a.outcome) for a in attempts] == [("infra", "retried"), ("pass", "stored")]
-    assert attempts[0].reason == "the container was killed from outside the build (SIGKILL)"
+    # podman reports the kill as the container's SIGKILL (137), or on a loaded machine, where it meets
+    # the container mid-exec, as its own failure (125): either is the machine's fault, retried
+    assert attempts[0].reason in ("the container was killed from outside the build (SIGKILL)", "the container engine failed (podman exit 125)")
     assert "no such container" not in output and "W: " not in output  # podman's and tuxmake's own words
     assert (work / "workers.log").is_file()  # went to the workers' log
 
