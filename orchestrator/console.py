@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -301,47 +302,101 @@ def report(
 
 @dataclass
 class _Layout:
-    """How the table fits the console: each cell's text, the column labels and widths."""
+    """How the table fits the console: each cell's text, the columns' header lines and widths, and the
+    groups of columns shown one table after another when all of them do not fit side by side."""
 
     texts: dict[tuple[str, str], str]  # (sha, cell) → text
-    labels: list[str]  # cell ids, or numbers named in a legend when they do not fit
+    headers: list[list[str]]  # per column: its id, wrapped onto as many lines as its width needs
     widths: list[int]
     subject_width: int
+    groups: list[range]  # column indices shown together
     compact: bool
+    width: int = 80  # the console's
+
+
+MIN_SUBJECT = 16  # below this, a subject says nothing: show fewer columns at a time instead
+# Where a cell id may wrap: after a dash, or before a fragment (x86_64-gcc-|defconfig|+kvm|+nocompat).
+ID_PIECE = re.compile(r"[^-+]+-?|\+[^-+]+-?|-")
 
 
 def _layout(rep: Report, reference: str | None, width: int) -> _Layout:
+    """Cell ids and verdict words when they fit side by side; else compact texts under the ids wrapped
+    at their dashes, the subject narrowed, and the columns in groups shown one after another: every id
+    stays readable at any width."""
     full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
     full.update({(row.sha, c): export.status_only(v) for row in rep.rows if row.sha == reference for c, v in row.verdicts.items()})
-    widths = _widths(rep, full, list(rep.cells))
+    widths = _widths(rep, full, [len(c) for c in rep.cells])
     subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
+    every_column = [range(len(rep.cells))]
     if 14 + subject_width + sum(w + 2 for w in widths) <= width:
-        return _Layout(full, list(rep.cells), widths, subject_width, compact=False)
+        return _Layout(full, [[c] for c in rep.cells], widths, subject_width, every_column, compact=False, width=width)
     texts = {(row.sha, c): export.compact_text(v) for row in rep.rows for c, v in row.verdicts.items()}
     texts.update({key: text for key, text in full.items() if key[0] == reference})
-    labels = [str(n) for n in range(1, len(rep.cells) + 1)]
-    return _Layout(texts, labels, _widths(rep, texts, labels), subject_width, compact=True)
+    widths = _widths(rep, texts, [max(len(piece) for piece in ID_PIECE.findall(c)) for c in rep.cells])
+    headers = [_wrapped(cell, w) for cell, w in zip(rep.cells, widths, strict=True)]
+    room = width - 14 - sum(w + 2 for w in widths)
+    if room >= MIN_SUBJECT:
+        return _Layout(texts, headers, widths, min(subject_width, room), every_column, compact=True, width=width)
+    subject_width = min(subject_width, MIN_SUBJECT)
+    return _Layout(texts, headers, widths, subject_width, _groups(widths, width - 14 - subject_width), compact=True, width=width)
 
 
-def _widths(rep: Report, texts: dict[tuple[str, str], str], labels: list[str]) -> list[int]:
-    return [max([len(label)] + [len(texts.get((row.sha, cell), "")) for row in rep.rows]) for label, cell in zip(labels, rep.cells, strict=True)]
+def _groups(widths: list[int], room: int) -> list[range]:
+    """Consecutive columns, as many to a group as fit in `room` (at least one)."""
+    groups, start, used = [], 0, 0
+    for index, w in enumerate(widths):
+        if index > start and used + w + 2 > room:
+            groups.append(range(start, index))
+            start, used = index, 0
+        used += w + 2
+    return [*groups, range(start, len(widths))]
+
+
+def _wrapped(cell: str, width: int) -> list[str]:
+    lines: list[str] = []
+    for piece in ID_PIECE.findall(cell):
+        if lines and len(lines[-1]) + len(piece) <= width:
+            lines[-1] += piece
+        else:
+            lines.append(piece)
+    return lines
+
+
+def _widths(rep: Report, texts: dict[tuple[str, str], str], least: list[int]) -> list[int]:
+    return [max([low] + [len(texts.get((row.sha, cell), "")) for row in rep.rows]) for low, cell in zip(least, rep.cells, strict=True)]
 
 
 def _table_lines(paint: Painter, rep: Report, layout: _Layout, reference: str | None) -> list[str]:
-    header = f"{'commit':<12}  {'subject':<{layout.subject_width}}"
-    header += "".join(f"  {label:<{w}}" for label, w in zip(layout.labels, layout.widths, strict=True))
-    lines = [paint(header, "bold")]
-    for row in rep.rows:
-        subject = row.subject if len(row.subject) <= layout.subject_width else row.subject[: layout.subject_width - 1] + "…"
-        parts = [f"{row.sha[:12]}  {subject:<{layout.subject_width}}"]
-        for cell, width in zip(rep.cells, layout.widths, strict=True):
-            verdict = row.verdicts.get(cell)
-            style = "dim" if row.sha == reference else VERDICT_STYLE[verdict.kind] if verdict else ""
-            parts.append("  " + paint(f"{layout.texts.get((row.sha, cell), ''):<{width}}", style))
-        lines.append("".join(parts))
-    if layout.compact:
-        lines.append(paint("cells: " + "  ".join(f"{n} {c}" for n, c in zip(layout.labels, rep.cells, strict=True)), "dim"))
-    lines.append(paint(export.LEGEND, "dim"))
+    lines: list[str] = []
+    for group in layout.groups:
+        lines += [""] if lines else []
+        height = max(len(layout.headers[i]) for i in group)
+        padded = {i: [""] * (height - len(layout.headers[i])) + layout.headers[i] for i in group}  # ids end on the last line
+        for level in range(height):
+            first = f"{'commit':<12}  {'subject':<{layout.subject_width}}" if level == height - 1 else " " * (14 + layout.subject_width)
+            labels = "".join(f"  {padded[i][level]:<{layout.widths[i]}}" for i in group)
+            lines.append(paint((first + labels).rstrip(), "bold"))
+        for row in rep.rows:
+            subject = row.subject if len(row.subject) <= layout.subject_width else row.subject[: layout.subject_width - 1] + "…"
+            parts = [f"{row.sha[:12]}  {subject:<{layout.subject_width}}"]
+            for i in group:
+                cell, width = rep.cells[i], layout.widths[i]
+                verdict = row.verdicts.get(cell)
+                style = "dim" if row.sha == reference else VERDICT_STYLE[verdict.kind] if verdict else ""
+                parts.append("  " + paint(f"{layout.texts.get((row.sha, cell), ''):<{width}}", style))
+            lines.append("".join(parts))
+    lines += [paint(line, "dim") for line in _legend(layout.width)]
+    return lines
+
+
+def _legend(width: int) -> list[str]:
+    """The legend's items, as many to a line as fit."""
+    lines: list[str] = []
+    for item in export.LEGEND_ITEMS:
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += "  " + item
+        else:
+            lines.append(item)
     return lines
 
 

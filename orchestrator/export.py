@@ -73,11 +73,11 @@ SHORT = {
     VerdictKind.NO_BASELINE: "°",
     VerdictKind.BASELINE_UNKNOWN: "°?",
 }
-LEGEND = (
-    "✓ builds  ✗ fails  ! new warnings  ? infrastructure error  ⚠ matrix error  ° no baseline  "
-    "°? baseline unknown (shallow clone)  Ne, Nw: errors, warnings, the same as the baseline's  "
-    "+/-Ne, +/-Nw: errors, warnings new/gone"
-)
+LEGEND_ITEMS = (
+    "✓ builds", "✗ fails", "! new warnings", "? infrastructure error", "⚠ matrix error", "° no baseline",
+    "°? baseline unknown (shallow clone)", "Ne, Nw: errors, warnings, the same as the baseline's", "+/-Ne, +/-Nw: errors, warnings new/gone",
+)  # fmt: skip
+LEGEND = "  ".join(LEGEND_ITEMS)
 
 
 def fixes(report: Report, reference: str | None = None) -> list[tuple[Row, Verdict]]:

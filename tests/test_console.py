@@ -26,10 +26,18 @@ def test_a_wide_console_shows_cell_ids_and_verdict_words():
     assert "cells: " not in text  # no legend needed
 
 
-def test_a_narrow_console_numbers_the_columns_and_names_them_in_a_legend():
-    text = rendered(width=80)
-    assert "  1  " in text.splitlines()[1] and "cells: 1 fails  2 still  3 warns  4 host  5 same  6 cut" in text
-    assert "✗new +1e" in text and "✓fix -1e" in text and "° no baseline" in text  # compact words and the legend
+def test_a_narrow_console_keeps_every_cell_id_readable_wrapping_them_and_grouping_the_columns():
+    text = rendered(width=60)
+    tables = text.split("\n\n")
+    assert [t.splitlines()[0 if i else 1].split()[2:] for i, t in enumerate(tables[:2])] == [["fails", "still", "warns", "host"], ["same", "cut"]]
+    assert all(len(line) <= 60 for table in tables[:2] for line in table.splitlines()[:5])
+    assert "✗new +1e" in text and "✓fix -1e" in text and "✓°" in text  # compact words, explained by the legend
+    assert "Ne, Nw: errors, warnings, the same as the baseline's" in text
+
+
+def test_long_cell_ids_wrap_at_their_dashes_and_fragments():
+    assert console._wrapped("x86_64-gcc-defconfig+kvm+nocompat", 10) == ["x86_64-", "gcc-", "defconfig", "+kvm", "+nocompat"]
+    assert console._wrapped("uapi-abi-riscv64-riscv32", 9) == ["uapi-abi-", "riscv64-", "riscv32"]
 
 
 def test_each_regression_is_detailed_with_its_errors_and_a_command_that_reproduces_it():
