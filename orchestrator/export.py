@@ -119,12 +119,6 @@ def causes_count(causes: list[RootCause]) -> str:
     return f"{len(causes)} regression{'s' if len(causes) != 1 else ''} ({cells} cell{'s' if cells != 1 else ''})"
 
 
-def new_diagnostics(verdict: Verdict) -> list[Diagnostic]:
-    if verdict.kind == VerdictKind.NO_BASELINE:
-        return []
-    return verdict.new_errors + verdict.new_warnings
-
-
 def diagnostic_line(diagnostic: Diagnostic) -> str:
     option = f" [{diagnostic.option}]" if diagnostic.option else ""
     return f"{diagnostic.location}: {diagnostic.severity}: {diagnostic.message}{option}"
