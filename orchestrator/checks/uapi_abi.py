@@ -102,6 +102,7 @@ def _layouts(abi: Abi, installed: headers.Installed, wanted: tuple[str, ...], ca
     """One ABI's layouts of the headers in scope, read from the cache or compiled (once, under a lock)."""
     path = cache / "layouts" / f"{abi.name}-{_digest([CACHE_VERSION, installed.key, *wanted, compiler])}.json"
     touch(path)
+    left_out: dict[str, str] | None = None
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with Lock(path.with_suffix(".lock"), wait=True, say=headers.quiet):  # a sibling pair compiling it
@@ -109,11 +110,11 @@ def _layouts(abi: Abi, installed: headers.Installed, wanted: tuple[str, ...], ca
                 kept, left_out = headers.scope(installed.include, wanted)
                 with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{abi.name}-") as scratch:
                     found = layouts(abi, installed.include, kept, Path(scratch))
-                data = found.to_dict() | {"left_out": left_out, "compiled": kept}
-                _write_atomically(path, json.dumps(data))
-    data = json.loads(path.read_text())
-    found = Layouts.from_dict(data)
-    return replace(found, dropped={**data["left_out"], **found.dropped})  # every header not compared, with why
+                _write_atomically(path, json.dumps(found.to_dict() | {"left_out": left_out, "compiled": kept}))
+    if left_out is None:  # compiled before, or by a sibling pair while this one waited: read it
+        data = json.loads(path.read_text())
+        found, left_out = Layouts.from_dict(data), data["left_out"]
+    return replace(found, dropped={**left_out, **found.dropped})  # every header not compared, with why
 
 
 def _diagnostic(difference: Difference, lines: _SourceLines) -> Diagnostic:
