@@ -25,6 +25,7 @@ from ..demotree import make_demo_tree
 from ..errors import RevisionError, UserError
 from ..executors import Progress
 from ..lock import Busy
+from ..models import Unit
 from ..store import Store, default_results_dir
 from ..store import recover as recover_store
 
@@ -55,13 +56,17 @@ def _rerun(args: Namespace, source: Path, store: Store) -> tuple[str, ...]:
     return options + (("--runtime", args.runtime) if getattr(args, "runtime", None) else ())
 
 
+def _selected(args: Namespace) -> tuple[matrix_module.Matrix, list[Unit], Path]:
+    """The matrix, the cells and checks --cells selects of it, and the tree to build."""
+    matrix = matrix_module.load(args.matrix)
+    return matrix, matrix_module.select(matrix.units, args.cells, label="--cells"), pipeline.source_tree(matrix, args.tree)
+
+
 def build(args: Namespace, out: Console) -> int:
     if args.commit.startswith("-"):
         raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
     _check_building(args)
-    matrix = matrix_module.load(args.matrix)
-    cells = matrix_module.select(matrix.units, args.cells, label="--cells")
-    source = pipeline.source_tree(matrix, args.tree)
+    matrix, cells, source = _selected(args)
     shas = tree.first_parent_range(source, args.commit, label="--commit")
     base = tree.resolve(source, args.base, label="--base") if args.base else None
     store = Store(_results(args))
@@ -106,26 +111,25 @@ def bisect(args: Namespace, out: Console) -> int:
     if ".." not in args.range or args.range.startswith("-"):
         raise RevisionError("give a range GOOD..BAD: the first commit good, the last one bad", label="bisect", rev=args.range)
     _check_building(args)
-    matrix = matrix_module.load(args.matrix)
-    units = matrix_module.select(matrix.units, args.cells, label="--cells")
-    source = pipeline.source_tree(matrix, args.tree)
+    matrix, units, source = _selected(args)
     commits = tree.first_parent_range(source, args.range, label="bisect")
     store = Store(_results(args))
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     say = _sayer(out)
+    fail_on_warnings = args.fail_on == "warnings"
     building = {"runtime": args.runtime, "jobs": args.jobs, "command": " ".join(["orchestrate", *sys.argv[1:]]), "say": say}
     ends = []
     for sha in (commits[0], commits[-1]):
         with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
             ends.append(pipeline.build_commit(matrix, units, source, sha, store, on_progress=progress.update, **building))
     found = pipeline.verdicts(store, source, ends[1].results, commits[0], say)
-    views.verdicts(out, ends[1].commit, found, pipeline.causes(ends[1].commit, found, args.fail_on == "warnings"))
-    answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, args.fail_on == "warnings", **building)
+    views.verdicts(out, ends[1].commit, found, pipeline.causes(ends[1].commit, found, fail_on_warnings))
+    answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, fail_on_warnings, **building)
     out.print()
     if not answers:
         out.print(f"no regression from {commits[0][:12]} to {commits[-1][:12]}: nothing to bisect", highlight=False)
     views.first_bad(out, answers)
-    return pipeline.exit_code(ends[0].results + ends[1].results, found, args.fail_on == "warnings")
+    return pipeline.exit_code(ends[0].results + ends[1].results, found, fail_on_warnings)
 
 
 @contextmanager
