@@ -169,13 +169,14 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
         (["frobnicate"], "unknown command 'frobnicate'; the commands are plan, show, report, bisect, nightly, images, demo-tree, recover"),
         (["bisect", "HEAD"], "bisect 'HEAD': give a range GOOD..BAD: the first commit good, the last one bad"),
         (["show", "zz!!"], "show 'zz!!': no such commit in"),
-        (["report", "HEAD"], "report 'HEAD': no stored results for 50a4808780bc; build it first with `orchestrate --commit HEAD`"),
+        (["report", "HEAD"], "report 'HEAD': no stored results for {head}; build it first with `orchestrate --commit HEAD`"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(demo_tree, tmp_path, args, message):
     run = orchestrate(*args, "--tree", str(demo_tree), "--results", str(tmp_path))
+    head = subprocess.run(["git", "-C", str(demo_tree), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and message.format(head=head) in run.stderr, run.stderr
 
 
 def test_missing_tree_says_how_to_make_one(tmp_path):
