@@ -75,6 +75,7 @@ def first_bad(
     now (not stored before)."""
     found: list[FirstBad] = []
     remaining = fingerprints
+    tip = commits[-1]
     while True:
         known = {commits[0]: Judgement.GOOD, commits[-1]: Judgement.BAD}
         results: dict[str, BuildResult | None] = {}
@@ -89,7 +90,7 @@ def first_bad(
             built += fresh
         at_bad = results[candidates[-1]]
         here = remaining & {d.fingerprint for d in at_bad.diagnostics} if at_bad is not None else remaining
-        found.append(FirstBad(cells=list(cells), fingerprints=sorted(here or remaining), good=good, candidates=candidates, builds=built))
+        found.append(FirstBad(list(cells), sorted(here or remaining), good, candidates, built, tip=tip))
         remaining = remaining - here
         if not here or not remaining or len(candidates) > 1:
             return found

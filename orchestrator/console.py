@@ -413,11 +413,12 @@ def details_lines(paint: Painter, causes: list[RootCause], rerun: Sequence[str] 
         cells = ", ".join(cause.cells)
         author = f" ({cause.author})" if cause.author else ""
         lines += ["", paint(f" {cause.kind} ", VERDICT_STYLE[cause.kind]) + f" {cells} at {cause.sha[:12]} {cause.subject}{author}"]
+        lines += [paint(f"  {said}", "bold") for said in export.first_bad_lines(cause.first_bad)]
         for diagnostic in cause.diagnostics:
             lines += diagnostic_painted(paint, diagnostic)
         if not cause.diagnostics and cause.reason:
             lines.append(f"  {cause.reason}")
-        lines.append(paint(f"  reproduce: {export.reproduce(cause.sha, cause.cells[0], rerun)}", "dim"))
+        lines.append(paint(f"  reproduce: {export.reproduce(cause.reproduce_at, cause.cells[0], rerun)}", "dim"))
     return lines
 
 
@@ -472,8 +473,7 @@ def nightly(console: Console, run: Nightly) -> None:
         shown_table = Report(rows=rows, cells=cells, rerun=export.rerun_options(run, branch))
         reference = branch.reference.sha if branch.reference else None
         shown_table.causes = branch.causes
-        report(console, shown_table, run.fail_on_warnings, title="", reference=reference)
-        first_bad(console, branch.first_bad)
+        report(console, shown_table, run.fail_on_warnings, title="", reference=reference)  # first bad commits under their causes
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:

@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.2"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.3"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -150,11 +150,12 @@ def markdown(report: Report, fail_on_warnings: bool = False) -> str:
     for cause in report.causes:
         lines += ["", f"### {cause.kind}: {', '.join(cause.cells)} at `{cause.sha[:12]}` {cause.subject}", ""]
         lines += [f"by {cause.author}", ""] if cause.author else []
+        lines += [line for said in first_bad_lines(cause.first_bad) for line in (said, "")]
         for diagnostic in cause.diagnostics:
             lines.append(f"- `{diagnostic_line(diagnostic)}`")
         if not cause.diagnostics and cause.reason:
             lines.append(f"- `{cause.reason}`")
-        lines += ["", "Reproduce:", "", f"    {reproduce(cause.sha, cause.cells[0], report.rerun)}"]
+        lines += ["", "Reproduce:", "", f"    {reproduce(cause.reproduce_at, cause.cells[0], report.rerun)}"]
     for row, verdict in warnings_not_regressions(report, fail_on_warnings):
         lines += ["", f"### new warnings: {verdict.cell_id} at `{row.sha[:12]}` {row.subject}", ""]
         lines += [f"- `{diagnostic_line(d)}`" + (f" — `{d.excerpt[0].strip()}`" if d.excerpt else "") for d in verdict.new_warnings]
@@ -199,7 +200,8 @@ def cause_dict(cause: RootCause, rerun: Sequence[str]) -> dict:
         "diagnostics": [d.to_dict() for d in cause.diagnostics],
         "reason": cause.reason,
         "author": cause.author,
-        "reproduce": reproduce(cause.sha, cause.cells[0], rerun),
+        "reproduce": reproduce(cause.reproduce_at, cause.cells[0], rerun),
+        "first_bad": [first_bad_dict(answer) for answer in cause.first_bad],
     }
 
 
@@ -263,14 +265,25 @@ FORMATS = {"markdown": markdown, "json": as_json, "junit": junit}
 # --- bisection ---------------------------------------------------------------------------------------
 
 
-def first_bad_line(answer: FirstBad) -> str:
+def first_bad_line(answer: FirstBad, *others: FirstBad) -> str:
     """`first bad commit: 0125b1458cbf KVM: x86: ... (Author <mail>), found in 3 builds`, or with
-    commits that could not be judged next to it, `first bad commit is one of: ...`."""
-    builds = f"found in {answer.builds} build{'s' if answer.builds != 1 else ''}"
+    commits that could not be judged next to it, `first bad commit is one of: ...`. With `others`
+    (bisections of the same cause with the same answer), their builds too: `found in 3 + 2 builds`."""
+    counts = [a.builds for a in (answer, *others)]
+    total = " + ".join(map(str, counts))
+    builds = f"found in {total} build{'s' if total != '1' else ''}"
     named = [_commit_words(sha, answer.commits.get(sha)) for sha in answer.candidates]
     if answer.found:
         return f"first bad commit: {named[0]}, {builds}"
     return f"first bad commit is one of: {'; '.join(named)} (the commits before the last could not be judged), {builds}"
+
+
+def first_bad_lines(answers: list[FirstBad]) -> list[str]:
+    """One line per answer of a cause, answers naming the same commits said once."""
+    alike: dict[tuple[str, ...], list[FirstBad]] = {}
+    for answer in answers:
+        alike.setdefault(tuple(answer.candidates), []).append(answer)
+    return [first_bad_line(*group) for group in alike.values()]
 
 
 def _commit_words(sha: str, commit: Commit | None) -> str:
@@ -290,6 +303,7 @@ def first_bad_dict(answer: FirstBad) -> dict:
             for sha, c in ((sha, answer.commits.get(sha)) for sha in answer.candidates)
         ],
         "builds": answer.builds,
+        "tip": answer.tip,
     }
 
 
@@ -371,18 +385,17 @@ def _regression_markdown(nightly: Nightly, branch: BranchRun, cause: RootCause, 
     lines = ["", f"### {cause.kind}: {', '.join(cause.cells)}", ""]
     lines.append(f"- tree: {branch.tree} ({branch.source}), branch {branch.branch}")
     lines.append(f"- commit: {cause.sha} (\"{cause.subject}\")" + (f" by {cause.author}" if cause.author else ""))
-    answers = [a for a in branch.first_bad if set(a.cells) & set(cause.cells) and cause.sha == branch.tip]
-    lines += [f"- {first_bad_line(answer)}" for answer in answers]
+    lines += [f"- {said}" for said in first_bad_lines(cause.first_bad)]
     lines += [f"- cell{'s' if len(cause.cells) > 1 else ''}: {', '.join(cause.cells)}, judged against {was}", ""]
     for diagnostic in cause.diagnostics:
         lines.append(f"    {diagnostic_line(diagnostic)}")
         lines += [f"        {line}" for line in diagnostic.excerpt[:3]]
     if not cause.diagnostics and cause.reason:
         lines.append(f"    {cause.reason}")
-    lines += ["", "Reproduce, in a kernel tree at that commit:", ""]
+    lines += ["", f"Reproduce, in a kernel tree at {cause.reproduce_at[:12]}:", ""]
     if isinstance(cell, Cell):
         lines.append(f"    {tuxmake_command(cell)}")
-    lines.append(f"    {reproduce(cause.sha, cause.cells[0], rerun_options(nightly, branch))}")
+    lines.append(f"    {reproduce(cause.reproduce_at, cause.cells[0], rerun_options(nightly, branch))}")
     return lines
 
 

@@ -265,6 +265,7 @@ class FirstBad:
     good: str  # the last good commit
     candidates: list[str]  # the first bad commit; several when commits next to it could not be judged
     builds: int  # builds the search made (results stored before cost none)
+    tip: str = ""  # the commit where the regression was seen (the search's bad end)
     commits: dict[str, Commit] = field(default_factory=dict)  # the candidates' subjects and authors
 
     @property
@@ -294,6 +295,13 @@ class RootCause:
     diagnostics: list[Diagnostic]  # the new ones, each fingerprint once
     reason: str = ""  # the first cell's reason, for a failure that left no diagnostic
     author: str = ""  # the commit's
+    first_bad: list[FirstBad] = field(default_factory=list)  # where bisection found it began
+
+    @property
+    def reproduce_at(self) -> str:
+        """The commit to reproduce it at: the first bad commit bisection named, else its own."""
+        named = {answer.candidates[0] if answer.found else "" for answer in self.first_bad}
+        return named.pop() if len(named) == 1 and "" not in named else self.sha
 
 
 @dataclass

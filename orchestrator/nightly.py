@@ -191,7 +191,7 @@ def _bisect(
                 "command": f"orchestrate nightly ({run.tree} {run.branch}: bisect)"}  # fmt: skip
     run.first_bad = pipeline.first_bad_commits(matrix, cells, repo, store, commits, found, options.fail_on_warnings, **building)
     run.built += sum(answer.builds for answer in run.first_bad)
-    run.causes = regress.merged_by_first_bad(run.causes, run.first_bad)
+    run.causes = regress.with_first_bad(run.causes, run.first_bad)
     for answer in run.first_bad:
         say(f"{run.tree} {run.branch}: {export.first_bad_line(answer)} ({', '.join(answer.cells)})")
 

@@ -304,7 +304,7 @@ def report(
     fail_on_warnings: bool = False,
 ) -> Report:
     """The commits × cells table for a range `A..B` (A shown first) or one rev, oldest first, and its
-    regressions grouped by root cause."""
+    regressions grouped by root cause, with the first bad commits stored bisections found for them."""
     shas = tree.first_parent_range(source, spec, label)
     results = store.results_for(shas)
     if not results:
@@ -327,14 +327,17 @@ def report(
     for row in rows:
         row.author = stored[row.sha].author if row.sha in stored else ""
     made = Report(rows=rows, cells=cells)
-    made.causes = regress.root_causes(export.regressions(made, fail_on_warnings), fail_on_warnings)
+    causes = regress.root_causes(export.regressions(made, fail_on_warnings), fail_on_warnings)
+    made.causes = regress.with_first_bad(causes, store.first_bad(shas))
     return made
 
 
-def causes(commit: Commit, found: list[Verdict], fail_on_warnings: bool = False) -> list[RootCause]:
-    """A commit's regressions among `found`, one entry per root cause."""
+def causes(store: Store, commit: Commit, found: list[Verdict], fail_on_warnings: bool = False) -> list[RootCause]:
+    """A commit's regressions among `found`, one entry per root cause, with the first bad commits
+    stored bisections found for them."""
     row = Row(sha=commit.sha, subject=commit.subject, verdicts={})
-    return regress.root_causes([(row, v) for v in found if v.is_regression(fail_on_warnings)], fail_on_warnings)
+    causes = regress.root_causes([(row, v) for v in found if v.is_regression(fail_on_warnings)], fail_on_warnings)
+    return regress.with_first_bad(causes, store.first_bad([commit.sha]))
 
 
 def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings: bool = False) -> int:
@@ -385,6 +388,7 @@ def first_bad_commits(
     stored = store.commits(sorted({sha for answer in answers for sha in answer.candidates}))
     for answer in answers:
         answer.commits = {sha: stored.get(sha) or tree.commit_info(source, sha) for sha in answer.candidates}
+        store.add_first_bad(answer)  # `orchestrate report` names it too
     return answers
 
 

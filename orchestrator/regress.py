@@ -190,22 +190,37 @@ def _cause(sha: str, members: list[tuple[Row, Verdict]], fail_on_warnings: bool)
     )
 
 
-def merged_by_first_bad(causes: list[RootCause], answers: list[FirstBad]) -> list[RootCause]:
-    """Causes that bisection traced to the same first bad commit are one cause: the commit is the root
-    (the seed's B breaks arm64 and riscv with errors in different files). Others stay as they are."""
-    began = {cell: tuple(answer.candidates) for answer in answers if answer.found for cell in answer.cells}
+def with_first_bad(causes: list[RootCause], answers: list[FirstBad]) -> list[RootCause]:
+    """Causes with where bisection found they began (`explains`). Causes traced to the same first bad
+    commit are one cause: that commit is the root (the seed's B breaks arm64 and riscv with errors in
+    different files). Ranges stay apart."""
     merged: list[RootCause] = []
-    by_commit: dict[tuple[str, tuple[str, ...]], RootCause] = {}
+    by_commit: dict[tuple[str, str], RootCause] = {}
     for cause in causes:
-        key = (cause.sha, began.get(cause.cells[0], ()))
-        if not key[1]:
-            merged.append(cause)
-        elif key in by_commit:
+        found = [a for a in answers if explains(a, cause)]
+        firsts = {a.candidates[0] if a.found else "" for a in found}
+        key = (cause.sha, firsts.pop()) if len(firsts) == 1 and "" not in firsts else None
+        if key is not None and key in by_commit:
             into = by_commit[key]
             into.cells += cause.cells
             into.diagnostics += [d for d in cause.diagnostics if d not in into.diagnostics]
             into.kind = VerdictKind.NEW_FAIL if VerdictKind.NEW_FAIL in (into.kind, cause.kind) else into.kind
-        else:
-            by_commit[key] = replace(cause, cells=list(cause.cells), diagnostics=list(cause.diagnostics))
-            merged.append(by_commit[key])
+            into.first_bad += [a for a in found if a not in into.first_bad]
+            continue
+        cause = replace(cause, cells=list(cause.cells), diagnostics=list(cause.diagnostics), first_bad=found)
+        if key is not None:
+            by_commit[key] = cause
+        merged.append(cause)
     return merged
+
+
+def explains(answer: FirstBad, cause: RootCause) -> bool:
+    """Whether a bisection's answer is about this cause: one of its cells, one of its new diagnostics,
+    and its commit is where the regression was seen (the nightly's tip) or the first commit known bad
+    (where a table of the range shows it)."""
+    fingerprints = {d.fingerprint for d in cause.diagnostics}
+    return (
+        cause.sha in (answer.tip, answer.candidates[-1])
+        and bool(set(answer.cells) & set(cause.cells))
+        and (not answer.fingerprints or bool(fingerprints & set(answer.fingerprints)))
+    )

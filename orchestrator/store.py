@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import StoreError
-from .models import Attempt, BuildResult, Commit, Diagnostic, Outcome, Status
+from .models import Attempt, BuildResult, Commit, Diagnostic, FirstBad, Outcome, Status
 
 DB_NAME = "results.db"
 STATUSES = {status.value: status for status in Status}  # a stored value → its Status (a dict beats Status(value) ×30,000)
@@ -129,6 +129,24 @@ MIGRATIONS = [
     ALTER TABLE commits ADD COLUMN committer_date TEXT NOT NULL DEFAULT '';
     ALTER TABLE commits ADD COLUMN trailers TEXT NOT NULL DEFAULT '[]';
     """,
+    # Where bisections found regressions began: the commit where one was seen (tip), the cells and new
+    # fingerprints it had there, the last good commit, the candidates (the first bad commit, or a range
+    # ending at the first commit known bad: `bad`); JSON lists.
+    """
+    CREATE TABLE first_bad (
+        id INTEGER PRIMARY KEY,
+        tip TEXT NOT NULL,
+        bad TEXT NOT NULL,
+        cells TEXT NOT NULL,
+        fingerprints TEXT NOT NULL,
+        good TEXT NOT NULL,
+        candidates TEXT NOT NULL,
+        builds INTEGER NOT NULL,
+        finished TEXT NOT NULL
+    );
+    CREATE INDEX first_bad_by_tip ON first_bad (tip);
+    CREATE INDEX first_bad_by_bad ON first_bad (bad);
+    """,
 ]
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
@@ -216,6 +234,16 @@ class Store:
             self.db.execute(
                 "INSERT OR REPLACE INTO commits (sha, subject, author_date, author, committer_date, trailers) VALUES (?, ?, ?, ?, ?, ?)",
                 (commit.sha, commit.subject, commit.author_date, commit.author, commit.committer_date, json.dumps(commit.trailers)),
+            )
+
+    def add_first_bad(self, answer: FirstBad) -> None:
+        """Store what a bisection found, replacing an earlier answer for the same regression."""
+        key = (answer.tip, json.dumps(answer.cells), json.dumps(answer.fingerprints))
+        with self.transaction():
+            self.db.execute("DELETE FROM first_bad WHERE tip = ? AND cells = ? AND fingerprints = ?", key)
+            self.db.execute(
+                "INSERT INTO first_bad (tip, cells, fingerprints, bad, good, candidates, builds, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (*key, answer.candidates[-1], answer.good, json.dumps(answer.candidates), answer.builds, _now()),
             )
 
     def start_run(self, command: str, tree: str) -> int:
@@ -376,6 +404,23 @@ class Store:
             rows = self.db.execute(f"SELECT * FROM commits WHERE sha IN ({','.join('?' * len(chunk))})", chunk)
             found.update({r["sha"]: _commit(r) for r in rows})
         return found
+
+    def first_bad(self, shas: list[str]) -> list[FirstBad]:
+        """What bisections found about regressions seen at `shas` or first known bad there, the
+        candidates' commits filled in."""
+        answers = []
+        for start in range(0, len(shas), 400):
+            chunk = shas[start : start + 400]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT * FROM first_bad WHERE tip IN ({marks}) OR bad IN ({marks}) ORDER BY id", chunk + chunk)
+            answers += [
+                FirstBad(json.loads(r["cells"]), json.loads(r["fingerprints"]), r["good"], json.loads(r["candidates"]), r["builds"], r["tip"])
+                for r in rows
+            ]
+        named = self.commits(sorted({sha for answer in answers for sha in answer.candidates}))
+        for answer in answers:
+            answer.commits = {sha: named[sha] for sha in answer.candidates if sha in named}
+        return answers
 
     def find_shas(self, rev: str) -> list[str]:
         """The stored commits a hex prefix (4 to 40 digits) names (at most 10)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import export, regress
-from orchestrator.models import BuildResult, Diagnostic, Report, Status
+from orchestrator.models import BuildResult, Commit, Diagnostic, FirstBad, Report, Status
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEMO_TREE = Path(os.environ.get("ORCHESTRATOR_DEMO_TREE", PROJECT / "build" / "linux"))
@@ -174,3 +174,11 @@ def every_kind(fail_on_warnings: bool = False) -> Report:
     return report
 
 
+
+
+def bisected(report: Report) -> Report:
+    """`report` (every_kind) with what a bisection found about B's new failure in "fails": B itself,
+    seen at C, the tip of a nightly."""
+    answer = FirstBad(["fails"], [SEED.fingerprint], A, [B], 2, tip=C, commits={B: Commit(B, "b", "d", "Au Thor <au@thor.invalid>")})
+    report.causes = regress.with_first_bad(report.causes, [answer])
+    return report

@@ -3,11 +3,12 @@
 import io
 from pathlib import Path
 
-from conftest import SEED, A, B, C, every_kind
+from conftest import SEED, A, B, C, bisected, every_kind
 from rich.console import Console
 
 from orchestrator import console, pipeline
-from orchestrator.models import Attempt, BuildResult, Commit, Outcome, Row, Status, Verdict, VerdictKind
+from orchestrator.models import Attempt, BuildResult, Commit, FirstBad, Outcome, Row, Status, Verdict, VerdictKind
+from orchestrator.store import Store
 
 
 def rendered(width: int = 300, fail_on_warnings: bool = False, **options) -> str:
@@ -46,6 +47,14 @@ def test_each_regression_is_detailed_with_its_errors_and_a_command_that_reproduc
     assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'" in detail
     assert "reproduce: orchestrate --commit bbbbbbbbbbbb --cells fails --rebuild --tree /src/linux" in detail
     assert " FIXED  fails at cccccccccccc c" in text  # fixes are listed after the regressions
+
+
+def test_a_regression_names_its_first_bad_commit_when_bisection_found_it():
+    out = Console(file=io.StringIO(), width=300, color_system=None)
+    console.report(out, bisected(every_kind()))
+    lines = out.file.getvalue().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith(" NEW FAIL  fails at bbbbbbbbbbbb b"))
+    assert lines[header + 1] == "  first bad commit: bbbbbbbbbbbb b (Au Thor <au@thor.invalid>), found in 2 builds"
 
 
 def test_new_warnings_are_listed_always_and_a_regression_only_with_fail_on_warnings():
@@ -92,12 +101,15 @@ def test_show_names_the_artifacts_where_they_are_now_and_the_attempts_that_did_n
     assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error:" in text
 
 
-def test_the_verdicts_of_a_commit_list_only_its_regressions():
+def test_the_verdicts_of_a_commit_list_only_its_regressions_with_what_bisection_found(tmp_path):
     out = Console(file=io.StringIO(), width=200, color_system=None)
     rows = every_kind().rows
     found = list(rows[1].verdicts.values())  # B: a new failure, still failing, new warnings, a matrix error
     commit = Commit(B, "b", "d")
-    console.verdicts(out, commit, found, pipeline.causes(commit, found), rerun=("--tree", "/src/linux"))
+    store = Store(tmp_path)
+    store.add_first_bad(FirstBad(["fails"], [SEED.fingerprint], A, [B], 2, tip=B))  # a nightly's, with B its tip
+    console.verdicts(out, commit, found, pipeline.causes(store, commit, found), rerun=("--tree", "/src/linux"))
     text = out.file.getvalue()
     assert " NEW FAIL  fails at bbbbbbbbbbbb b" in text and " STILL FAILING  still at bbbbbbbbbbbb b" not in text
+    assert "  first bad commit: bbbbbbbbbbbb, found in 2 builds" in text  # B itself: not in this store's commits
     assert isinstance(rows[1], Row)

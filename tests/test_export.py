@@ -6,11 +6,11 @@ import tempfile
 from pathlib import Path
 
 import jsonschema
-from conftest import every_kind
+from conftest import bisected, every_kind
 from junitparser import Error, Failure, JUnitXml
 
 from orchestrator import export
-from orchestrator.models import BranchState, Diagnostic, Report, Row, Status, Verdict, VerdictKind
+from orchestrator.models import BranchState, Commit, Diagnostic, FirstBad, Report, Row, Status, Verdict, VerdictKind
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 CELL = "riscv-gcc-defconfig+kvm"
@@ -96,3 +96,28 @@ def test_markdown_lists_root_causes_new_warnings_and_fixes_in_column_order():
 def test_the_json_report_has_one_root_cause_per_cause_with_its_cells():
     document = json.loads(export.as_json(every_kind(fail_on_warnings=True), True))
     assert [(c["sha"][:1], c["cells"]) for c in document["root_causes"]] == [("a", ["still"]), ("b", ["fails"]), ("b", ["still", "warns"])]
+
+
+def test_markdown_and_json_name_the_first_bad_commit_under_the_regression_it_explains():
+    report = bisected(every_kind())
+    text = export.markdown(report)
+    entry = text[text.index("### NEW FAIL: fails at `bbbbbbbbbbbb` b") :]
+    assert entry.splitlines()[2] == "first bad commit: bbbbbbbbbbbb b (Au Thor <au@thor.invalid>), found in 2 builds"
+    document = json.loads(export.as_json(report))
+    jsonschema.validate(document, export.schema("report"))
+    [fails] = [c for c in document["root_causes"] if c["cells"] == ["fails"]]
+    [found] = fails["first_bad"]
+    assert (found["first_bad"], found["tip"], found["candidates"][0]["author"]) == ("b" * 40, "c" * 40, "Au Thor <au@thor.invalid>")
+    assert all(c["first_bad"] == [] for c in document["root_causes"] if c is not fails)
+
+
+def test_bisections_of_one_cause_with_one_answer_are_said_once_with_all_their_builds():
+    b, x = Commit("b" * 40, "KVM: x86: b", "d", "Au Thor <au@thor.invalid>"), Commit("x" * 40, "x", "d")
+    arm64 = FirstBad(["arm64"], ["f1"], "a" * 40, [b.sha], 3, commits={b.sha: b})
+    riscv = FirstBad(["riscv"], ["f2"], "a" * 40, [b.sha], 2, commits={b.sha: b})
+    ranged = FirstBad(["x86"], ["f3"], "a" * 40, [x.sha, b.sha], 1, commits={x.sha: x, b.sha: b})
+    assert export.first_bad_lines([arm64, riscv, ranged]) == [
+        "first bad commit: bbbbbbbbbbbb KVM: x86: b (Au Thor <au@thor.invalid>), found in 3 + 2 builds",
+        "first bad commit is one of: xxxxxxxxxxxx x; bbbbbbbbbbbb KVM: x86: b (Au Thor <au@thor.invalid>) "
+        "(the commits before the last could not be judged), found in 1 build",
+    ]

@@ -144,12 +144,33 @@ def test_the_same_error_in_two_commits_is_two_causes_and_a_failure_without_diagn
     assert [(c.sha, c.cells) for c in regress.root_causes(found)] == [("b", ["riscv-gcc"]), ("c", ["riscv-gcc"]), ("c", ["x"])]
 
 
-def test_causes_bisected_to_one_first_bad_commit_are_one_entry():
+def test_causes_bisected_to_one_first_bad_commit_are_one_entry_that_names_it():
     arm64 = diagnostics("arm64-gcc-implicit-declaration")
     causes = regress.root_causes([regression("riscv-gcc", SEED_ERROR, "tip"), regression("arm64-gcc", arm64, "tip")])
     assert len(causes) == 2  # different errors in different files
-    answers = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3), FirstBad(["arm64-gcc"], [], "a", ["b"], 2)]
-    [merged] = regress.merged_by_first_bad(causes, answers)
+    answers = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3, tip="tip"), FirstBad(["arm64-gcc"], [], "a", ["b"], 2, tip="tip")]
+    [merged] = regress.with_first_bad(causes, answers)
     assert merged.cells == ["riscv-gcc", "arm64-gcc"] and len(merged.diagnostics) == 2
-    apart = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3), FirstBad(["arm64-gcc"], [], "a", ["x", "b"], 2)]  # a range: not merged
-    assert len(regress.merged_by_first_bad(causes, apart)) == 2
+    assert merged.first_bad == answers and merged.reproduce_at == "b"  # reproduced where it began, not at the tip
+    assert [c.first_bad for c in causes] == [[], []]  # the causes given are left as they were
+
+
+def test_a_range_or_an_answer_about_another_commit_stays_apart():
+    arm64 = diagnostics("arm64-gcc-implicit-declaration")
+    causes = regress.root_causes([regression("riscv-gcc", SEED_ERROR, "tip"), regression("arm64-gcc", arm64, "tip")])
+    apart = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3, tip="tip"), FirstBad(["arm64-gcc"], [], "a", ["x", "b"], 2, tip="tip")]
+    assert [(len(c.first_bad), c.reproduce_at) for c in regress.with_first_bad(causes, apart)] == [(1, "b"), (1, "tip")]  # a range: at the tip
+    elsewhere = [FirstBad(["riscv-gcc"], [], "a", ["b"], 3, tip="other"), FirstBad(["arm64-gcc"], [], "a", ["b"], 2, tip="other")]
+    assert [c.first_bad for c in regress.with_first_bad(causes, elsewhere)] == [[], []]
+
+
+def test_an_answer_explains_a_cause_of_its_cells_and_diagnostics_where_seen_or_first_known_bad():
+    [cause] = regress.root_causes([regression("riscv-gcc", SEED_ERROR, "b")])
+    seed = [d.fingerprint for d in SEED_ERROR]
+    assert regress.explains(FirstBad(["riscv-gcc"], seed, "a", ["b"], 2, tip="tip"), cause)  # a range's table shows it at b
+    assert regress.explains(FirstBad(["riscv-gcc"], seed, "a", ["x", "b"], 2, tip="tip"), cause)  # b: the first known bad
+    assert regress.explains(FirstBad(["riscv-gcc"], seed, "a", ["x"], 2, tip="b"), cause)  # seen at b, the nightly's tip
+    assert not regress.explains(FirstBad(["riscv-gcc"], seed, "a", ["b", "x"], 2, tip="tip"), cause)  # b could not be judged
+    assert not regress.explains(FirstBad(["arm64-gcc"], seed, "a", ["b"], 2, tip="tip"), cause)
+    other = [d.fingerprint for d in OTHER_ERROR]
+    assert not regress.explains(FirstBad(["riscv-gcc"], other, "a", ["b"], 2, tip="tip"), cause)  # another regression's

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import StoreError
-from orchestrator.models import BuildResult, Cell, Commit, Diagnostic, Outcome, Status
+from orchestrator.models import BuildResult, Cell, Commit, Diagnostic, FirstBad, Outcome, Status
 from orchestrator.store import MIGRATIONS, Store, recover
 
 STORED, RETRIED, KEPT_FINISHED = Outcome.STORED, Outcome.RETRIED, Outcome.KEPT_FINISHED
@@ -229,7 +229,7 @@ def test_recover_copies_what_can_be_read_and_keeps_the_damaged_file(tmp_path):
 STORES = Path(__file__).resolve().parent / "data" / "stores"
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 6, 7])
 def test_a_store_of_every_earlier_schema_migrates_and_reads_back(tmp_path, version):
     db = sqlite3.connect(tmp_path / "results.db")
     db.executescript((STORES / f"schema-{version}.sql").read_text())
@@ -248,7 +248,11 @@ def test_a_store_of_every_earlier_schema_migrates_and_reads_back(tmp_path, versi
     assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == before
     store.publish(result, None)  # and it takes new ones
     assert [a.outcome for a in store.attempts(SHA, "riscv-gcc-defconfig+kvm")] == [*before, STORED]
-    assert store.commit(SHA).author == ""  # not kept before version 7: empty, and filled when built again
+    if version < 7:
+        assert store.commit(SHA).author == ""  # not kept before version 7: empty, and filled when built again
+    else:
+        assert store.commit(SHA).author == "Linus Torvalds <torvalds@linux-foundation.org>"
+    assert store.first_bad([SHA]) == []  # no bisection was kept before version 8
 
 
 def test_a_commits_attribution_is_kept(tmp_path):
@@ -256,6 +260,21 @@ def test_a_commits_attribution_is_kept(tmp_path):
                     (("Reported-by", "Some One <some@one.invalid>"), ("Link", "https://lore.kernel.org/r/x")))  # fmt: skip
     Store(tmp_path).add_commit(commit)
     assert Store(tmp_path).commit(SHA) == commit and Store(tmp_path).commits([SHA]) == {SHA: commit}
+
+
+def test_what_a_bisection_found_is_kept_by_the_commit_where_the_regression_was_seen(tmp_path):
+    good, bad, tip = "a" * 40, "b" * 40, "c" * 40
+    store = Store(tmp_path)
+    store.add_commit(Commit(bad, "KVM: x86: the change", "2022-04-21T00:50:12+00:00", "Peter G <peter@g.invalid>"))
+    answer = FirstBad(["arm64-gcc", "arm64-clang"], ["f1"], good, [bad], 3, tip=tip)
+    store.add_first_bad(answer)
+    store.add_first_bad(FirstBad(["riscv-gcc"], ["f2"], good, [good, bad], 2, tip=tip))
+    [arm64, riscv] = Store(tmp_path).first_bad([tip, "d" * 40])
+    assert (arm64.cells, arm64.fingerprints, arm64.good, arm64.candidates, arm64.builds, arm64.tip) == (answer.cells, ["f1"], good, [bad], 3, tip)
+    assert arm64.commits[bad].author == "Peter G <peter@g.invalid>" and good not in riscv.commits  # known commits only
+    store.add_first_bad(FirstBad(["arm64-gcc", "arm64-clang"], ["f1"], good, [bad], 0, tip=tip))  # bisected again
+    assert [a.builds for a in store.first_bad([tip])] == [2, 0]  # the latest answer replaced the earlier
+    assert store.first_bad(["d" * 40]) == []
 
 
 def test_artifacts_that_cannot_be_moved_in_leave_the_old_ones_in_place(tmp_path):

@@ -92,7 +92,7 @@ def build(args: Namespace, out: Console) -> int:
             )
         views.summary(out, run.commit, run.results, run.built)
         found = pipeline.verdicts(store, source, run.results, base, say)
-        views.verdicts(out, run.commit, found, pipeline.causes(run.commit, found, fail_on_warnings), rerun)
+        views.verdicts(out, run.commit, found, pipeline.causes(store, run.commit, found, fail_on_warnings), rerun)
         note = pipeline.history_cut_note(source, found)
         if note:
             print(f"orchestrate: {note}, or pass --base REV", file=sys.stderr)
@@ -123,7 +123,7 @@ def bisect(args: Namespace, out: Console) -> int:
         with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
             ends.append(pipeline.build_commit(matrix, units, source, sha, store, on_progress=progress.update, **building))
     found = pipeline.verdicts(store, source, ends[1].results, commits[0], say)
-    views.verdicts(out, ends[1].commit, found, pipeline.causes(ends[1].commit, found, fail_on_warnings))
+    views.verdicts(out, ends[1].commit, found, pipeline.causes(store, ends[1].commit, found, fail_on_warnings))
     answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, fail_on_warnings, **building)
     out.print()
     if not answers:
