@@ -1,26 +1,16 @@
 """The bisection's search, on results made here: where a regression's fingerprints first appear."""
 
+import json
 import math
+import os
 import subprocess
 
+import jsonschema
 import pytest
 from conftest import PROJECT, commit_changes, orchestrate
-from test_seed_scenario import (
-    ARM64_NEW,
-    ARM64_OLD,
-    NEW_STRUCT,
-    OLD_STRUCT,
-    RISCV_NEW,
-    RISCV_OLD,
-    SEV_NEW,
-    SEV_OLD,
-    X86_CRASH_NEW,
-    X86_CRASH_OLD,
-    X86_RESET_NEW,
-    X86_RESET_OLD,
-)  # fmt: skip
+from test_seed_scenario import HEADER, OTHERS, SEED_A, SEV_ES, X86, undo
 
-from orchestrator import bisect
+from orchestrator import bisect, export
 from orchestrator.bisect import Judgement
 from orchestrator.models import BuildResult, Diagnostic, Status
 from orchestrator.store import Store
@@ -95,50 +85,61 @@ def test_two_new_errors_from_two_commits_are_two_first_bad_commits():
 
 ARM64, RISCV = "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"
 README_TOP = "Linux kernel\n============\n"
-SEV_ES = "KVM: x86: Add KVM_EXIT_SHUTDOWN metadata for SEV-ES"
+MARKER = "ORCHESTRATOR-TEST: the arm64 linker dies at this commit"
+# The arm64 linker of this test's PATH dies of SIGKILL (as under the OOM killer) when the tree being
+# built holds the marker: a host fault at that one commit. Kbuild exports abs_srctree to its commands.
+KILLED_LD = f"""#!/bin/sh
+case "$1" in --version|-v) ;; *) grep -qs '{MARKER}' "$abs_srctree/README" && kill -9 $$ ;; esac
+exec /usr/bin/aarch64-linux-gnu-ld "$@"
+"""
 
 
 @pytest.fixture(scope="module")
 def series(demo_tree, tmp_path_factory):
-    """A (system_event as before 5.18), three harmless commits, B (the SEV-ES change that breaks arm64
-    and riscv), two harmless commits, and a harmless tip; the riscv cell fails for another reason at
-    the commit just before B (an unrelated error, fixed by B's author in B)."""
+    """A (system_event as before 5.18), two harmless commits, h3, B (the SEV-ES change that breaks arm64
+    and riscv), and three harmless commits. At h3 nothing can say whether B's errors are there yet: the
+    arm64 build is INFRA (its linker killed) and the riscv build fails for another reason (an unrelated
+    slip, fixed by B's author in B)."""
     root = tmp_path_factory.mktemp("bisect")
     clone = root / "linux"
     subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(demo_tree), str(clone)], check=True)
-    x86 = [("arch/x86/kvm/x86.c", X86_CRASH_NEW, X86_CRASH_OLD), ("arch/x86/kvm/x86.c", X86_RESET_NEW, X86_RESET_OLD),
-           ("arch/x86/kvm/svm/sev.c", SEV_NEW, SEV_OLD)]  # fmt: skip
-    others = [("arch/arm64/kvm/psci.c", ARM64_NEW, ARM64_OLD), ("arch/riscv/kvm/vcpu_sbi.c", RISCV_NEW, RISCV_OLD)]
-    header = [("include/uapi/linux/kvm.h", NEW_STRUCT, OLD_STRUCT)]
     harmless = lambda n: [("README", README_TOP, f"{README_TOP}\nharmless {n}\n")]  # noqa: E731
-    shas = {"A": commit_changes(clone, header + x86 + others, "KVM: system_event as before 5.18: type and flags")}
+    shas = {"A": commit_changes(clone, HEADER + X86 + OTHERS, SEED_A)}
     for n in (1, 2):
         shas[f"h{n}"] = commit_changes(clone, harmless(n), f"docs: harmless {n}")
-    broken = ("arch/riscv/kvm/vcpu.c", "#include <linux/bitops.h>\n", "#include <linux/bitops.h>\nint orchestrator_unrelated = ;\n")
-    shas["h3"] = commit_changes(clone, [broken], "riscv: an unrelated slip")
-    fixed = [(path, new, old) for path, old, new in [broken]]
-    shas["B"] = commit_changes(clone, [(p, o, n) for p, n, o in header + x86] + fixed, SEV_ES, author=("Peter Gonda", "pgonda@google.com"))
+    slip = [
+        ("arch/riscv/kvm/vcpu.c", "#include <linux/bitops.h>\n", "#include <linux/bitops.h>\nint orchestrator_unrelated = ;\n"),
+        ("README", README_TOP, f"{README_TOP}\n{MARKER}\n"),
+    ]
+    shas["h3"] = commit_changes(clone, slip, "riscv: an unrelated slip")
+    shas["B"] = commit_changes(clone, undo(HEADER + X86 + slip), SEV_ES, author=("Peter Gonda", "pgonda@google.com"))
     for n in (4, 5, 6):
         shas[f"h{n}"] = commit_changes(clone, harmless(n), f"docs: harmless {n}")
     (root / "configs").symlink_to(PROJECT / "configs")
-    env = {"ORCHESTRATOR_RESULTS": str(root / "results")}
+    wrappers = root / "bin"
+    wrappers.mkdir()
+    (wrappers / "aarch64-linux-gnu-ld").write_text(KILLED_LD)
+    (wrappers / "aarch64-linux-gnu-ld").chmod(0o755)
+    env = {"ORCHESTRATOR_RESULTS": str(root / "results"), "PATH": f"{wrappers}:{os.environ['PATH']}"}
     args = ["bisect", f"{shas['A']}..{shas['h6']}", "--tree", str(clone), "--matrix", str(PROJECT / "matrix.yaml")]
     run = orchestrate(*args, "--cells", ARM64, "--cells", RISCV, cwd=root, env=env)
-    return {"shas": shas, "run": run, "results": root / "results"}
+    return {"shas": shas, "run": run, "results": root / "results", "clone": clone}
 
 
 @pytest.mark.e2e
-def test_bisect_names_the_sev_es_change_for_arm64_and_says_riscv_is_one_of_two(series):
+def test_commits_that_cannot_be_judged_make_the_answer_a_range(series):
     run, shas = series["run"], series["shas"]
     assert run.returncode == 1, run.stdout + run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith("first bad commit")]
-    arm64 = f"first bad commit: {shas['B'][:12]} {SEV_ES} (Peter Gonda <pgonda@google.com>), found in "
-    assert any(line.startswith(arm64) for line in lines), run.stdout
-    [arm64_line] = [line for line in lines if line.startswith(arm64)]
-    assert int(arm64_line.split("found in ")[1].split()[0]) <= math.ceil(math.log2(7)) + 1
-    # h3 fails for another reason on riscv: it cannot be judged, so riscv's answer is a range
-    riscv = f"first bad commit is one of: {shas['h3'][:12]} riscv: an unrelated slip (t <t@t.invalid>); {shas['B'][:12]} {SEV_ES}"
-    assert any(line.startswith(riscv) for line in lines), run.stdout
+    range_ = f"first bad commit is one of: {shas['h3'][:12]} riscv: an unrelated slip (t <t@t.invalid>); {shas['B'][:12]} {SEV_ES}"
+    assert len(lines) == 2 and all(line.startswith(range_) for line in lines), run.stdout  # arm64, then riscv
+    for line in lines:
+        assert int(line.split("found in ")[1].split()[0]) <= math.ceil(math.log2(7)) + 1
+    # why h3 could not be judged: arm64 was INFRA there (stored as such), riscv failed for another reason
+    store = Store(series["results"])
+    at_h3 = {r.cell_id: r for r in store.builds(shas["h3"])}
+    assert (at_h3[ARM64].status, at_h3[ARM64].reason) == ("infra", "a build command was killed (SIGKILL, out of memory?)")
+    assert at_h3[RISCV].status == "fail" and at_h3[RISCV].reason.startswith("arch/riscv/kvm/vcpu.c:10:30: error: ")
 
 
 @pytest.mark.e2e
@@ -147,3 +148,24 @@ def test_every_bisection_build_is_stored_like_any_other(series):
     probed = {sha for sha in series["shas"].values() if store.builds(sha)}
     assert {series["shas"]["A"], series["shas"]["h6"], series["shas"]["B"]} <= probed
     assert len(probed) <= 2 + 2 * (math.ceil(math.log2(7)) + 1)
+
+
+@pytest.mark.e2e
+def test_a_report_of_the_range_names_what_bisection_found_under_the_regression_it_explains(series):
+    shas = series["shas"]
+    args = ["report", f"{shas['A']}..{shas['h6']}", "--tree", str(series["clone"]), "--results", str(series["results"])]
+    document = json.loads(orchestrate(*args, "--format", "json").stdout)
+    jsonschema.validate(document, export.schema("report"))
+    # the table shows B's errors first at B (h3 could not be judged): there, each names the range found
+    at_b = {cell: cause for cause in document["root_causes"] if cause["sha"] == shas["B"] for cell in cause["cells"]}
+    assert sorted(at_b) == [ARM64, RISCV]
+    for cause in at_b.values():
+        [found] = cause["first_bad"]
+        assert ([c["sha"] for c in found["candidates"]], found["tip"]) == ([shas["h3"], shas["B"]], shas["h6"])
+    [slip] = [cause for cause in document["root_causes"] if cause["sha"] == shas["h3"]]  # riscv's unrelated error
+    assert slip["first_bad"] == []
+    said = f"first bad commit is one of: {shas['h3'][:12]} riscv: an unrelated slip"
+    markdown = orchestrate(*args, "--format", "markdown").stdout
+    arm64 = markdown[markdown.index(f"### NEW FAIL: {ARM64} at `{shas['B'][:12]}`") :]
+    assert said in arm64[: arm64.index("Reproduce:")]
+    assert orchestrate(*args).stdout.count(said) == 2  # the terminal: under arm64's entry and riscv's

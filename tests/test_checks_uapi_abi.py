@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from conftest import commit_changes, orchestrate
 from test_faults import path_without
-from test_seed_scenario import ARM64_NEW, ARM64_OLD, NEW_STRUCT, OLD_STRUCT, RISCV_NEW, RISCV_OLD, SEV_NEW, SEV_OLD
+from test_seed_scenario import HEADER, OTHERS, SEED_A, X86, undo
 
 from orchestrator import export
 from orchestrator.store import Store
@@ -39,14 +39,9 @@ def checked(demo_tree, tmp_path_factory):
     clone = root / "linux"
     subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(demo_tree), str(clone)], check=True)
     base = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    trap = [
-        ("include/uapi/linux/kvm.h", NEW_STRUCT, OLD_STRUCT),
-        ("arch/x86/kvm/svm/sev.c", SEV_NEW, SEV_OLD),
-        ("arch/arm64/kvm/psci.c", ARM64_NEW, ARM64_OLD),
-        ("arch/riscv/kvm/vcpu_sbi.c", RISCV_NEW, RISCV_OLD),
-    ]
-    shas = {"base": base, "A": commit_changes(clone, trap, "KVM: system_event as before 5.18: type and flags")}
-    shas["B"] = commit_changes(clone, [(path, old, new) for path, new, old in trap], "KVM: system_event.ndata and data[] again")
+    trap = HEADER + X86 + OTHERS
+    shas = {"base": base, "A": commit_changes(clone, trap, SEED_A)}
+    shas["B"] = commit_changes(clone, undo(trap), "KVM: system_event.ndata and data[] again")
     shas["C"] = commit_changes(
         clone, [("include/uapi/linux/kvm.h", "struct kvm_run {", "/*\n" + " *\n" * 8 + " */\nstruct kvm_run {")], "KVM: a comment"
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import PROJECT, commit_changes, orchestrate, start
+from test_seed_scenario import HEADER, OTHERS, SEED_A, SEV_ES, X86, undo
 
 from orchestrator import export
 from orchestrator.models import BranchState
@@ -73,6 +74,7 @@ def test_bad_nightly_options_are_one_line_and_exit_2(tmp_path, args, message):
 # --- end to end -------------------------------------------------------------------------------
 
 CELL = "riscv-gcc-defconfig+kvm"
+ARM64, RISCV = "arm64-gcc-defconfig+kvm", CELL
 BREAK = ("arch/riscv/kvm/vcpu_sbi.c", "\trun->system_event.ndata = 1;\n", "\trun->system_event.flags = 1;\n")
 UNUSED = ("arch/riscv/kvm/vcpu_sbi.c", "\tunsigned long i;\n", "\tunsigned long i;\n\tint orchestrator_unused;\n")
 COMMENT = ("arch/riscv/kvm/vcpu_sbi.c", "\tunsigned long i;\n", "\tunsigned long i; /* a comment */\n")
@@ -82,7 +84,7 @@ COMMENT = ("arch/riscv/kvm/vcpu_sbi.c", "\tunsigned long i;\n", "\tunsigned long
 class Site:
     """A remote (bare, on disk), a developer repository that pushes to it, and a nightly set-up."""
 
-    def __init__(self, root: Path, demo_tree: Path):
+    def __init__(self, root: Path, demo_tree: Path, arches: str = "riscv", branches: str = "master, nope"):
         self.root = root
         self.remote = root / "remote.git"
         self.dev = root / "dev.git"
@@ -91,8 +93,8 @@ class Site:
         self.a = git(self.dev, "rev-parse", "HEAD")
         shutil.copytree(PROJECT / "configs", root / "configs")
         (root / "matrix.yaml").write_text(
-            f"trees:\n  - {{name: demo, url: '{self.remote}', branches: [master, nope]}}\n"
-            "axes:\n  arch: [riscv]\n  toolchain: [gcc]\n  fragments: [[kvm]]\n"
+            f"trees:\n  - {{name: demo, url: '{self.remote}', branches: [{branches}]}}\n"
+            f"axes:\n  arch: [{arches}]\n  toolchain: [gcc]\n  fragments: [[kvm]]\n"
         )
         self.results = root / "results"
         # Its own work root (mirror, worktree, build directory), shared ccache.
@@ -255,3 +257,46 @@ def test_a_regression_at_the_tip_of_several_new_commits_is_bisected_to_its_first
     assert master["builds"] == 1 + found["builds"]  # the tip, then the bisection's own
     line = f"first bad commit: {bad[:12]} riscv: write system_event.flags (t <t@t.invalid>), found in {found['builds']} build"
     assert line in text and line in run.stdout
+
+
+# --- the seed scenario stretched over a night's commits: arm64 and riscv, bisected ----------------
+
+
+@pytest.fixture(scope="module")
+def seed_site(demo_tree, tmp_path_factory):
+    """A nightly of arm64 and riscv whose first night saw A (system_event as before 5.18), both passing."""
+    site = Site(tmp_path_factory.mktemp("nightly-seed"), demo_tree, arches="arm64, riscv", branches="master")
+    site.push((HEADER + X86 + OTHERS, SEED_A))
+    first = site.nightly()
+    assert first.returncode == 0, first.stdout + first.stderr
+    return site
+
+
+@pytest.mark.e2e
+def test_a_nightly_names_the_sev_es_change_for_arm64_and_riscv_in_one_entry(seed_site):
+    readme = "Linux kernel\n============\n"
+    harmless = lambda n: ([("README", readme, f"{readme}\nharmless {n}\n")], f"docs: harmless {n}")  # noqa: E731
+    sev_es = (undo(HEADER + X86), SEV_ES)
+    shas = seed_site.push(harmless(1), harmless(2), harmless(3), sev_es, harmless(4), harmless(5))
+    bad = shas[3]
+
+    run = seed_site.nightly()
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    text, document = seed_site.report()
+    master = branch(document, "master")
+    assert master["builds"] == 2 + sum(found["builds"] for found in master["first_bad"])  # the tip's two cells, then bisection
+    # different errors in different files: a bisection each, both ending at B, in at most ceil(log2 6) + 1 builds
+    assert sorted(cell for found in master["first_bad"] for cell in found["cells"]) == [ARM64, RISCV]
+    for found in master["first_bad"]:
+        assert found["first_bad"] == bad and found["builds"] <= math.ceil(math.log2(6)) + 1
+    # one root cause: B, in both cells, with both errors
+    [cause] = master["root_causes"]
+    assert (cause["sha"], sorted(cause["cells"])) == (shas[-1], [ARM64, RISCV])
+    assert sorted(d["file"] for d in cause["diagnostics"]) == ["arch/arm64/kvm/psci.c", "arch/riscv/kvm/vcpu_sbi.c"]
+    assert "| 1 regression (2 cells) |" in text
+    [entry] = text.split("### NEW FAIL: ")[1:]
+    assert entry.startswith(f"{ARM64}, {RISCV}\n")
+    line = f"first bad commit: {bad[:12]} {SEV_ES} (t <t@t.invalid>), found in "
+    assert entry.count(line) == 1 and line in run.stdout  # said once for the cause, with both bisections' builds
+    assert f"Reproduce, in a kernel tree at {bad[:12]}:" in entry and f"orchestrate --commit {bad[:12]} --cells {ARM64} --rebuild" in entry

@@ -48,6 +48,22 @@ SEV_OLD = "\t\tvcpu->run->system_event.flags = control->ghcb_gpa;\n"
 RESET_FUNCTION = "void kvm_riscv_vcpu_sbi_system_reset(struct kvm_vcpu *vcpu,"
 UNUSED = "\tunsigned long i;\n"  # the first declaration of kvm_riscv_vcpu_sbi_system_reset
 
+# The seed's edits, each (path, what 6.1 has, what A has): A applies them; B undoes HEADER and X86
+# (the SEV-ES change), C undoes OTHERS.
+HEADER = [("include/uapi/linux/kvm.h", NEW_STRUCT, OLD_STRUCT)]
+X86 = [
+    ("arch/x86/kvm/x86.c", X86_CRASH_NEW, X86_CRASH_OLD),
+    ("arch/x86/kvm/x86.c", X86_RESET_NEW, X86_RESET_OLD),
+    ("arch/x86/kvm/svm/sev.c", SEV_NEW, SEV_OLD),
+]
+OTHERS = [("arch/arm64/kvm/psci.c", ARM64_NEW, ARM64_OLD), ("arch/riscv/kvm/vcpu_sbi.c", RISCV_NEW, RISCV_OLD)]
+SEED_A = "KVM: system_event as before 5.18: type and flags"
+SEV_ES = "KVM: x86: Add KVM_EXIT_SHUTDOWN metadata for SEV-ES"
+
+
+def undo(edits: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [(path, old, new) for path, new, old in edits]
+
 
 @pytest.fixture(scope="module")
 def history(demo_tree, tmp_path_factory):
@@ -55,18 +71,10 @@ def history(demo_tree, tmp_path_factory):
     root = tmp_path_factory.mktemp("seed")
     clone = root / "linux"
     subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(demo_tree), str(clone)], check=True)
-    x86 = [
-        ("arch/x86/kvm/x86.c", X86_CRASH_NEW, X86_CRASH_OLD),
-        ("arch/x86/kvm/x86.c", X86_RESET_NEW, X86_RESET_OLD),
-        ("arch/x86/kvm/svm/sev.c", SEV_NEW, SEV_OLD),
-    ]
-    others = [("arch/arm64/kvm/psci.c", ARM64_NEW, ARM64_OLD), ("arch/riscv/kvm/vcpu_sbi.c", RISCV_NEW, RISCV_OLD)]
-    header = [("include/uapi/linux/kvm.h", NEW_STRUCT, OLD_STRUCT)]
-    undo = lambda edits: [(path, old, new) for path, new, old in edits]  # noqa: E731
     shas = {
-        "A": commit_changes(clone, header + x86 + others, "KVM: system_event as before 5.18: type and flags"),
-        "B": commit_changes(clone, undo(header + x86), "KVM: x86: Add KVM_EXIT_SHUTDOWN metadata for SEV-ES"),
-        "C": commit_changes(clone, undo(others), "KVM: arm64, riscv: use system_event.ndata and data[0]"),
+        "A": commit_changes(clone, HEADER + X86 + OTHERS, SEED_A),
+        "B": commit_changes(clone, undo(HEADER + X86), SEV_ES),
+        "C": commit_changes(clone, undo(OTHERS), "KVM: arm64, riscv: use system_event.ndata and data[0]"),
     }
     shas["D"] = commit_changes(
         clone,
