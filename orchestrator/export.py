@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,25 +31,33 @@ KIND_LABEL = {VerdictKind.UNCHANGED: "", VerdictKind.NO_BASELINE: "no baseline",
 
 
 def symbol(verdict: Verdict) -> str:
-    if verdict.kind in (VerdictKind.NO_BASELINE, VerdictKind.BASELINE_UNKNOWN):
-        return STATUS_MARK.get(verdict.status, "✓")
-    return SYMBOL[verdict.kind]
+    return _symbol(verdict.kind, verdict.status)
+
+
+def _symbol(kind: VerdictKind, status: Status) -> str:
+    if kind in (VerdictKind.NO_BASELINE, VerdictKind.BASELINE_UNKNOWN):
+        return STATUS_MARK.get(status, "✓")
+    return SYMBOL[kind]
 
 
 def counts(verdict: Verdict) -> str:
     """`1e 2w`, with what changed: `+1e`, `-2w`. None for an infrastructure error: its log says nothing
     about the code."""
-    if verdict.kind == VerdictKind.INFRA:
+    return _texts(*_shape(verdict))[2]
+
+
+def _counts(kind: VerdictKind, errors: int, warnings: int, new_errors: int, gone_errors: int, new_warnings: int, gone_warnings: int) -> str:
+    if kind == VerdictKind.INFRA:
         return ""
     parts = []
-    if verdict.new_errors or verdict.gone_errors:
-        parts.append(_delta(len(verdict.new_errors), len(verdict.gone_errors), "e"))
-    elif verdict.errors:
-        parts.append(f"{verdict.errors}e")
-    if verdict.new_warnings or verdict.gone_warnings:
-        parts.append(_delta(len(verdict.new_warnings), len(verdict.gone_warnings), "w"))
-    elif verdict.warnings:
-        parts.append(f"{verdict.warnings}w")
+    if new_errors or gone_errors:
+        parts.append(_delta(new_errors, gone_errors, "e"))
+    elif errors:
+        parts.append(f"{errors}e")
+    if new_warnings or gone_warnings:
+        parts.append(_delta(new_warnings, gone_warnings, "w"))
+    elif warnings:
+        parts.append(f"{warnings}w")
     return " ".join(parts)
 
 
@@ -57,8 +66,23 @@ def _delta(new: int, gone: int, unit: str) -> str:
 
 
 def cell_text(verdict: Verdict) -> str:
-    label = KIND_LABEL.get(verdict.kind, verdict.kind)
-    return " ".join(p for p in (symbol(verdict), label, counts(verdict)) if p)
+    """The cell of a table: `✗ NEW FAIL +1e`."""
+    return _texts(*_shape(verdict))[0]
+
+
+def _shape(verdict: Verdict) -> tuple[VerdictKind, Status, int, int, int, int, int, int]:
+    """All a verdict's texts depend on: a few tens of shapes among the 30,000 verdicts of a big table."""
+    return (verdict.kind, verdict.status, verdict.errors, verdict.warnings, len(verdict.new_errors), len(verdict.gone_errors),
+            len(verdict.new_warnings), len(verdict.gone_warnings))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _texts(kind: VerdictKind, status: Status, errors: int, warnings: int, *changes: int) -> tuple[str, str, str]:
+    """(the full text, the compact text, the counts) of verdicts of one shape."""
+    said = _counts(kind, errors, warnings, *changes)
+    mark = _symbol(kind, status)
+    full = " ".join(p for p in (mark, KIND_LABEL.get(kind, kind), said) if p)
+    return full, " ".join(p for p in (mark + SHORT[kind], said) if p), said
 
 
 SHORT = {
@@ -95,13 +119,19 @@ def warnings_not_regressions(report: Report, fail_on_warnings: bool = False) -> 
 
 def compact_text(verdict: Verdict) -> str:
     """The cell of a wide table: `✗new +1e`, `✓fix -1e`, `! +2w`."""
-    return " ".join(p for p in (symbol(verdict) + SHORT[verdict.kind], counts(verdict)) if p)
+    return _texts(*_shape(verdict))[1]
 
 
 def reproduce(sha: str, cell: str, rerun: Sequence[str] = ()) -> str:
     """The command that builds this cell of this commit again; `rerun` holds the options (absolute
     paths) that make it find the same tree, matrix and results from any directory."""
-    return shlex.join(["orchestrate", "--commit", sha[:12], "--cells", cell, "--rebuild", *rerun])
+    return f"orchestrate --commit {shlex.quote(sha[:12])} --cells {shlex.quote(cell)} --rebuild{_quoted(tuple(rerun))}"
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted(options: tuple[str, ...]) -> str:
+    """` --tree /src/linux ...`, quoted for a shell: the same for every command of a report."""
+    return "".join(" " + shlex.quote(option) for option in options)
 
 
 def regressions(report: Report, fail_on_warnings: bool = False) -> Iterator[tuple[Row, Verdict]]:
