@@ -133,9 +133,10 @@ def classify(
             return Status.MATRIX_ERROR, "Kconfig dropped what the cell asked for: " + ", ".join(dropped)
     if not failed:
         return Status.PASS, ""
-    for diagnostic in diagnostics:
-        if diagnostic.severity == "error":
-            return Status.FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:  # the headline: the error that ended the build, else the first one
+        diagnostic = next((d for d in errors if d.root_cause), errors[0])
+        return Status.FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")
     return Status.FAIL, first_error(log, prefixes)
 
 

@@ -228,8 +228,9 @@ def diagnostic_painted(paint: Painter, diagnostic: Diagnostic) -> list[str]:
     """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
     option = paint(f" [{diagnostic.option}]", "dim") if diagnostic.option else ""
     count = paint(f" (x{diagnostic.count})", "dim") if diagnostic.count > 1 else ""
+    root = paint(" (root cause)", "bold") if diagnostic.root_cause else ""
     severity = paint(f"{diagnostic.severity}:", "bold red" if diagnostic.severity == "error" else "yellow")
-    lines = [f"  {paint(diagnostic.location + ':', 'bold')} {severity} {diagnostic.message}{option}{count}"]
+    lines = [f"  {paint(diagnostic.location + ':', 'bold')} {severity} {diagnostic.message}{option}{count}{root}"]
     if diagnostic.excerpt:
         lines.append(paint("    " + diagnostic.excerpt[0].strip(), "dim"))
     return lines

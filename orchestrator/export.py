@@ -151,7 +151,8 @@ def causes_count(causes: list[RootCause]) -> str:
 
 def diagnostic_line(diagnostic: Diagnostic) -> str:
     option = f" [{diagnostic.option}]" if diagnostic.option else ""
-    return f"{diagnostic.location}: {diagnostic.severity}: {diagnostic.message}{option}"
+    root = " (root cause)" if diagnostic.root_cause else ""
+    return f"{diagnostic.location}: {diagnostic.severity}: {diagnostic.message}{option}{root}"
 
 
 # --- markdown ---------------------------------------------------------------------------------

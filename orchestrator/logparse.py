@@ -17,16 +17,31 @@ What it understands, as GCC, Clang, binutils, LLVM's ld.lld, Kconfig, modpost, o
     WARNING: unmet direct dependencies detected for X                Kconfig (indented lines are notes)
     WARNING: modpost: vmlinux.o: section mismatch in reference: ...  modpost
     x.o: warning: objtool: f()+0x12: unreachable instruction         objtool
-    make[4]: *** No rule to make target 'x.o', needed by 'y.o'.      make, kept only when nothing else
-                                                                     explains the failure
+    /usr/bin/ld: x86_64/foo.c:77: undefined reference to `g'         GNU ld with debug info: the source line
+    FATAL: modpost: Section mismatches detected.                     modpost's own verdict
+    make[4]: *** No rule to make target 'x.o', needed by 'y.o'.      make: always kept
+    *** Can't find default configuration "x_defconfig"!              make's explanations: kept, with the
+    make[1]: *** [scripts/kconfig/Makefile:94: x_defconfig] Error 1  target that failed as a note
+    make[1]: *** [Makefile:12: vmlinux] Error 2                      "make target failed", only when nothing
+                                                                     else explains the failure
+
+Lines may carry a prefix a CI system added (`00:00:14 `, `[  12.345] `, `2024-05-01T10:00:00.123Z `):
+detected from the first lines of each log, and cut from every line before parsing.
 
 Paths are cut to tree-relative ones: the caller's roots (source tree, build directory), the roots the
-log itself reveals (O=..., .../scripts/Makefile.build), then the first top-level kernel directory.
+log itself reveals (O=..., .../scripts/Makefile.build), then the first top-level kernel directory. A
+path relative to where make was (`make[1]: Entering directory '...'`) is resolved from there first.
+System headers (/usr/include/...) stay absolute: they are not files of the tree. Temporary objects
+(/tmp/ccXXXXXX.o) become `{temporary object}`, so that the same error fingerprints alike every time.
+
+The root cause is the error that ended the build: the first error printed before make's first `***`
+line, else make's own explanation; it is marked (`root_cause`) and every other error stays listed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
@@ -55,15 +70,21 @@ LD_REFERENCE = re.compile(
     r"^(?:(?P<prog>\S*ld(?:\.bfd)?): )?(?P<obj>[^:\s]+):\((?P<section>[^)]*)\): "
     r"(?P<msg>(?:undefined reference|multiple definition|relocation truncated|dangerous relocation).*)$"
 )
+LD_SOURCE = re.compile(  # GNU ld with debug info names the source line: "/usr/bin/ld: x.c:777: undefined reference ..."
+    r"^(?:(?P<prog>\S*ld(?:\.bfd)?): )?(?P<file>[^:\s]+):(?P<line>\d+): "
+    r"(?P<msg>(?:undefined reference|multiple definition|relocation truncated|dangerous relocation).*)$"
+)
 LLD_DIAG = re.compile(r"^(?P<prog>\S*ld\.lld): (?P<sev>error|warning): (?P<msg>.*)$")
 LLD_LOCATION = re.compile(r"\((?P<path>[^()\s]+?):(?P<line>\d+)\)$")
 LLD_OBJECT = re.compile(r"^(?P<obj>[^\s:()]+\.o):\((?P<symbol>[^)]*)\)")
-MODPOST = re.compile(r"^(?P<sev>WARNING|ERROR): modpost: (?P<msg>.*)$")
+MODPOST = re.compile(r"^(?P<sev>WARNING|ERROR|FATAL): modpost: (?P<msg>.*)$")
 KCONFIG = re.compile(r"^WARNING: (?P<msg>unmet direct dependencies detected for \S+)$")
 KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
-MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?): \*\*\* (?P<msg>.*)$")
+MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?|(?P<file>[^\s:]+):(?P<line>\d+)): \*\*\* (?P<msg>.*)$")
+MAKE_DIRECTORY = re.compile(r"^\S*make(?:\[(?P<level>\d+)\])?: (?P<what>Entering|Leaving) directory [`'](?P<dir>/[^']*)'$")
 NO_RULE = re.compile(r"^No rule to make target '(?P<target>[^']+)'(?P<rest>.*?)\.?\s*(?:Stop\.)?$")
 MAKE_ERROR = re.compile(r"^\[(?P<where>[^\]]*?)(?::\d+)?: (?P<target>[^\]]+)\] Error (?P<code>\d+)$")
+MAKE_CHATTER = ("Waiting for unfinished jobs", "Deleting file", "Deleting intermediate file")  # make -j's own news
 GENERATED = re.compile(r"^\d+ (?:warnings?|errors?)(?: and \d+ errors?)? generated\.$")
 OPTION = re.compile(r" \[(?P<opt>-W[^\]]*)\]$")
 BUILD_DIR = re.compile(r"(?:^|\s)O=(?P<dir>/\S+)")
@@ -72,6 +93,22 @@ ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"()\[\],;`]+")
 LOCATION_NUMBERS = re.compile(r"(?P<path>[\w./{}-]+\.\w+):\d+(?::\d+)?")
 HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 TEMP_ASSEMBLER_INPUT = re.compile(r"^(?:\{standard input\}|/tmp/cc\w+\.s)$")
+TEMP_OBJECT = re.compile(r"^/tmp/cc\w+\.o$")  # what gcc compiles to when it compiles and links in one step
+# Where a system's own files live: a path there is not a file of the tree, whatever its directories are named.
+SYSTEM_DIRS = ("/usr/include/", "/usr/local/include/", "/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/lib/", "/lib64/")
+
+# Prefixes CI systems write before each line of a log: clock times (ts, LAVA), dmesg-style seconds,
+# ISO timestamps (GitHub Actions; GitLab adds a stream marker such as 00O). The first that most of a
+# log's first lines carry is cut from all of its lines.
+LINE_PREFIXES = (
+    r"\d{2}:\d{2}:\d{2}(?:\.\d+)? ",
+    r"\[\s*\d+(?:\.\d+)?\] ",
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})? (?:\d{2}[OE]\+? )?",
+    r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} ",
+)
+PREFIX_SAMPLE = 200  # lines looked at to decide
+PREFIX_SHARE = 0.6  # of the non-empty ones that must carry the same prefix
+PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LINE_PREFIXES)
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -79,8 +116,10 @@ KERNEL_TOP = {
     "lib", "mm", "net", "rust", "samples", "scripts", "security", "sound", "tools", "usr", "virt",
 }
 ASSEMBLER_INPUT = "{assembler input}"
+TEMPORARY_OBJECT = "{temporary object}"
 BLOCK_SIZE = 1 << 22
 SKIP_LINES = ("cc1: some warnings being treated as errors", "cc1: all warnings being treated as errors")
+LINKER_FAILED = re.compile(r"^(?:\S*/)?collect2: error: (?P<msg>(?:\S*ld\S*) returned \d+ exit status)$")
 
 
 class LogParser:
@@ -99,20 +138,44 @@ class LogParser:
         self.chain_growing = False
         self.ld_object = ""
         self.ld_function = ""
-        self.no_rule: dict[str, int] = {}  # make's "No rule to make target" messages, with counts
         self.first_make_error = ""  # the first (innermost) "[target] Error N"
+        self.linker_failed = ""  # "ld returned 1 exit status", from gcc's driver
+        self.explained: Diagnostic | None = None  # make's last explanation, until the target that failed
+        self.banners: list[str] = []  # `*** ...` lines a Makefile echoed, until make says whether it failed
+        self.directories: list[str] = []  # where make is, from its Entering/Leaving directory lines
+        self.prefix: re.Pattern | None = None  # what a CI system wrote before each line
+        self.prefix_decided = False
+        self.opened = 0  # records opened so far: each one's place in the log
+        self.open_place = 0
+        self.first_seen: dict[tuple, int] = {}  # key → the place of its first occurrence
+        self.failure_place: int | None = None  # records opened before make's first `***`
 
     # --- input ---------------------------------------------------------------------------------
+
+    def detect_prefix(self, lines: Iterable[str]) -> None:
+        """Decide, from a log's first lines, which prefix a CI system wrote before each line (if any)."""
+        self.prefix_decided = True
+        sample = [line for line in lines if line.strip()][:PREFIX_SAMPLE]
+        for pattern in PREFIX_PATTERNS:
+            if sample and sum(1 for line in sample if pattern.match(line)) >= PREFIX_SHARE * len(sample):
+                self.prefix = pattern
+                return
 
     def feed(self, raw: str | bytes) -> None:
         """One line (its newline may be there or not)."""
         line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if self.prefix is not None:
+            line = self.prefix.sub("", line, count=1)
         self._line(line.rstrip("\r\n"))
 
     def feed_text(self, text: str) -> None:
         """Many whole lines at once: the fast path for big logs."""
         if "\r" in text:
             text = text.replace("\r\n", "\n")
+        if not self.prefix_decided:
+            self.detect_prefix(text[: 1 << 16].split("\n"))
+        if self.prefix is not None:
+            text = self.prefix.sub("", text)  # one pass in C over the block; plain logs pay nothing
         line_of = self._line
         for line in text.split("\n"):
             line_of(line)
@@ -124,14 +187,10 @@ class LogParser:
             return
         first = line[0]
         if first == "m" and line.startswith("make"):  # tuxmake's commands and make's own messages
-            if self.open is not None:  # they end whatever the compiler was printing
-                self._close()
-            self.chain_growing = False
-            if line.startswith("make --silent"):
-                self._learn_build_dir(line)
-            elif "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:
-                self._make_failure(line, match["msg"])
-            return
+            return self._make_line(line)
+        if first == "*" and line.startswith("*** ") and line[4:].strip():  # Kconfig's Makefile: `*** Can't find ...!`
+            self.banners.append(line[4:].strip())  # an explanation only if make then fails
+            return None
         if self.open is not None and self._continues(line):
             return
         # Include chains come first: they are the only lines whose meaning depends on the line before.
@@ -141,6 +200,17 @@ class LogParser:
         if first == "#" or ": " not in line:  # tuxmake's comments; and every record starts with ": "
             return
         self._record(line, first)
+
+    def _make_line(self, line: str) -> None:
+        if self.open is not None:  # make's lines end whatever the compiler was printing
+            self._close()
+        self.chain_growing = False
+        if line.startswith("make --silent"):
+            self._learn_build_dir(line)
+        elif "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:
+            self._make_failure(line, match)
+        elif line.endswith("'") and (match := MAKE_DIRECTORY.match(line)) is not None:
+            self._directory(match["what"], match["dir"])
 
     def _release_held(self, line: str) -> bool:
         """A bare source line clang printed: its excerpt if a caret line follows (True: both are taken)."""
@@ -153,17 +223,45 @@ class LogParser:
         self._line(held)
         return False
 
-    def _make_failure(self, line: str, failure: str) -> None:
-        """make's `*** [target] Error N`: the first one, and every `No rule to make target`, are kept."""
+    def _make_failure(self, line: str, match: re.Match) -> None:
+        """make's `***` lines: `No rule to make target` and make's other explanations are records; the
+        first `[target] Error N` is kept for when nothing else explains the failure, and names the
+        target an explanation was about."""
         self._learn_source_root(line)
-        if failure.startswith("No rule"):
-            self.no_rule[failure] = self.no_rule.get(failure, 0) + 1
-        elif not self.first_make_error:
-            self.first_make_error = failure
+        if self.failure_place is None:
+            self.failure_place = self.opened
+        failure = match["msg"]
+        if (error := MAKE_ERROR.match(failure)) is not None:
+            if not self.first_make_error:
+                self.first_make_error = failure
+            for banner in self.banners:  # what the failing recipe echoed before it failed explains it
+                self._add(Diagnostic("error", "", None, None, banner, tool="make"), "")
+                self.explained = self.open
+            self.banners = []
+            if self.explained is not None:
+                self.explained.notes.append(f"target: {self.relative(error['target'])} ({self.relative.text(error['where'])})")
+                self.explained = None
+            return
+        if failure.startswith(MAKE_CHATTER):
+            return
+        message = failure.removesuffix("Stop.").rstrip(" .")
+        if (no_rule := NO_RULE.match(failure)) is not None:
+            diagnostic = Diagnostic("error", no_rule["target"], None, None, message, tool="make")
+        else:  # "Can't find default configuration ...!", "missing separator", ...
+            line_number = int(match["line"]) if match["line"] else None
+            diagnostic = Diagnostic("error", match["file"] or "", line_number, None, message, tool="make")
+        self._add(diagnostic, "")
+        self.explained = diagnostic
+
+    def _directory(self, what: str, directory: str) -> None:
+        if what == "Entering":
+            self.directories.append(directory)
+        elif directory in self.directories:
+            del self.directories[len(self.directories) - 1 - self.directories[::-1].index(directory)]
 
     def _record(self, line: str, first: str) -> None:
         """A line that may start a record: compiler, assembler, Kconfig, modpost, linker or a tool."""
-        if first == "W" or first == "E":
+        if first == "W" or first == "E" or first == "F":
             if (match := KCONFIG.match(line)) is not None:
                 return self._add(Diagnostic("warning", "", None, None, match["msg"], tool="kconfig"), "kconfig")
             if (match := MODPOST.match(line)) is not None:
@@ -180,8 +278,19 @@ class LogParser:
             self.context_file = match["file"]
             self.context_function = "" if match["top"] else _unquote(match["fn"])
             return None
+        return self._tool_record(line)
+
+    def _tool_record(self, line: str) -> None:
+        """Lines of the linkers, of make naming a makefile line, of gcc's driver and of other tools."""
+        if (match := LINKER_FAILED.match(line)) is not None:  # gcc's driver after ld failed: kept for when ld said nothing
+            self.linker_failed = self.linker_failed or match["msg"]
+            return None
         if (match := LD_REFERENCE.match(line)) is not None:
             return self._ld_reference(match)
+        if (match := LD_SOURCE.match(line)) is not None:
+            return self._ld_source(match)
+        if "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:  # "Makefile:12: *** missing separator.  Stop."
+            return self._make_failure(line, match)
         if (match := LD_IN_FUNCTION.match(line)) is not None:
             self.ld_object, self.ld_function = match["obj"], match["fn"]
             return None
@@ -248,7 +357,8 @@ class LogParser:
         line, column = int(match["line"]), int(match["col"]) if match["col"] else None
         if severity == "note":
             if self.open is not None and self.open_kind != "lld":
-                self.open.notes.append(f"{file}:{line}{f':{column}' if column else ''}: {message}")
+                where = _joined(self.directories[-1], file) if self.directories else file
+                self.open.notes.append(f"{where}:{line}{f':{column}' if column else ''}: {message}")
                 self.open_kind = "note"
             return
         tool = "compiler"
@@ -289,6 +399,10 @@ class LogParser:
         diagnostic = Diagnostic("error", obj, None, None, message, tool="linker", function=self.ld_function)
         self._add(diagnostic, "")
 
+    def _ld_source(self, match: re.Match) -> None:
+        diagnostic = Diagnostic("error", match["file"], int(match["line"]), None, match["msg"], tool="linker", function=self.ld_function)
+        self._add(diagnostic, "")
+
     def _modpost(self, match: re.Match) -> None:
         message = match["msg"]
         file = ""
@@ -296,12 +410,17 @@ class LogParser:
             file, message = obj["file"], obj["rest"]
         elif (module := re.search(r"\[(?P<file>[^\]]+\.ko)\]", message)) is not None:
             file = module["file"]
-        severity = "error" if match["sev"] == "ERROR" else "warning"
+        severity = "warning" if match["sev"] == "WARNING" else "error"  # ERROR, and FATAL: modpost's verdict
         self._add(Diagnostic(severity, file, None, None, message, tool="modpost"), "modpost")
 
     def _add(self, diagnostic: Diagnostic, kind: str) -> None:
         self._close()
+        if self.directories:  # a path relative to where make was when it was printed
+            where = self.directories[-1]
+            diagnostic.file = _joined(where, diagnostic.file)
+            diagnostic.include_chain = [_joined(where, location) for location in diagnostic.include_chain]
         self.open, self.open_kind = diagnostic, kind
+        self.open_place, self.opened = self.opened, self.opened + 1
 
     def _excerpt(self, line: str) -> None:
         if self.open is not None and len(self.open.excerpt) < 8:
@@ -318,6 +437,7 @@ class LogParser:
         found = self.found.get(key)
         if found is None:
             self.found[key] = diagnostic
+            self.first_seen[key] = self.open_place
             return
         found.count += diagnostic.count
         # Under make -j the occurrences come in any order: keep the same one whatever the timing.
@@ -331,7 +451,8 @@ class LogParser:
             self.relative.learn(match["dir"])
 
     def _learn_source_root(self, line: str) -> None:
-        if (match := SOURCE_ROOT.search(line)) is not None:
+        # `<tree>/Makefile:NNN` names the tree; `<tree>/scripts/kconfig/Makefile:94` would name scripts/kconfig
+        if (match := SOURCE_ROOT.search(line)) is not None and "/scripts/" not in match["root"] + "/":
             self.relative.learn(match["root"])
 
     # --- output --------------------------------------------------------------------------------
@@ -342,31 +463,26 @@ class LogParser:
             self._close()
             self._line(held)
         self._close()
-        diagnostics = list(self.found.values())
-        if not any(d.severity == "error" for d in diagnostics):
-            diagnostics += self._make_diagnostics(self.relative)
+        if self.linker_failed and not any(d.severity == "error" and d.tool == "linker" for d in self.found.values()):
+            self._add(Diagnostic("error", "", None, None, self.linker_failed, tool="linker"), "")
+            self._close()
+        if not any(d.severity == "error" for d in self.found.values()) and (match := MAKE_ERROR.match(self.first_make_error)):
+            # make's own failure, when no compiler, linker, modpost or make explanation says more
+            self._add(Diagnostic("error", match["target"], None, None, f"make target failed: Error {match['code']}", tool="make"), "")
+            self._close()
+        self._mark_root_cause()
         # Sorted by place, not by the order make -j happened to print them in.
-        return sorted(diagnostics, key=_place)
+        return sorted(self.found.values(), key=_place)
 
-    def _make_diagnostics(self, relative: _Relativizer) -> list[Diagnostic]:
-        """make's own failures, for when no compiler, linker or modpost error explains them."""
-        found: dict[str, Diagnostic] = {}
-        for failure, count in self.no_rule.items():
-            if (match := NO_RULE.match(failure)) is not None:
-                target = relative(match["target"])
-                message = f"No rule to make target '{target}'{relative.text(match['rest'])}".rstrip(" .")
-                diagnostic = Diagnostic("error", target, None, None, message, tool="make", count=count)
-                diagnostic.fingerprint = fingerprint(diagnostic)
-                if diagnostic.fingerprint in found:
-                    found[diagnostic.fingerprint].count += count
-                else:
-                    found[diagnostic.fingerprint] = diagnostic
-        if not found and (match := MAKE_ERROR.match(self.first_make_error)) is not None:
-            target = relative(match["target"])
-            diagnostic = Diagnostic("error", target, None, None, f"make target failed: Error {match['code']}", tool="make")
-            diagnostic.fingerprint = fingerprint(diagnostic)
-            found[diagnostic.fingerprint] = diagnostic
-        return list(found.values())
+    def _mark_root_cause(self) -> None:
+        """The error that ended the build: the first printed before make's first `***` (make -j prints
+        `***` once a command failed), else make's own explanation, else the first error."""
+        errors = sorted((self.first_seen[key], key) for key, d in self.found.items() if d.severity == "error")
+        if not errors:
+            return
+        before = [key for place, key in errors if self.failure_place is None or place < self.failure_place]
+        explained = [key for _, key in errors if self.found[key].tool == "make"]
+        self.found[(before or explained or [errors[0][1]])[0]].root_cause = True
 
 
 def parse(log: Iterable[str | bytes] | BinaryIO, roots: Sequence[str] = ()) -> list[Diagnostic]:
@@ -375,7 +491,10 @@ def parse(log: Iterable[str | bytes] | BinaryIO, roots: Sequence[str] = ()) -> l
     parser = LogParser(roots)
     read = getattr(log, "read", None)
     if read is None:
-        for line in log:
+        lines = iter(log)
+        head = list(itertools.islice(lines, PREFIX_SAMPLE))
+        parser.detect_prefix(line.decode("utf-8", "replace") if isinstance(line, bytes) else line for line in head)
+        for line in itertools.chain(head, lines):
             parser.feed(line)
         return parser.finish()
     rest = b""
@@ -425,7 +544,7 @@ class _Relativizer:
             self.cache.clear()
 
     def __call__(self, path: str) -> str:
-        if not path or path == ASSEMBLER_INPUT:
+        if not path or path in (ASSEMBLER_INPUT, TEMPORARY_OBJECT):
             return path
         cached = self.cache.get(path)
         if cached is None:
@@ -437,6 +556,8 @@ class _Relativizer:
     def _relative(self, path: str) -> str:
         if TEMP_ASSEMBLER_INPUT.match(path):
             return ASSEMBLER_INPUT
+        if TEMP_OBJECT.match(path):
+            return TEMPORARY_OBJECT
         if not path.startswith("/"):
             return posixpath.normpath(path)
         parts = path.split("/")
@@ -445,6 +566,8 @@ class _Relativizer:
             prefix = "/".join(parts[:end])
             if prefix in self.given or prefix in self.learned:
                 return posixpath.normpath("/".join(parts[end:]))
+        if path.startswith(SYSTEM_DIRS):
+            return posixpath.normpath(path)  # /usr/include/stdio.h is the system's, never the tree's usr/
         for index, part in enumerate(parts[:-1]):
             if part in KERNEL_TOP:
                 return posixpath.normpath("/".join(parts[index:]))
@@ -469,6 +592,13 @@ def _normalize(diagnostic: Diagnostic, relative: _Relativizer) -> None:
     if diagnostic.notes:
         diagnostic.notes = [_relative_note(note, relative) for note in diagnostic.notes]
     diagnostic.fingerprint = fingerprint(diagnostic)
+
+
+def _joined(directory: str, path: str) -> str:
+    """`path` (or `path:line`) as seen from `directory`: kept when it is absolute or no file at all."""
+    if not path or path.startswith(("/", "{", "<")):
+        return path
+    return posixpath.normpath(posixpath.join(directory, path))
 
 
 def _relative_location(location: str, relative: _Relativizer) -> str:

@@ -177,6 +177,7 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
     count: int = 1  # occurrences in the log (a header error reached from N files is one diagnostic)
     fingerprint: str = ""
+    root_cause: bool = False  # the error that ended the build (one per failed build log)
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: its deep copies dominate exporting a large report.
@@ -194,6 +195,7 @@ class Diagnostic:
             "notes": list(self.notes),
             "count": self.count,
             "fingerprint": self.fingerprint,
+            "root_cause": self.root_cause,
         }
 
     @classmethod

@@ -147,6 +147,10 @@ MIGRATIONS = [
     CREATE INDEX first_bad_by_tip ON first_bad (tip);
     CREATE INDEX first_bad_by_bad ON first_bad (bad);
     """,
+    # The error that ended the build, among a failed build's diagnostics (1); 0 for every other one.
+    """
+    ALTER TABLE diagnostics ADD COLUMN root_cause INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
@@ -332,8 +336,8 @@ class Store:
         )
         self.db.executemany(
             """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
-                   function, include_chain, excerpt, notes, count, fingerprint)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   function, include_chain, excerpt, notes, count, fingerprint, root_cause)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
                     cursor.lastrowid,
@@ -351,6 +355,7 @@ class Store:
                     json.dumps(d.notes),
                     d.count,
                     d.fingerprint,
+                    int(d.root_cause),
                 )
                 for position, d in enumerate(result.diagnostics)
             ],
@@ -674,6 +679,7 @@ def _diagnostic(row: sqlite3.Row) -> Diagnostic:
         notes=_json_list(row["notes"]),
         count=row["count"],
         fingerprint=row["fingerprint"],
+        root_cause=bool(row["root_cause"]),
     )
 
 

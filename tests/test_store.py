@@ -41,11 +41,11 @@ def test_diagnostics_are_stored_with_their_build_and_replaced_with_it(tmp_path):
         "error", "arch/riscv/kvm/vcpu_sbi.c", 87, 26, "'struct <anonymous>' has no member named 'flags'",
         function="kvm_riscv_vcpu_sbi_system_reset", include_chain=["include/linux/kvm_host.h:45"],
         excerpt=["   87 |  run->system_event.flags = 1;", "      |                   ^"], notes=["n"], count=2,
-        fingerprint="9d1610a71ffa2ae2",
+        fingerprint="9d1610a71ffa2ae2", root_cause=True,
     )
     warning = Diagnostic("warning", "arch/riscv/kvm/vcpu.c", 3, None, "unused", option="-Wunused-variable")
     store.add_build(result(c, Status.FAIL, diagnostics=[error, warning]))
-    assert store.builds(SHA)[0].diagnostics == [error, warning]
+    assert store.builds(SHA)[0].diagnostics == [error, warning]  # the root cause marked as such
     store.add_build(result(c, Status.PASS))
     assert store.builds(SHA)[0].diagnostics == []
     assert store.db.execute("SELECT COUNT(*) FROM diagnostics").fetchone()[0] == 0

@@ -116,6 +116,10 @@ SCENARIOS = {
         "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
         [("arch/riscv/kvm/Kconfig", "\tselect SRCU\n", "\tselect SRCU\n\tselect CRYPTO_DEV_CCP_DD\n")],
     ),
+    "x86_64-gcc-no-such-defconfig": (  # make's own explanation: *** Can't find default configuration "..."!
+        "{arch: x86_64, toolchain: gcc, kconfig: orchestrator_defconfig}",
+        [],
+    ),
     "riscv-gcc-no-rule": (
         "{arch: riscv, toolchain: gcc, fragments: [kvm]}",
         [("arch/riscv/kvm/Makefile", "kvm-y += vcpu.o\n", "kvm-y += vcpu.o\nkvm-y += orchestrator_missing.o\n")],
@@ -123,19 +127,85 @@ SCENARIOS = {
 }
 
 
+# Logs written without tuxmake, as other CIs write them: plain make in a worktree of the scenario's commit,
+# its output (stdout and stderr) piped through `ts` (moreutils) where a CI prefixes each line with a time.
+# name: ([(path, old, new)], [command, ...], the filter every line goes through, or None)
+SELFTEST_CALL = (
+    "tools/testing/selftests/kvm/kvm_create_max_vcpus.c",
+    "int main(int argc, char *argv[])\n{\n",
+    "void orchestrator_missing_helper(void);\n\nint main(int argc, char *argv[])\n{\n\torchestrator_missing_helper();\n",
+)
+RISCV_FLAGS = ("arch/riscv/kvm/vcpu_sbi.c", "run->system_event.ndata = 1;", "run->system_event.flags = 1;")
+SELFTESTS = ["make", "-C", "tools/testing/selftests/kvm", "-j2", "-k"]  # -k: every broken test, as tuxmake keeps going
+RISCV_KVM = [
+    ["make", "-s", "-j2", "O={build}", "ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-", "defconfig"],
+    ["scripts/config", "--file", "{build}/.config", "--enable", "KVM"],
+    ["make", "-s", "-j2", "O={build}", "ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-", "olddefconfig"],
+    ["make", "-j2", "O={build}", "ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-", "arch/riscv/kvm/"],
+]
+PLAIN = {
+    "x86_64-gcc-selftests-undefined-reference": (  # compiled and linked in one step: ld names /tmp/ccXXXXXX.o
+        [SELFTEST_CALL], [["make", "-s", "headers_install"], SELFTESTS], None,
+    ),
+    "arm64-gcc-selftests-undefined-reference": (
+        [SELFTEST_CALL],
+        [["make", "-s", "ARCH=arm64", "headers_install"], [*SELFTESTS, "ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"]],
+        None,
+    ),
+    "x86_64-gcc-selftests-m32-system-header": (  # 32-bit userspace without gcc-multilib's headers
+        [], [["make", "-s", "headers_install"], [*SELFTESTS, "CC=gcc -m32"]], None,
+    ),
+    "riscv-gcc-missing-member-ts-clock": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%H:%M:%S"]),  # ts, LAVA
+    "riscv-gcc-missing-member-ts-iso": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%Y-%m-%dT%H:%M:%.SZ"]),  # GitHub Actions
+    "riscv-gcc-missing-member-ts-uptime": ([RISCV_FLAGS], RISCV_KVM, ["ts", "-s", "[%.s]"]),  # seconds since the start
+}
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def make(name: str, tree: Path, work: Path) -> Path:
-    spec, edits = SCENARIOS[name]
+def commit(name: str, tree: Path, work: Path, edits: list) -> tuple[Path, str]:
+    """The scenario's commit on top of the demo tree's HEAD, in a shared clone under `work`."""
     clone = work / "linux"
     if not clone.exists():
         subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(tree), str(clone)], check=True)
     git(clone, "update-ref", "HEAD", git(tree, "rev-parse", "HEAD"))  # every scenario starts from the base
-    sha = ""
+    sha = git(clone, "rev-parse", "HEAD")
     for path, old, new in edits:
         sha = commit_change(clone, path, old, new, f"corpus: {name}")
+    return clone, sha
+
+
+def make_plain(name: str, tree: Path, work: Path) -> Path:
+    """A PLAIN scenario: its commands in a worktree of its commit, each announced by a `$` line, all of
+    it (through the filter, if any) into NAME.log."""
+    edits, steps, through = PLAIN[name]
+    clone, sha = commit(name, tree, work, edits)
+    source, build = work / name / "src", work / name / "build"
+    git(clone, "worktree", "add", "--quiet", "--detach", str(source), sha)
+    env = {**os.environ, "LANG": "C", "TZ": "UTC"}
+    with open(HERE / f"{name}.log", "wb") as log:
+        sink = subprocess.Popen(through, stdin=subprocess.PIPE, stdout=log, env=env) if through else None
+        out = sink.stdin if sink is not None else log
+        assert out is not None
+        for step in steps:
+            argv = [word.replace("{build}", str(build)) for word in step]
+            out.write(("$ " + " ".join(argv) + "\n").encode())
+            out.flush()
+            done = subprocess.run(argv, cwd=source, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if sink is not None:
+            out.close()
+            sink.wait()
+    assert done.returncode != 0, f"{name}: the last step did not fail"
+    return HERE / f"{name}.log"
+
+
+def make(name: str, tree: Path, work: Path) -> Path:
+    if name in PLAIN:
+        return make_plain(name, tree, work)
+    spec, edits = SCENARIOS[name]
+    clone, sha = commit(name, tree, work, edits)
     matrix = work / name / "matrix.yaml"
     matrix.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PROJECT / "configs", matrix.parent / "configs")
@@ -178,7 +248,7 @@ def plain_make(clone: Path, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tree", type=Path, default=PROJECT / "build" / "linux")
-    parser.add_argument("--only", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--only", nargs="*", default=[*SCENARIOS, *PLAIN])
     parser.add_argument("--show", metavar="NAME", help="print what the parser finds in NAME.log, to compare")
     args = parser.parse_args()
     if args.show:
