@@ -479,3 +479,17 @@ def nightly(console: Console, run: Nightly) -> None:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:
         console.print(f"report: {run.report_dir}/report.md and report.json", highlight=False)
+
+
+def parsed(console: Console, log: str, diagnostics: list[Diagnostic]) -> None:
+    """`orchestrate parse`: a count, the root cause, then every record with its first excerpt line."""
+    paint = Painter(console)
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = sum(d.severity == "warning" for d in diagnostics)
+    root = next((d for d in diagnostics if d.root_cause), None)
+    lines = [paint(f"{log}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}", "bold")]
+    if root is not None:
+        lines.append(f"root cause: {export.diagnostic_line(root).removesuffix(' (root cause)')}")
+    for diagnostic in diagnostics:
+        lines += diagnostic_painted(paint, diagnostic)
+    console.file.write("\n".join(lines) + "\n")

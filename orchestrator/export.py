@@ -252,8 +252,22 @@ def as_json(report: Report, fail_on_warnings: bool = False) -> str:
     return json.dumps(document) + "\n"  # no indent: json's fast C encoder only runs without it
 
 
+def parsed_json(log: str, diagnostics: list[Diagnostic]) -> str:
+    """`orchestrate parse --format json`: a log's records, schema output-1.json#/$defs/parsed_log."""
+    root = next((d for d in diagnostics if d.root_cause), None)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "log": log,
+        "errors": sum(d.severity == "error" for d in diagnostics),
+        "warnings": sum(d.severity == "warning" for d in diagnostics),
+        "root_cause": root.to_dict() if root else None,
+        "diagnostics": [d.to_dict() for d in diagnostics],
+    }
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
 def schema(document: str) -> dict:
-    """The JSON Schema of an output ("report" or "nightly"), as shipped in orchestrator/schemas/."""
+    """The JSON Schema of an output ("report", "nightly" or "parsed_log"), as shipped in orchestrator/schemas/."""
     shipped = json.loads(files("orchestrator").joinpath("schemas", SCHEMA_FILE).read_text())
     return {**shipped, "$ref": f"#/$defs/{document}"}
 

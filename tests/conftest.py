@@ -31,10 +31,10 @@ def command_env(**extra: str) -> dict:
     return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200", **extra}
 
 
-def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real command line, as a user would."""
+def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real command line, as a user would (`input`: its standard input)."""
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, env=command_env(**(env or {}))
+        [sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True, env=command_env(**(env or {})), input=input
     )
 
 

@@ -9,10 +9,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import commit_change, descendants, orchestrate, start, still_running
 
-from orchestrator import cli
+from orchestrator import cli, export
 from orchestrator.cli import commands
 from orchestrator.errors import GitError, StoreError
 from orchestrator.store import Store
@@ -166,7 +167,7 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
         (["--commit"], "argument --commit: expected one argument; see orchestrate --help"),
         (["--commit", "HEAD", "--runtime", "lxc"], "argument --runtime: invalid choice: 'lxc'"),
         (["--commit", "HEAD...HEAD"], "--commit 'HEAD...HEAD': A...B (commits on either side) is not a line of history; give A..B"),
-        (["frobnicate"], "unknown command 'frobnicate'; the commands are plan, show, report, bisect, nightly, images, demo-tree, recover"),
+        (["frobnicate"], "unknown command 'frobnicate'; the commands are plan, show, report, bisect, nightly, parse, images, demo-tree, recover"),
         (["bisect", "HEAD"], "bisect 'HEAD': give a range GOOD..BAD: the first commit good, the last one bad"),
         (["show", "zz!!"], "show 'zz!!': no such commit in"),
         (["report", "HEAD"], "report 'HEAD': no stored results for {head}; build it first with `orchestrate --commit HEAD`"),
@@ -256,3 +257,37 @@ def test_version_is_the_packages():
 
     run = orchestrate("--version")
     assert run.returncode == 0 and run.stdout == f"orchestrate {__version__}\n"
+
+
+LOGS = Path(__file__).resolve().parent / "data" / "logs"
+
+
+def test_parse_prints_any_logs_records_with_its_root_cause_and_needs_no_store(tmp_path):
+    log = LOGS / "riscv-gcc-missing-member-ts-clock.log"  # plain make, every line timestamped by `ts`
+    run = orchestrate("parse", str(log), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:2] == [
+        f"{log}: 1 error, 0 warnings",
+        "root cause: arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'",
+    ]
+    assert list(tmp_path.iterdir()) == []  # no results directory, no store
+
+
+def test_parse_as_json_follows_its_schema_and_reads_standard_input(tmp_path):
+    log = LOGS / "x86_64-gcc-no-such-defconfig.log"
+    run = orchestrate("parse", "-", "--format", "json", cwd=tmp_path, input=log.read_text())
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    jsonschema.validate(document, export.schema("parsed_log"))
+    assert (document["log"], document["errors"], document["warnings"]) == ("-", 1, 0)
+    assert document["root_cause"]["message"] == "Can't find default configuration \"arch/x86/configs/orchestrator_defconfig\"!"
+    assert document["root_cause"]["notes"] == ["target: orchestrator_defconfig (scripts/kconfig/Makefile)"]
+
+
+def test_parse_of_a_log_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
+    run = orchestrate("parse", str(tmp_path / "missing.log"))
+    assert run.returncode == 2
+    missing = tmp_path / "missing.log"
+    said = f"{missing}: cannot be read (No such file or directory); give a build log file, or - for standard input"
+    assert run.stderr == f"orchestrate: error: {said}\n"

@@ -112,6 +112,20 @@ def parser() -> ArgumentParser:
     images.add_argument("--toolchain", action="append", default=[], choices=("gcc", "clang"), help="only these toolchains (repeatable)")
     images.set_defaults(func=commands.images)
 
+    parse = sub.add_parser(
+        "parse",
+        help="print the diagnostics orchestrate finds in any build log, and its root cause",
+        description="Parse a kernel build log (tuxmake's build.log, plain make output, or a log another CI wrote, "
+        "with timestamps or not) into the records orchestrate stores: errors and warnings with tree-relative "
+        "paths, and the root cause (the error that ended the build) marked. Needs no store, tree or matrix; exit 0.",
+    )
+    parse.add_argument("log", help="the log file, or - for standard input")
+    parse.add_argument(
+        "--root", action="append", default=[], metavar="PATH", help="a source or build directory the log's paths start with (repeatable)"
+    )
+    parse.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
+    parse.set_defaults(func=commands.parse)
+
     demo = sub.add_parser(
         "demo-tree",
         help="make a git tree of Debian's linux-source-6.1 to build",
@@ -132,7 +146,7 @@ def parser() -> ArgumentParser:
     return top
 
 
-COMMANDS = ("plan", "show", "report", "bisect", "nightly", "images", "demo-tree", "recover")
+COMMANDS = ("plan", "show", "report", "bisect", "nightly", "parse", "images", "demo-tree", "recover")
 
 
 def _nightly(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import console as views
-from .. import export, pipeline, tree
+from .. import export, logparse, pipeline, tree
 from .. import images as container_images
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
@@ -269,6 +269,23 @@ def recover(args: Namespace, out: Console) -> int:
     out.print(f"the damaged database is kept as {recovered.damaged}", highlight=False)
     if recovered.lost:
         out.print(f"rows of {', '.join(recovered.lost)} on damaged pages are lost; those builds count as missing and build again", highlight=False)
+    return 0
+
+
+def parse(args: Namespace, out: Console) -> int:
+    """A view of any build log: exit 0 whatever it holds."""
+    if args.log == "-":
+        diagnostics = logparse.parse(sys.stdin.buffer, args.root)
+    else:
+        try:
+            with open(args.log, "rb") as log:
+                diagnostics = logparse.parse(log, args.root)
+        except OSError as error:
+            raise UserError(f"{args.log}: cannot be read ({error.strerror}); give a build log file, or - for standard input") from None
+    if args.format == "json":
+        out.file.write(export.parsed_json(args.log, diagnostics))
+    else:
+        views.parsed(out, args.log, diagnostics)
     return 0
 
 
