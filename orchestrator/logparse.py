@@ -93,6 +93,7 @@ ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"()\[\],;`]+")
 LOCATION_NUMBERS = re.compile(r"(?P<path>[\w./{}-]+\.\w+):\d+(?::\d+)?")
 HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 TEMP_ASSEMBLER_INPUT = re.compile(r"^(?:\{standard input\}|/tmp/cc\w+\.s)$")
+SOURCE_SUFFIXES = (".c", ".S", ".s", ".cc", ".cpp", ".rs")
 TEMP_OBJECT = re.compile(r"^/tmp/cc\w+\.o$")  # what gcc compiles to when it compiles and links in one step
 # Where a system's own files live: a path there is not a file of the tree, whatever its directories are named.
 SYSTEM_DIRS = ("/usr/include/", "/usr/local/include/", "/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/lib/", "/lib64/")
@@ -109,6 +110,12 @@ LINE_PREFIXES = (
 PREFIX_SAMPLE = 200  # lines looked at to decide
 PREFIX_SHARE = 0.6  # of the non-empty ones that must carry the same prefix
 PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LINE_PREFIXES)
+
+# Bumped whenever the records of a log may change (files, messages, fingerprints): results stored by an
+# older version are parsed again from their build.log before they are judged (pipeline.reparse_stale),
+# so that an unchanged error never shows as one gone and one new. 2: the root cause, ld's source files,
+# system headers, make's explanations.
+VERSION = 2
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -188,9 +195,10 @@ class LogParser:
         first = line[0]
         if first == "m" and line.startswith("make"):  # tuxmake's commands and make's own messages
             return self._make_line(line)
-        if first == "*" and line.startswith("*** ") and line[4:].strip():  # Kconfig's Makefile: `*** Can't find ...!`
-            self.banners.append(line[4:].strip())  # an explanation only if make then fails
+        if first == "*" and line.startswith("***"):  # Kconfig's Makefile: `*** Can't find default configuration ...!`
+            self.banners.append(line[3:].strip())  # an explanation only if make fails right after it
             return None
+        self.banners = []  # make went on: what it echoed was news, not why it stopped
         if self.open is not None and self._continues(line):
             return
         # Include chains come first: they are the only lines whose meaning depends on the line before.
@@ -234,8 +242,9 @@ class LogParser:
         if (error := MAKE_ERROR.match(failure)) is not None:
             if not self.first_make_error:
                 self.first_make_error = failure
-            for banner in self.banners:  # what the failing recipe echoed before it failed explains it
-                self._add(Diagnostic("error", "", None, None, banner, tool="make"), "")
+            explanation = " ".join(banner for banner in self.banners if banner)
+            if explanation:  # what the failing recipe echoed right before it failed explains it
+                self._add(Diagnostic("error", "", None, None, explanation, tool="make"), "")
                 self.explained = self.open
             self.banners = []
             if self.explained is not None:
@@ -394,10 +403,13 @@ class LogParser:
             self._add(Diagnostic(severity, "", None, None, f"{posixpath.basename(program)}: {message}"), "")
 
     def _ld_reference(self, match: re.Match) -> None:
-        obj = self.ld_object or match["obj"]
-        message = match["msg"]
-        diagnostic = Diagnostic("error", obj, None, None, message, tool="linker", function=self.ld_function)
-        self._add(diagnostic, "")
+        """`main.c:(.text+0x41): undefined reference to ...` after `init/main.o: in function ...`: the
+        source file is init/main.c (the object's directory, the file ld names); else the object."""
+        named, obj = match["obj"], self.ld_object
+        file = obj or named
+        if obj and named.endswith(SOURCE_SUFFIXES) and "/" not in named:
+            file = named if TEMP_OBJECT.match(obj) else posixpath.join(posixpath.dirname(obj), named)
+        self._add(Diagnostic("error", file, None, None, match["msg"], tool="linker", function=self.ld_function), "")
 
     def _ld_source(self, match: re.Match) -> None:
         diagnostic = Diagnostic("error", match["file"], int(match["line"]), None, match["msg"], tool="linker", function=self.ld_function)
