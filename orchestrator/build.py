@@ -176,6 +176,7 @@ def _read_build(result: BuildResult, build: Any, request: BuildRequest, output: 
     config = _read_text(output / "config")
     roots = [request.source, str(build_dir)]
     result.diagnostics = logparse.parse(log.splitlines(), roots)
+    result.parser = logparse.VERSION
     result.status, result.reason = classify.classify(
         request.tuxmake_cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
     )

@@ -139,6 +139,7 @@ class BuildResult:
     warnings: int = 0
     artifacts_dir: str = ""  # relative to the results directory ("<sha>/<cell>"), so a moved store still works
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    parser: int = 0  # the logparse.VERSION that made `diagnostics` from build.log; 0: not from a log (a check's)
 
 
 class Outcome(StrEnum):

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import bisect, containers, export, regress, tree
+from . import bisect, containers, export, logparse, regress, tree
 from .build import BuildRequest
 from .errors import RevisionError, TreeError, WorkRootError
 from .executors import Executor, Progress, local, quiet
 from .lock import Busy, Lock
 from .matrix import Matrix
-from .models import BuildResult, Check, Commit, FirstBad, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind
+from .models import BuildResult, Check, Commit, Diagnostic, FirstBad, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind, is_check
 from .store import Store
 
 Say = Callable[[str], None]
@@ -390,6 +390,34 @@ def first_bad_commits(
         answer.commits = {sha: stored.get(sha) or tree.commit_info(source, sha) for sha in answer.candidates}
         store.add_first_bad(answer)  # `orchestrate report` names it too
     return answers
+
+
+def reparse_stale(store: Store) -> int:
+    """Results whose diagnostics an older log parser made, parsed again from their build.log with
+    today's (once: they are stored so), for a verdict never to compare fingerprints of two parsers.
+    A result whose log is gone keeps its diagnostics. Returns how many were parsed again."""
+    if store.read_only:
+        return 0
+    parsed = 0
+    for build_id, cell, artifacts in store.stale_builds(logparse.VERSION):
+        log = store.root / artifacts / "build.log" if artifacts else None
+        if is_check(cell):
+            store.reparsed(build_id, 0, None)  # a check's findings never came from a log
+        else:
+            diagnostics = _parsed_again(log)
+            store.reparsed(build_id, logparse.VERSION, diagnostics)
+            parsed += diagnostics is not None
+    return parsed
+
+
+def _parsed_again(log: Path | None) -> list[Diagnostic] | None:
+    if log is None:
+        return None
+    try:
+        with open(log, "rb") as stream:
+            return logparse.parse(stream)
+    except OSError:
+        return None  # pruned, or unreadable: what was stored stays
 
 
 def work_lock(work_root: Path) -> Lock:

@@ -147,9 +147,11 @@ MIGRATIONS = [
     CREATE INDEX first_bad_by_tip ON first_bad (tip);
     CREATE INDEX first_bad_by_bad ON first_bad (bad);
     """,
-    # The error that ended the build, among a failed build's diagnostics (1); 0 for every other one.
+    # The error that ended the build, among a failed build's diagnostics (1); 0 for every other one. And
+    # which version of the log parser made a build's diagnostics: 1 for every one stored before.
     """
     ALTER TABLE diagnostics ADD COLUMN root_cause INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE builds ADD COLUMN parser INTEGER NOT NULL DEFAULT 1;
     """,
 ]
 
@@ -314,8 +316,8 @@ class Store:
         self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
         cursor = self.db.execute(
             """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
-                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished, parser)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 run_id,
                 result.sha,
@@ -332,15 +334,19 @@ class Store:
                 result.warnings,
                 result.artifacts_dir,
                 _now(),
+                result.parser,
             ),
         )
+        self._insert_diagnostics(cursor.lastrowid, result.diagnostics)
+
+    def _insert_diagnostics(self, build_id: int | None, diagnostics: list[Diagnostic]) -> None:
         self.db.executemany(
             """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
                    function, include_chain, excerpt, notes, count, fingerprint, root_cause)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
-                    cursor.lastrowid,
+                    build_id,
                     position,
                     d.severity,
                     d.file,
@@ -357,9 +363,23 @@ class Store:
                     d.fingerprint,
                     int(d.root_cause),
                 )
-                for position, d in enumerate(result.diagnostics)
+                for position, d in enumerate(diagnostics)
             ],
         )
+
+    def stale_builds(self, version: int) -> list[tuple[int, str, str]]:
+        """(id, cell, artifacts directory) of the results whose diagnostics an older parser made."""
+        rows = self.db.execute("SELECT id, cell, artifacts_dir FROM builds WHERE parser > 0 AND parser < ?", (version,)).fetchall()
+        return [(row["id"], row["cell"], row["artifacts_dir"]) for row in rows]
+
+    def reparsed(self, build_id: int, version: int, diagnostics: list[Diagnostic] | None) -> None:
+        """A stale result's diagnostics as `version` of the parser makes them (None: keep them, as
+        when its log is gone, or version 0: it never came from a log)."""
+        with self.transaction():
+            if diagnostics is not None:
+                self.db.execute("DELETE FROM diagnostics WHERE build_id = ?", (build_id,))
+                self._insert_diagnostics(build_id, diagnostics)
+            self.db.execute("UPDATE builds SET parser = ? WHERE id = ?", (version, build_id))
 
     def record_nightly(self, tree: str, branch: str, source: str, previous_tip: str | None, tip: str, state: str) -> None:
         """A branch's nightly is done: `tip` becomes the baseline of its next nightly."""
@@ -661,6 +681,7 @@ def _result(row: sqlite3.Row) -> BuildResult:
         errors=row["errors"],
         warnings=row["warnings"],
         artifacts_dir=row["artifacts_dir"],
+        parser=row["parser"],
     )
 
 

@@ -41,6 +41,13 @@ def _results(args: Namespace) -> Path:
     return args.results or default_results_dir()
 
 
+def _store(args: Namespace) -> Store:
+    """The results store, with the results an older log parser made parsed again (pipeline.reparse_stale)."""
+    store = Store(_results(args))
+    pipeline.reparse_stale(store)
+    return store
+
+
 def _sayer(out: Console) -> Callable[[str], None]:
     """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
     return lambda message: out.print(message, highlight=False, markup=False, soft_wrap=True)  # one line in a log
@@ -69,7 +76,7 @@ def build(args: Namespace, out: Console) -> int:
     matrix, cells, source = _selected(args)
     shas = tree.first_parent_range(source, args.commit, label="--commit")
     base = tree.resolve(source, args.base, label="--base") if args.base else None
-    store = Store(_results(args))
+    store = _store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     fail_on_warnings = args.fail_on == "warnings"
     say = _sayer(out)
@@ -113,7 +120,7 @@ def bisect(args: Namespace, out: Console) -> int:
     _check_building(args)
     matrix, units, source = _selected(args)
     commits = tree.first_parent_range(source, args.range, label="bisect")
-    store = Store(_results(args))
+    store = _store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     say = _sayer(out)
     fail_on_warnings = args.fail_on == "warnings"
@@ -154,7 +161,7 @@ def report(args: Namespace, out: Console) -> int:
 def _report(args: Namespace, out: Console) -> int:
     if args.format == "table" and args.output:
         raise UserError("-o FILE goes with --format markdown, json or junit")
-    store = Store(_results(args))
+    store = _store(args)
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)
     base = tree.resolve(source, args.base, label="--base") if args.base else None
@@ -203,7 +210,7 @@ def nightly(args: Namespace, out: Console) -> int:
     if not matrix.trees:
         raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
     cells = matrix_module.select(matrix.units, args.cells, label="--cells")
-    store = Store(_results(args))
+    store = _store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
 
     @contextmanager
@@ -249,7 +256,7 @@ def show(args: Namespace, out: Console) -> int:
     """A view: exit 0 whatever the stored statuses are (only a judged regression exits 1)."""
     if args.rev.startswith("-"):
         raise RevisionError("a revision may not begin with '-'", label="show", rev=args.rev)
-    store = Store(_results(args))
+    store = _store(args)
     stored = store.find_shas(args.rev)
     if len(stored) > 1:
         listed = ", ".join(sha[:12] for sha in stored)
