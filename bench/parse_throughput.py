@@ -3,7 +3,9 @@
 file of at least 100 MB made by concatenating the real corpus in tests/data/logs/ (each copy's paths
 under its own root, as if from another build directory, so nothing is parsed from a cache of lines).
 
-Usage: python3 bench/parse_throughput.py [--mb 100] [--repeat 3]
+Usage: python3 bench/parse_throughput.py [--mb 100] [--repeat 3] [--timestamped]
+With --timestamped every line carries a clock time (`08:01:54 `), as `ts` and LAVA write them; the
+corpus's own timestamped logs are left out of both inputs, so the two are the same text but for that.
 Each parser runs in a fresh process (one core); peak RSS is that process's, so memory growth with
 the log size shows as a difference between --mb 100 and --mb 200.
 """
@@ -40,8 +42,8 @@ print(json.dumps({"seconds": elapsed, "found": found, "maxrss_kb": resource.getr
 """
 
 
-def make_input(megabytes: int, directory: Path) -> Path:
-    logs = [p.read_bytes() for p in sorted(CORPUS.glob("*.log"))]
+def make_input(megabytes: int, directory: Path, timestamped: bool) -> Path:
+    logs = [p.read_bytes() for p in sorted(CORPUS.glob("*.log")) if "-ts-" not in p.name]
     if not logs:
         sys.exit(f"no logs in {CORPUS}")
     path = directory / f"corpus-{megabytes}mb.log"
@@ -51,6 +53,9 @@ def make_input(megabytes: int, directory: Path) -> Path:
             for log in logs:
                 # Another build directory per copy: the same text under other roots.
                 chunk = log.replace(b"/root/.cache/orchestrator/", f"/var/cache/build{copy}/".encode())
+                if timestamped:
+                    clock = f"{copy // 3600 % 24:02d}:{copy // 60 % 60:02d}:{copy % 60:02d} ".encode()
+                    chunk = b"".join(clock + line for line in chunk.splitlines(keepends=True))
                 out.write(chunk)
                 size += len(chunk)
             copy += 1
@@ -68,9 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--timestamped", action="store_true", help="every line prefixed with a clock time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        path = make_input(args.mb, Path(directory))
+        path = make_input(args.mb, Path(directory), args.timestamped)
         megabytes = path.stat().st_size / 1_000_000
         best = {}
         for which in ("tuxmake", "orchestrator"):

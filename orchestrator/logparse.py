@@ -198,7 +198,8 @@ class LogParser:
         if first == "*" and line.startswith("***"):  # Kconfig's Makefile: `*** Can't find default configuration ...!`
             self.banners.append(line[3:].strip())  # an explanation only if make fails right after it
             return None
-        self.banners = []  # make went on: what it echoed was news, not why it stopped
+        if self.banners:
+            self.banners = []  # make went on: what it echoed was news, not why it stopped
         if self.open is not None and self._continues(line):
             return
         # Include chains come first: they are the only lines whose meaning depends on the line before.
@@ -239,17 +240,11 @@ class LogParser:
         if self.failure_place is None:
             self.failure_place = self.opened
         failure = match["msg"]
-        if (error := MAKE_ERROR.match(failure)) is not None:
+        if failure.startswith("["):  # "[where: target] Error N": make -k prints one per failed target
             if not self.first_make_error:
                 self.first_make_error = failure
-            explanation = " ".join(banner for banner in self.banners if banner)
-            if explanation:  # what the failing recipe echoed right before it failed explains it
-                self._add(Diagnostic("error", "", None, None, explanation, tool="make"), "")
-                self.explained = self.open
-            self.banners = []
-            if self.explained is not None:
-                self.explained.notes.append(f"target: {self.relative(error['target'])} ({self.relative.text(error['where'])})")
-                self.explained = None
+            if (self.banners or self.explained is not None) and (error := MAKE_ERROR.match(failure)) is not None:
+                self._explain(error)
             return
         if failure.startswith(MAKE_CHATTER):
             return
@@ -261,6 +256,18 @@ class LogParser:
             diagnostic = Diagnostic("error", match["file"] or "", line_number, None, message, tool="make")
         self._add(diagnostic, "")
         self.explained = diagnostic
+
+    def _explain(self, error: re.Match) -> None:
+        """What the failing recipe echoed right before it failed explains it; the target that failed
+        goes with make's last explanation."""
+        explanation = " ".join(banner for banner in self.banners if banner)
+        if explanation:
+            self._add(Diagnostic("error", "", None, None, explanation, tool="make"), "")
+            self.explained = self.open
+        self.banners = []
+        if self.explained is not None:
+            self.explained.notes.append(f"target: {self.relative(error['target'])} ({self.relative.text(error['where'])})")
+            self.explained = None
 
     def _directory(self, what: str, directory: str) -> None:
         if what == "Entering":
@@ -291,13 +298,14 @@ class LogParser:
 
     def _tool_record(self, line: str) -> None:
         """Lines of the linkers, of make naming a makefile line, of gcc's driver and of other tools."""
-        if (match := LINKER_FAILED.match(line)) is not None:  # gcc's driver after ld failed: kept for when ld said nothing
-            self.linker_failed = self.linker_failed or match["msg"]
+        if "collect2" in line and (match := LINKER_FAILED.match(line)) is not None:  # gcc's driver after ld failed
+            self.linker_failed = self.linker_failed or match["msg"]  # kept for when ld said nothing
             return None
-        if (match := LD_REFERENCE.match(line)) is not None:
-            return self._ld_reference(match)
-        if (match := LD_SOURCE.match(line)) is not None:
-            return self._ld_source(match)
+        if "undefined reference" in line or "multiple definition" in line or " relocation" in line:
+            if (match := LD_REFERENCE.match(line)) is not None:
+                return self._ld_reference(match)
+            if (match := LD_SOURCE.match(line)) is not None:
+                return self._ld_source(match)
         if "*** " in line and (match := MAKE_FAILURE.match(line)) is not None:  # "Makefile:12: *** missing separator.  Stop."
             return self._make_failure(line, match)
         if (match := LD_IN_FUNCTION.match(line)) is not None:
@@ -429,8 +437,10 @@ class LogParser:
         self._close()
         if self.directories:  # a path relative to where make was when it was printed
             where = self.directories[-1]
-            diagnostic.file = _joined(where, diagnostic.file)
-            diagnostic.include_chain = [_joined(where, location) for location in diagnostic.include_chain]
+            if diagnostic.file:
+                diagnostic.file = _joined(where, diagnostic.file)
+            if diagnostic.include_chain:
+                diagnostic.include_chain = [_joined(where, location) for location in diagnostic.include_chain]
         self.open, self.open_kind = diagnostic, kind
         self.open_place, self.opened = self.opened, self.opened + 1
 
@@ -606,6 +616,7 @@ def _normalize(diagnostic: Diagnostic, relative: _Relativizer) -> None:
     diagnostic.fingerprint = fingerprint(diagnostic)
 
 
+@lru_cache(maxsize=4096)  # the same few paths, over and over
 def _joined(directory: str, path: str) -> str:
     """`path` (or `path:line`) as seen from `directory`: kept when it is absolute or no file at all."""
     if not path or path.startswith(("/", "{", "<")):
