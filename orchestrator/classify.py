@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .models import Cell, Diagnostic, Status, toolchain_family, toolchain_version
 
+NO_SUCH_CONFIG = "Can't find default configuration"  # Kconfig's Makefile, for `make x_defconfig`
 ERROR_LINE = re.compile(r"\berror:|^ERROR: |\*\*\* ")
 EXCERPT_LINE = re.compile(r"^\s*(?:\d+\s*)?\|")  # a source line a compiler echoes: never evidence
 SYSTEM_PATHS = ("/usr/", "/bin/", "/sbin/", "/opt/")
@@ -134,6 +135,9 @@ def classify(
     if not failed:
         return Status.PASS, ""
     errors = [d for d in diagnostics if d.severity == "error"]
+    if any(d.tool == "make" and d.message.startswith(NO_SUCH_CONFIG) for d in errors) and targets.get("config") != "PASS":
+        # the cell asks for a config target this tree does not have: the matrix's to fix, not the commit's
+        return Status.MATRIX_ERROR, f"this tree has no {cell.kconfig} for {cell.arch}; name one it has, e.g. defconfig"
     if errors:  # the headline: the error that ended the build, else the first one
         diagnostic = next((d for d in errors if d.root_cause), errors[0])
         return Status.FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")

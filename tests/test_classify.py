@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import classify, logparse, matrix
-from orchestrator.models import Status
+from orchestrator.models import Cell, Status
 
 DATA = Path(__file__).resolve().parent / "data" / "builds"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -176,3 +176,12 @@ def test_a_compiler_of_another_version_than_asked_is_infra():
     assert classify.version_mismatch("clang-14", "14.0.6") is None
     assert classify.version_mismatch("gcc", "13.1.0") is None  # unversioned: whatever is installed
     assert classify.version_mismatch("gcc-12", "13.1.0") == "built with gcc 13.1.0, not the gcc-12 the cell asks for"
+
+
+def test_a_config_target_the_tree_does_not_have_is_a_matrix_error():
+    """make x_defconfig for a name the tree lacks: Kconfig's `*** Can't find default configuration` (a
+    real log of the corpus): the cell asks for something the tree does not have, whatever the commit."""
+    log = (PROJECT / "tests" / "data" / "logs" / "x86_64-gcc-no-such-defconfig.log").read_text()
+    cell = Cell("x86_64-gcc-orchestrator_defconfig", "x86_64", "gcc", "orchestrator_defconfig", (), ("config",), ("arch/x86/kvm/",))
+    status, reason = classify.classify(cell, {"config": "FAIL"}, log, "", [], logparse.parse(log.splitlines()))
+    assert (status, reason) == (Status.MATRIX_ERROR, "this tree has no orchestrator_defconfig for x86_64; name one it has, e.g. defconfig")
