@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import classify, containers, logparse, toolchains
+from . import classify, containers, inputs, logparse, toolchains
 from .classify import Command, one_line
 from .lock import Lock
 from .models import BuildResult, Cell, Status, Unit
@@ -94,6 +94,8 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
         return _refused(request, result, output, str(error), started)
     try:
         build = _tuxmake(request, output, build_dir, fragment_files)
+        if build.passed:  # a failed build's records miss what it never got to: only a pass is complete
+            result.inputs = inputs.read_inputs(build_dir, Path(request.source))
     except TuxMakeException as error:
         result.status, result.reason = _tuxmake_refused(request, error)
         return _finish(request, result, output, started)

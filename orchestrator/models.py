@@ -140,6 +140,7 @@ class BuildResult:
     artifacts_dir: str = ""  # relative to the results directory ("<sha>/<cell>"), so a moved store still works
     diagnostics: list[Diagnostic] = field(default_factory=list)
     parser: int = 0  # the logparse.VERSION that made `diagnostics` from build.log; 0: not from a log (a check's)
+    inputs: frozenset[str] = frozenset()  # tree-relative files a passing build read (written with it, not read back)
 
 
 class Outcome(StrEnum):

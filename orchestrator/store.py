@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import inputs
 from .errors import StoreError
 from .models import Attempt, BuildResult, Commit, Diagnostic, FirstBad, Outcome, Status
 
@@ -152,6 +153,10 @@ MIGRATIONS = [
     """
     ALTER TABLE diagnostics ADD COLUMN root_cause INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE builds ADD COLUMN parser INTEGER NOT NULL DEFAULT 1;
+    """,
+    # The files a passing build read (inputs.pack: gzip of sorted tree-relative paths); NULL: not recorded.
+    """
+    ALTER TABLE builds ADD COLUMN inputs BLOB;
     """,
 ]
 
@@ -316,8 +321,8 @@ class Store:
         self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
         cursor = self.db.execute(
             """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
-                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished, parser)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished, parser, inputs)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 run_id,
                 result.sha,
@@ -335,6 +340,7 @@ class Store:
                 result.artifacts_dir,
                 _now(),
                 result.parser,
+                inputs.pack(result.inputs) if result.inputs else None,
             ),
         )
         self._insert_diagnostics(cursor.lastrowid, result.diagnostics)
@@ -366,6 +372,13 @@ class Store:
                 for position, d in enumerate(diagnostics)
             ],
         )
+
+    def inputs_of(self, sha: str, cell_id: str, definition: str) -> frozenset[str] | None:
+        """The files the stored result's build read; None when none were recorded (not a pass, or older)."""
+        row = self.db.execute(
+            "SELECT inputs FROM builds WHERE sha = ? AND cell = ? AND definition = ?", (sha, cell_id, definition)
+        ).fetchone()
+        return inputs.unpack(row["inputs"]) if row is not None and row["inputs"] is not None else None
 
     def stale_builds(self, version: int) -> list[tuple[int, str, str]]:
         """(id, cell, artifacts directory) of the results whose diagnostics an older parser made."""

@@ -55,6 +55,20 @@ def test_gcc_kvm_cells_pass_and_are_stored(gcc_kvm_run, demo_tree):
     assert run.stdout.count("PASS") >= 3
 
 
+def test_a_passing_build_records_the_tree_files_it_read(gcc_kvm_run, demo_tree):
+    """From Kbuild's own records: every object's source and headers, and the Kconfig files."""
+    results, _ = gcc_kvm_run
+    store, sha = Store(results), head(demo_tree)
+    read = {r.cell_id: store.inputs_of(sha, r.cell_id, r.definition) or frozenset() for r in store.builds(sha)}
+    for cell_id, files in read.items():
+        kvm = KVM_DIR[cell_id.split("-")[0]]
+        assert {"include/uapi/linux/kvm.h", "include/linux/kvm_host.h", "Kconfig", f"{kvm}Kconfig"} <= files, cell_id
+        assert any(f.startswith(kvm) and f.endswith(".c") for f in files), cell_id
+        assert not any(f.startswith(("include/generated/", "/")) for f in files), cell_id  # outputs, system files
+    assert "arch/x86/kvm/x86.c" in read["x86_64-gcc-defconfig+kvm"] and "arch/x86/kvm/x86.c" not in read["riscv-gcc-defconfig+kvm"]
+    assert "arch/riscv/kvm/vcpu_sbi.c" not in read["arm64-gcc-defconfig+kvm"]
+
+
 def test_artifacts_land_beside_the_store(gcc_kvm_run, demo_tree):
     results, _ = gcc_kvm_run
     sha = head(demo_tree)

@@ -1,0 +1,82 @@
+"""What a build read, from Kbuild's own records in its build directory: the cell's input set.
+
+Kbuild writes, for every object, a `.<object>.cmd` file naming its source (`source_<obj> := <path>`) and
+every header it included (`deps_<obj> := <path> \\ ...`, fixdep's output, with `$(wildcard
+include/config/X)` entries for the options it tested), and `include/config/auto.conf.cmd` names every
+Kconfig file read (`deps_config := ...`, relative to the source tree). The input set is those paths that
+lie in the source tree, as tree-relative paths; files of the build directory are the build's outputs
+(a relative path in a `.cmd` file is one of them), and the compiler's own headers are not the tree's.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+ASSIGNMENT = re.compile(r"^(?:source_|deps_)\S*\s*:=\s*(?P<rest>.*)$")
+WILDCARD = re.compile(r"\$\(wildcard [^)]*\)")
+
+
+def read_inputs(build_dir: Path, source: Path) -> frozenset[str]:
+    """Tree-relative paths of every source, header and Kconfig file the build in `build_dir` read."""
+    build, tree = os.path.abspath(build_dir), os.path.abspath(source)
+    kconfig = Path(build, "include", "config", "auto.conf.cmd")
+    found: set[str] = set()
+    for record in [*_cmd_files(Path(build)), kconfig]:
+        try:
+            text = record.read_text(errors="replace")
+        except OSError:
+            continue  # a .cmd file that vanished or cannot be read: the build's, not the tree's
+        base = tree if record == kconfig else build  # Kconfig names its files from the tree's top
+        for path in named_paths(text):
+            relative = _in_tree(path, base, build, tree)
+            if relative:
+                found.add(relative)
+    return frozenset(found)
+
+
+def named_paths(text: str) -> Iterator[str]:
+    """The paths a `.cmd` (or auto.conf.cmd) file assigns to source_*, deps_* and deps_config."""
+    collecting = False
+    for line in text.splitlines():
+        if not collecting:
+            match = ASSIGNMENT.match(line)
+            if match is None:
+                continue
+            line = match["rest"]
+        collecting = line.rstrip().endswith("\\")
+        for word in WILDCARD.sub(" ", line).split():
+            if word != "\\":
+                yield word
+
+
+def _cmd_files(build_dir: Path) -> Iterable[Path]:
+    for directory, _, files in os.walk(build_dir):
+        for name in files:
+            if name.startswith(".") and name.endswith(".cmd"):
+                yield Path(directory, name)
+
+
+def _in_tree(path: str, base: str, build: str, tree: str) -> str:
+    """`path` (relative to `base`) relative to the tree, or "" when it is not a file of the tree (an
+    output in the build directory, a system file)."""
+    absolute = posixpath.normpath(path if path.startswith("/") else posixpath.join(base, path))
+    if absolute.startswith(build + "/"):
+        return ""
+    if absolute.startswith(tree + "/"):
+        return absolute[len(tree) + 1 :]
+    return ""
+
+
+def pack(inputs: frozenset[str]) -> bytes:
+    """The input set as stored: sorted, one path a line, gzip-compressed (a few thousand paths of a
+    KVM-only cell take a few tens of KiB)."""
+    return gzip.compress("\n".join(sorted(inputs)).encode(), mtime=0)
+
+
+def unpack(blob: bytes) -> frozenset[str]:
+    return frozenset(gzip.decompress(blob).decode().splitlines()) if blob else frozenset()
