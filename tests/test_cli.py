@@ -16,6 +16,7 @@ from conftest import commit_change, descendants, orchestrate, start, still_runni
 from orchestrator import cli, export
 from orchestrator.cli import commands
 from orchestrator.errors import GitError, StoreError
+from orchestrator.models import BuildResult, Commit, Status
 from orchestrator.store import Store
 
 GCC_KVM = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
@@ -305,3 +306,19 @@ def test_parse_of_a_log_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
     missing = tmp_path / "missing.log"
     said = f"{missing}: cannot be read (No such file or directory); give a build log file, or - for standard input"
     assert run.stderr == f"orchestrate: error: {said}\n"
+
+
+def test_stored_logs_an_older_parser_read_are_parsed_again_once_and_said_on_stderr(tmp_path):
+    sha = "c" * 40
+    store = Store(tmp_path)
+    store.add_commit(Commit(sha, "c", "2022-12-11T14:15:00+00:00"))
+    (tmp_path / sha / "riscv-gcc-defconfig+kvm").mkdir(parents=True)
+    (tmp_path / sha / "riscv-gcc-defconfig+kvm" / "build.log").write_bytes((LOGS / "riscv-gcc-missing-member.log").read_bytes())
+    stale = BuildResult("riscv-gcc-defconfig+kvm", sha, Status.FAIL, definition="d", artifacts_dir=f"{sha}/riscv-gcc-defconfig+kvm", parser=1)
+    store.add_build(stale)
+    store.close()
+    first = orchestrate("show", sha[:12], "--results", str(tmp_path))
+    assert first.returncode == 0 and first.stderr == "orchestrate: 1 stored build log parsed again: the log parser changed\n"
+    assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags' (root cause)" in first.stdout
+    again = orchestrate("show", sha[:12], "--results", str(tmp_path))
+    assert again.returncode == 0 and again.stderr == ""  # once

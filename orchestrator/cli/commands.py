@@ -44,7 +44,9 @@ def _results(args: Namespace) -> Path:
 def _store(args: Namespace) -> Store:
     """The results store, with the results an older log parser made parsed again (pipeline.reparse_stale)."""
     store = Store(_results(args))
-    pipeline.reparse_stale(store)
+    parsed = pipeline.reparse_stale(store)
+    if parsed:  # on stderr: stdout may be a JSON or markdown report
+        print(f"orchestrate: {parsed} stored build log{'s' if parsed != 1 else ''} parsed again: the log parser changed", file=sys.stderr)
     return store
 
 
