@@ -302,10 +302,15 @@ class RootCause:
     first_bad: list[FirstBad] = field(default_factory=list)  # where bisection found it began
 
     @property
+    def began_at(self) -> str | None:
+        """The first bad commit every bisection of it named; None without one, or when one is a range."""
+        named = {answer.candidates[0] if answer.found else "" for answer in self.first_bad}
+        return named.pop() if len(named) == 1 and "" not in named else None
+
+    @property
     def reproduce_at(self) -> str:
         """The commit to reproduce it at: the first bad commit bisection named, else its own."""
-        named = {answer.candidates[0] if answer.found else "" for answer in self.first_bad}
-        return named.pop() if len(named) == 1 and "" not in named else self.sha
+        return self.began_at or self.sha
 
 
 @dataclass

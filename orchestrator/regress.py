@@ -196,18 +196,17 @@ def with_first_bad(causes: list[RootCause], answers: list[FirstBad]) -> list[Roo
     different files). Ranges stay apart."""
     merged: list[RootCause] = []
     by_commit: dict[tuple[str, str], RootCause] = {}
-    for cause in causes:
-        found = [a for a in answers if explains(a, cause)]
-        firsts = {a.candidates[0] if a.found else "" for a in found}
-        key = (cause.sha, firsts.pop()) if len(firsts) == 1 and "" not in firsts else None
+    for given in causes:
+        cause = replace(given, cells=list(given.cells), diagnostics=list(given.diagnostics), first_bad=[a for a in answers if explains(a, given)])
+        began = cause.began_at
+        key = (cause.sha, began) if began else None
         if key is not None and key in by_commit:
             into = by_commit[key]
             into.cells += cause.cells
             into.diagnostics += [d for d in cause.diagnostics if d not in into.diagnostics]
             into.kind = VerdictKind.NEW_FAIL if VerdictKind.NEW_FAIL in (into.kind, cause.kind) else into.kind
-            into.first_bad += [a for a in found if a not in into.first_bad]
+            into.first_bad += [a for a in cause.first_bad if a not in into.first_bad]
             continue
-        cause = replace(cause, cells=list(cause.cells), diagnostics=list(cause.diagnostics), first_bad=found)
         if key is not None:
             by_commit[key] = cause
         merged.append(cause)
