@@ -66,14 +66,12 @@ EXCERPT_START = frozenset(" +0123456789")  # "   87 |", "11258 |" (no indent at 
 CLANG_CARET = re.compile(r"^[\s~]*\^[\s~^]*$|^\s*~+\s*$")  # "~~~~ ^", "    ^~~~~~", "  ~~~"
 LD_PROGRAM = re.compile(r"^(?:\S*-)?ld(?:\.bfd|\.gold)?$")
 LD_IN_FUNCTION = re.compile(r"^(?:\S*ld(?:\.bfd)?: )?(?P<obj>[^:\s]+): in function `(?P<fn>[^']*)':$")
-LD_REFERENCE = re.compile(
-    r"^(?:(?P<prog>\S*ld(?:\.bfd)?): )?(?P<obj>[^:\s]+):\((?P<section>[^)]*)\): "
-    r"(?P<msg>(?:undefined reference|multiple definition|relocation truncated|dangerous relocation).*)$"
-)
-LD_SOURCE = re.compile(  # GNU ld with debug info names the source line: "/usr/bin/ld: x.c:777: undefined reference ..."
-    r"^(?:(?P<prog>\S*ld(?:\.bfd)?): )?(?P<file>[^:\s]+):(?P<line>\d+): "
-    r"(?P<msg>(?:undefined reference|multiple definition|relocation truncated|dangerous relocation).*)$"
-)
+LD_PROBLEMS = ("undefined reference", "multiple definition", "relocation truncated", "dangerous relocation")
+_LD_PREFIX = r"^(?:(?P<prog>\S*ld(?:\.bfd)?): )?"
+_LD_MESSAGE = rf"(?P<msg>(?:{'|'.join(LD_PROBLEMS)}).*)$"
+LD_REFERENCE = re.compile(_LD_PREFIX + r"(?P<obj>[^:\s]+):\((?P<section>[^)]*)\): " + _LD_MESSAGE)
+# GNU ld with debug info names the source line: "/usr/bin/ld: x.c:777: undefined reference ..."
+LD_SOURCE = re.compile(_LD_PREFIX + r"(?P<file>[^:\s]+):(?P<line>\d+): " + _LD_MESSAGE)
 LLD_DIAG = re.compile(r"^(?P<prog>\S*ld\.lld): (?P<sev>error|warning): (?P<msg>.*)$")
 LLD_LOCATION = re.compile(r"\((?P<path>[^()\s]+?):(?P<line>\d+)\)$")
 LLD_OBJECT = re.compile(r"^(?P<obj>[^\s:()]+\.o):\((?P<symbol>[^)]*)\)")
@@ -301,7 +299,7 @@ class LogParser:
         if "collect2" in line and (match := LINKER_FAILED.match(line)) is not None:  # gcc's driver after ld failed
             self.linker_failed = self.linker_failed or match["msg"]  # kept for when ld said nothing
             return None
-        if "undefined reference" in line or "multiple definition" in line or " relocation" in line:
+        if any(problem in line for problem in LD_PROBLEMS):  # substrings first: most lines are no ld's
             if (match := LD_REFERENCE.match(line)) is not None:
                 return self._ld_reference(match)
             if (match := LD_SOURCE.match(line)) is not None:
