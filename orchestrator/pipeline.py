@@ -400,19 +400,16 @@ def reparse_stale(store: Store) -> int:
         return 0
     parsed = 0
     for build_id, cell, artifacts in store.stale_builds(logparse.VERSION):
-        log = store.root / artifacts / "build.log" if artifacts else None
         if is_check(cell):
             store.reparsed(build_id, 0, None)  # a check's findings never came from a log
         else:
-            diagnostics = _parsed_again(log)
+            diagnostics = _parsed_again(store.root / artifacts / "build.log") if artifacts else None
             store.reparsed(build_id, logparse.VERSION, diagnostics)
             parsed += diagnostics is not None
     return parsed
 
 
-def _parsed_again(log: Path | None) -> list[Diagnostic] | None:
-    if log is None:
-        return None
+def _parsed_again(log: Path) -> list[Diagnostic] | None:
     try:
         with open(log, "rb") as stream:
             return logparse.parse(stream)
