@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuxmake.arch import Architecture
+
 from . import classify, containers, inputs, logparse, toolchains
 from .classify import Command, one_line
 from .lock import Lock
@@ -95,7 +97,9 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
     try:
         build = _tuxmake(request, output, build_dir, fragment_files)
         if build.passed:  # a failed build's records miss what it never got to: only a pass is complete
-            result.inputs = inputs.read_inputs(build_dir, Path(request.source))
+            cell = request.tuxmake_cell
+            found = inputs.of_build(build_dir, Path(request.source), cell.targets, Architecture(cell.arch).source_arch)
+            result.inputs = found if found is not None else frozenset()
     except TuxMakeException as error:
         result.status, result.reason = _tuxmake_refused(request, error)
         return _finish(request, result, output, started)

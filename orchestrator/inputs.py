@@ -3,9 +3,15 @@
 Kbuild writes, for every object, a `.<object>.cmd` file naming its source (`source_<obj> := <path>`) and
 every header it included (`deps_<obj> := <path> \\ ...`, fixdep's output, with `$(wildcard
 include/config/X)` entries for the options it tested), and `include/config/auto.conf.cmd` names every
-Kconfig file read (`deps_config := ...`, relative to the source tree). The input set is those paths that
-lie in the source tree, as tree-relative paths; files of the build directory are the build's outputs
-(a relative path in a `.cmd` file is one of them), and the compiler's own headers are not the tree's.
+Kconfig file read (`deps_config := ...`, relative to the source tree). A command Kbuild runs without
+fixdep leaves its compiler's dependency file instead (`.missing-syscalls.d`: the headers the syscall
+check preprocessed), so `.*.d` files are read too. The input set is those paths that lie in the source
+tree, as tree-relative paths; files of the build directory are the build's outputs (a relative path in
+a record is one of them), and the compiler's own headers are not the tree's.
+
+Some targets read whole directories no record names (headers_install copies every uapi header): their
+input set holds the directory itself, with a trailing slash. A target whose reads are not known from
+its records has no input set at all, and a cell without one is always built.
 """
 
 from __future__ import annotations
@@ -19,6 +25,28 @@ from pathlib import Path
 
 ASSIGNMENT = re.compile(r"^(?:source_|deps_)\S*\s*:=\s*(?P<rest>.*)$")
 WILDCARD = re.compile(r"\$\(wildcard [^)]*\)")
+# tuxmake targets whose every read of the tree is in the records (plus the directories named here,
+# read whole); any other target (kselftest, perf, packages, ...) leaves the cell without an input set.
+RECORDED_TARGETS = {
+    "config": (),
+    "default": (),
+    "kernel": (),
+    "debugkernel": (),
+    "modules": (),
+    "dtbs": (),
+    "headers": ("include/uapi/", "arch/{srcarch}/include/uapi/"),
+}
+
+
+def of_build(build_dir: Path, source: Path, targets: Iterable[str], srcarch: str) -> frozenset[str] | None:
+    """The input set of a finished build of `targets` (tuxmake's; plain Kbuild directory targets are
+    always recorded), or None when a target reads what no record names."""
+    extra: set[str] = set()
+    for target in targets:
+        if target not in RECORDED_TARGETS:
+            return None
+        extra.update(directory.format(srcarch=srcarch) for directory in RECORDED_TARGETS[target])
+    return read_inputs(build_dir, source) | extra
 
 
 def read_inputs(build_dir: Path, source: Path) -> frozenset[str]:
@@ -32,7 +60,7 @@ def read_inputs(build_dir: Path, source: Path) -> frozenset[str]:
         except OSError:
             continue  # a .cmd file that vanished or cannot be read: the build's, not the tree's
         base = tree if record == kconfig else build  # Kconfig names its files from the tree's top
-        for path in named_paths(text):
+        for path in dependency_paths(text) if record.name.endswith(".d") else named_paths(text):
             relative = _in_tree(path, base, build, tree)
             if relative:
                 found.add(relative)
@@ -54,10 +82,18 @@ def named_paths(text: str) -> Iterator[str]:
                 yield word
 
 
+def dependency_paths(text: str) -> Iterator[str]:
+    """The prerequisites a compiler's dependency file (`-MD`: `target: dep dep \\`) names."""
+    for rule in text.replace("\\\n", " ").splitlines():
+        _, colon, prerequisites = rule.partition(": ")
+        if colon:
+            yield from prerequisites.split()
+
+
 def _cmd_files(build_dir: Path) -> Iterable[Path]:
     for directory, _, files in os.walk(build_dir):
         for name in files:
-            if name.startswith(".") and name.endswith(".cmd"):
+            if name.startswith(".") and name.endswith((".cmd", ".d")):
                 yield Path(directory, name)
 
 

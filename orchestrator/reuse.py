@@ -1,7 +1,8 @@
 """Whether a commit provably cannot change a cell's result: the rule that lets a result be reused. Pure.
 
 A cell's build reads a known set of files (its input set: every source and header Kbuild's `.*.cmd`
-files name, and the Kconfig files of `include/config/auto.conf.cmd`). A commit C cannot change the
+files name, and the Kconfig files of `include/config/auto.conf.cmd`; an entry ending in `/` is a
+directory read whole, as headers_install reads include/uapi/). A commit C cannot change the
 result R had, for that cell, when every path changed between R and C is
 
   (a) not in R's input set,
@@ -45,10 +46,11 @@ class Proof:
 def proof(changes: Iterable[Change], inputs: frozenset[str]) -> Proof:
     """Whether a result whose build read `inputs` holds for a commit that made `changes` since."""
     changed = 0
+    directories = tuple(entry for entry in inputs if entry.endswith("/"))
     for change in changes:
         for path in change.paths:
             changed += 1
-            why = _forbids(path, inputs)
+            why = _forbids(path, inputs, directories)
             if why:
                 return Proof(False, f"{path}: {why}")
     if not changed:
@@ -56,7 +58,7 @@ def proof(changes: Iterable[Change], inputs: frozenset[str]) -> Proof:
     return Proof(True, f"no input changed ({changed} file{'s' if changed != 1 else ''} changed, none read by this cell)")
 
 
-def _forbids(path: str, inputs: frozenset[str]) -> str:
+def _forbids(path: str, inputs: frozenset[str], directories: tuple[str, ...]) -> str:
     """Why a changed path forbids reuse ("" when it does not)."""
     name = posixpath.basename(path)
     if "/" not in path:
@@ -67,7 +69,7 @@ def _forbids(path: str, inputs: frozenset[str]) -> str:
         return "a build-system or generator file"
     if not name.endswith(PLAIN_SOURCES):
         return "not a plain source or document"
-    if path in inputs:
+    if path in inputs or path.startswith(directories):
         return "read by this cell's build"
     return ""
 

@@ -24,7 +24,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
 FREESTANDING = frozenset({"stddef.h", "stdint.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h"})
 # Included by the headers that need them; included first, they conflict with each other.
 NOT_ON_THEIR_OWN = ("asm-generic/",)
-INPUTS = ("include/uapi", "arch/{karch}/include/uapi", "scripts/headers_install.sh", "scripts/unifdef.c")
+DIRECTORIES = ("include/uapi", "arch/{karch}/include/uapi")  # what headers_install installs from
+INPUTS = (*DIRECTORIES, "scripts/headers_install.sh", "scripts/unifdef.c")
 
 
 def quiet(message: str) -> None:

@@ -62,6 +62,8 @@ def run(request: BuildRequest) -> Finished:
         errors = [d for d in result.diagnostics if d.severity == "error"]
         result.status = Status.FAIL if errors else Status.PASS
         result.reason = errors[0].message if errors else ""
+    if result.status != Status.INFRA:
+        result.inputs = read_whole(check)
     result.errors = sum(d.severity == "error" for d in result.diagnostics)
     result.warnings = sum(d.severity == "warning" for d in result.diagnostics)
     result.targets = {check.kind: "FAIL" if result.status == Status.FAIL else "PASS" if result.status == Status.PASS else "SKIP"}
@@ -71,6 +73,13 @@ def run(request: BuildRequest) -> Finished:
     except OSError:
         return Finished(request, result, None)
     return Finished(request, result, partial)
+
+
+def read_whole(check: Check) -> frozenset[str]:
+    """The check's input set: the uapi directories headers_install reads for its two ABIs (the
+    install script and generators it runs lie under scripts/ and in build files, always rebuilt)."""
+    table = abis()
+    return frozenset(f"{directory.format(karch=table[abi].karch)}/" for abi in (check.wide, check.narrow) for directory in headers.DIRECTORIES)
 
 
 def judge(check: Check, source: Path, cache: Path, jobs: int = 1) -> tuple[list[Diagnostic], list[str], str]:
