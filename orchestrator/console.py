@@ -29,6 +29,7 @@ from .models import (
     Nightly,
     Outcome,
     Report,
+    ReuseAudit,
     RootCause,
     Row,
     Status,
@@ -38,7 +39,7 @@ from .models import (
 )
 
 STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.INFRA: "yellow", Status.MATRIX_ERROR: "magenta"}
-STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green"}
+STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green", "reused": "dim green"}
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -92,6 +93,8 @@ class LiveProgress:
             self.live.update(self._render())
         elif state == "done":
             self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row.elapsed(now))}", highlight=False)
+        elif state == "reused":  # detail: the commit that built the result
+            self.console.print(f"  {cell_id}: {export.reused_text(detail)}", highlight=False)
 
     def _render(self) -> Table:
         table = Table(title=self.title, title_justify="left", expand=False)
@@ -103,6 +106,8 @@ class LiveProgress:
         for cell_id, row in self.rows.items():
             if row.state == "done":
                 state, detail = status_text(Status(row.detail)), ""
+            elif row.state == "reused":
+                state, detail = Text("reused", style=STATE_STYLE["reused"]), export.reused_text(row.detail)
             else:
                 state, detail = Text(row.state, style=STATE_STYLE.get(row.state, "")), row.detail
             elapsed = duration(row.elapsed(now)) if row.started is not None else ""
@@ -114,8 +119,8 @@ class LiveProgress:
 class _Progress:
     """One cell's line of live progress."""
 
-    state: str = "stored"  # stored (nothing to build), queued, building, done
-    detail: str = ""  # the step while building; the status when done
+    state: str = "stored"  # stored (nothing to build), reused, queued, building, done
+    detail: str = ""  # the step while building; the status when done; the commit reused from
     started: float | None = None
     ended: float | None = None
 
@@ -126,6 +131,8 @@ class _Progress:
 
 
 def summary(console: Console, commit: Commit, results: list[BuildResult], built: list[str] | None = None) -> None:
+    """A commit's results, one row each: a cell this run did not build says it was stored before, or
+    reused (the earlier commit's build holds: no input of the cell changed)."""
     table = Table(title=f"{commit.sha[:12]} {commit.subject}", title_justify="left")
     table.add_column("cell", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -135,6 +142,8 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
     table.add_column("first error / reason", overflow="fold")
     for result in results:
         cell = result.cell_id if built is None or result.cell_id in built else f"{result.cell_id} (stored)"
+        if result.reused:
+            cell = f"{result.cell_id} {export.REUSED_MARK} {export.reused_text(result.reused_from)}"
         table.add_row(
             cell,
             status_text(result.status),
@@ -189,26 +198,7 @@ def show(
     summary(console, commit, results)
     for result in results:
         console.print()
-        console.print(
-            f"[bold]{result.cell_id}[/] {result.status.upper()}: {result.runtime} runtime"
-            f"{f' (image {result.image})' if result.image else ''}, "
-            f"{result.compiler or 'compiler unknown'}; "
-            f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
-            highlight=False,
-        )
-        if result.artifacts_dir:
-            path = root / result.artifacts_dir
-            pruned = "" if path.is_dir() else " (pruned by the nightly's retention; the diagnostics below are stored)"
-            console.print(f"  artifacts: {path}{pruned}", highlight=False)
-        else:
-            console.print("  artifacts: none kept", highlight=False)
-        for attempt in (attempts or {}).get(result.cell_id, []):
-            if attempt.outcome != Outcome.STORED:
-                console.print(
-                    f"  attempt {attempt.finished}: {attempt.status.upper()} ({attempt.reason}); {attempt.outcome}",
-                    style="yellow",
-                    highlight=False,
-                )
+        _how_it_ran(console, result, root, (attempts or {}).get(result.cell_id, []))
         errors = [d for d in result.diagnostics if d.severity == "error"]
         warnings = [d for d in result.diagnostics if d.severity == "warning"]
         for diagnostic in errors + warnings[:warnings_shown]:
@@ -218,6 +208,32 @@ def show(
         notes = sum(d.severity == "note" for d in result.diagnostics)
         if notes:
             console.print(f"  and {notes} note{'s' if notes != 1 else ''} (differences that need no action; in build.log)", style="dim")
+
+
+def _how_it_ran(console: Console, result: BuildResult, root: Path, attempts: list[Attempt]) -> None:
+    """A result's runtime, compiler and targets, where it came from, its artifacts and failed attempts."""
+    console.print(
+        f"[bold]{result.cell_id}[/] {result.status.upper()}: {result.runtime} runtime"
+        f"{f' (image {result.image})' if result.image else ''}, "
+        f"{result.compiler or 'compiler unknown'}; "
+        f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
+        highlight=False,
+    )
+    if result.reused:
+        console.print(f"  {export.reused_text(result.reused_from)}: the log and diagnostics of that build", highlight=False)
+    if result.artifacts_dir:
+        path = root / result.artifacts_dir
+        pruned = "" if path.is_dir() else " (pruned by the nightly's retention; the diagnostics below are stored)"
+        console.print(f"  artifacts: {path}{pruned}", highlight=False)
+    else:
+        console.print("  artifacts: none kept", highlight=False)
+    for attempt in attempts:
+        if attempt.outcome != Outcome.STORED:
+            console.print(
+                f"  attempt {attempt.finished}: {attempt.status.upper()} ({attempt.reason}); {attempt.outcome}",
+                style="yellow",
+                highlight=False,
+            )
 
 
 def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
@@ -435,6 +451,18 @@ def verdicts(console: Console, commit: Commit, found: list[Verdict], causes: lis
     console.file.write("\n".join(details_lines(Painter(console), causes, rerun)) + "\n")
 
 
+def audits(console: Console, found: list[ReuseAudit]) -> None:
+    """What building reusable cells anyway showed: each mismatch in red (a bug in the reuse rule)."""
+    if not found:
+        return
+    mismatches = sum(audit.mismatch for audit in found)
+    style = "bold red" if mismatches else "green"
+    results = f"{len(found)} reused result{'s' if len(found) != 1 else ''}"
+    console.print(f"reuse audit: {results} built and compared, {mismatches} mismatch{'es' if mismatches != 1 else ''}", style=style, highlight=False)
+    for audit in found:
+        console.print(f"  {export.audit_line(audit)}", style="red" if audit.mismatch else "dim", highlight=False)
+
+
 def first_bad(console: Console, answers: list[FirstBad]) -> None:
     """What a bisection found: per regression, its first bad commit, the cells and the last good one."""
     for answer in answers:
@@ -458,7 +486,7 @@ def nightly(console: Console, run: Nightly) -> None:
             branch.branch,
             Text(branch.detail, style=BRANCH_STYLE.get(branch.state, "")),
             branch.tip[:12] if branch.tip else "",
-            str(branch.built),
+            f"{branch.built} (+{branch.reused} reused)" if branch.reused else str(branch.built),
             Text(str(count), style="bold red") if count else "",
         )
     console.print(table)
@@ -475,6 +503,7 @@ def nightly(console: Console, run: Nightly) -> None:
         reference = branch.reference.sha if branch.reference else None
         shown_table.causes = branch.causes
         report(console, shown_table, run.fail_on_warnings, title="", reference=reference)  # first bad commits under their causes
+    audits(console, [audit for branch in run.branches for audit in branch.audits])
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from xml.etree import ElementTree
 
-from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind
+from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.3"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.4"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -26,6 +26,7 @@ SYMBOL = {
 }
 
 
+REUSED_MARK = "↺"  # after the verdict's symbol: the result was reused, not built (no input of the cell changed)
 STATUS_MARK = {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}  # else ✓: what a build did, unjudged
 KIND_LABEL = {VerdictKind.UNCHANGED: "", VerdictKind.NO_BASELINE: "no baseline", VerdictKind.BASELINE_UNKNOWN: "baseline unknown"}
 
@@ -70,17 +71,17 @@ def cell_text(verdict: Verdict) -> str:
     return _texts(*_shape(verdict))[0]
 
 
-def _shape(verdict: Verdict) -> tuple[VerdictKind, Status, int, int, int, int, int, int]:
+def _shape(verdict: Verdict) -> tuple[VerdictKind, Status, bool, int, int, int, int, int, int]:
     """All a verdict's texts depend on: a few tens of shapes among the 30,000 verdicts of a big table."""
-    return (verdict.kind, verdict.status, verdict.errors, verdict.warnings, len(verdict.new_errors), len(verdict.gone_errors),
-            len(verdict.new_warnings), len(verdict.gone_warnings))  # fmt: skip
+    return (verdict.kind, verdict.status, bool(verdict.reused_from), verdict.errors, verdict.warnings, len(verdict.new_errors),
+            len(verdict.gone_errors), len(verdict.new_warnings), len(verdict.gone_warnings))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)
-def _texts(kind: VerdictKind, status: Status, errors: int, warnings: int, *changes: int) -> tuple[str, str, str]:
+def _texts(kind: VerdictKind, status: Status, reused: bool, errors: int, warnings: int, *changes: int) -> tuple[str, str, str]:
     """(the full text, the compact text, the counts) of verdicts of one shape."""
     said = _counts(kind, errors, warnings, *changes)
-    mark = _symbol(kind, status)
+    mark = _symbol(kind, status) + (REUSED_MARK if reused else "")
     full = " ".join(p for p in (mark, KIND_LABEL.get(kind, kind), said) if p)
     return full, " ".join(p for p in (mark + SHORT[kind], said) if p), said
 
@@ -100,6 +101,7 @@ SHORT = {
 LEGEND_ITEMS = (
     "✓ builds", "✗ fails", "! new warnings", "? infrastructure error", "⚠ matrix error", "° no baseline",
     "°? baseline unknown (shallow clone)", "Ne, Nw: errors, warnings, the same as the baseline's", "+/-Ne, +/-Nw: errors, warnings new/gone",
+    f"{REUSED_MARK} reused: no input of the cell changed since the commit that built it",
 )  # fmt: skip
 LEGEND = "  ".join(LEGEND_ITEMS)
 
@@ -174,8 +176,22 @@ def markdown_table(rows: list[Row], cells: list[str], fail_on_warnings: bool = F
     return lines
 
 
+def reused_text(sha: str) -> str:
+    return f"reused from {sha[:12]} (no input changed)"
+
+
+def reused_note(rows: Iterable[Row]) -> list[str]:
+    """The line under a table with reused results: what the mark means, and how many there are."""
+    count = sum(bool(v.reused_from) for row in rows for v in row.verdicts.values())
+    if not count:
+        return []
+    results = f"{count} result{'s' if count != 1 else ''}"
+    return ["", f"{REUSED_MARK} {results} reused, not built: no input of the cell changed since the commit that built it."]
+
+
 def markdown(report: Report, fail_on_warnings: bool = False) -> str:
     lines = markdown_table(report.rows, report.cells, fail_on_warnings)
+    lines += reused_note(report.rows)
     lines.append("")
     lines.append(causes_count(report.causes) + "." if report.causes else "No regressions.")
     for cause in report.causes:
@@ -203,6 +219,7 @@ def markdown(report: Report, fail_on_warnings: bool = False) -> str:
 def _verdict_dict(verdict: Verdict, fail_on_warnings: bool, rerun: Sequence[str]) -> dict:
     return {
         "cell": verdict.cell_id,
+        "reused_from": verdict.reused_from or None,
         "verdict": verdict.kind,
         "status": verdict.status,
         "baseline": verdict.base_sha,
@@ -287,6 +304,9 @@ def junit(report: Report, fail_on_warnings: bool = False) -> str:
             if verdict is None:
                 continue
             case = ElementTree.SubElement(suite, "testcase", classname=row.sha, name=cell)
+            if verdict.reused_from:
+                output = ElementTree.SubElement(case, "system-out")
+                output.text = reused_text(verdict.reused_from)
             if verdict.status == Status.FAIL:
                 failures += 1
                 failure = ElementTree.SubElement(case, "failure", message=f"{verdict.kind}: {verdict.reason}", type=verdict.kind)
@@ -412,6 +432,11 @@ def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str,
         return lines
     shown = [c for c in nightly.cells if any(c in row.verdicts for row in branch.rows)]
     lines += [""] + markdown_table(branch.rows, shown, nightly.fail_on_warnings, branch.reference)
+    lines += reused_note(branch.rows)
+    if branch.audits:
+        mismatches = sum(audit.mismatch for audit in branch.audits)
+        lines += ["", f"Reuse audit: {len(branch.audits)} reused results built anyway and compared, {mismatches} mismatches.", ""]
+        lines += [f"    {audit_line(audit)}" for audit in branch.audits if audit.mismatch or mismatches == 0][:20]
     for cause in branch.causes:
         lines += _regression_markdown(nightly, branch, cause, cells_by_id.get(cause.cells[0]))
     for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
@@ -453,6 +478,31 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def audit_dict(audit: ReuseAudit) -> dict:
+    return {
+        "cell": audit.cell_id,
+        "sha": audit.sha,
+        "reused_from": audit.reused_from,
+        "reused": audit.reused,
+        "built": audit.built,
+        "mismatch": audit.mismatch,
+        "missing": list(audit.missing),
+        "extra": list(audit.extra),
+    }
+
+
+def audit_line(audit: ReuseAudit) -> str:
+    """`x86_64-gcc-defconfig+kvm at 1a2b3c4d5e6f: reused PASS from 0f9e8d7c6b5a, built FAIL (+1 fingerprint)`."""
+    where = f"{audit.cell_id} at {audit.sha[:12]}: reused {audit.reused.upper()} from {audit.reused_from[:12]}"
+    if audit.built is None:
+        return f"{where}; the build did not finish (infrastructure error): not compared"
+    if not audit.mismatch:
+        return f"{where}; built the same"
+    changes = [f"found {n} the reused result lacks: {', '.join(audit.missing)}" for n in [len(audit.missing)] if n]
+    changes += [f"lacks {n} the reused result has: {', '.join(audit.extra)}" for n in [len(audit.extra)] if n]
+    return f"{where}; MISMATCH: built {audit.built.upper()}" + (f"; {'; '.join(changes)}" if changes else "")
+
+
 def _mib(size: int) -> str:
     return f"{size / 1024**2:.1f} MiB"
 
@@ -478,6 +528,8 @@ def nightly_json(nightly: Nightly) -> str:
                     "previous_tip": b.previous_tip,
                     "tip": b.tip,
                     "builds": b.built,
+                    "reused": b.reused,
+                    "reuse_audits": [audit_dict(audit) for audit in b.audits],
                     "reference": _row_dict(b.reference, nightly.fail_on_warnings, rerun_options(nightly, b)) if b.reference else None,
                     "commits": [_row_dict(row, nightly.fail_on_warnings, rerun_options(nightly, b)) for row in b.rows],
                     "regressions": _regression_dicts(b.regressions(nightly.fail_on_warnings)),

@@ -86,11 +86,13 @@ class TreeSpec:
 
 
 @dataclass
-class Retention:
-    """How long a nightly keeps build artifacts (logs, configs) on disk; database rows are kept forever."""
+class NightlySettings:
+    """The matrix's `nightly:`: how long it keeps build artifacts (logs, configs) on disk (database rows
+    are kept forever), and how much of the reuse it audits."""
 
     keep_days: int = 30
     disk_budget: int | None = 20 * 1024**3  # bytes for all artifacts; None: no limit
+    verify_reuse: float = 0.0  # the fraction of reused results the nightly builds anyway, to audit the proof
 
 
 @dataclass
@@ -100,7 +102,7 @@ class Matrix:
     cells: list[Cell]
     jobs: int | None = None  # make -j per cell; None: the executor splits the cores
     trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
-    retention: Retention = field(default_factory=Retention)
+    nightly: NightlySettings = field(default_factory=NightlySettings)
     retries: int = DEFAULT_RETRIES
     checks: list[Check] = field(default_factory=list)
 
@@ -190,7 +192,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         cells=_cells(where, _specs(where, document, defaults), configs) if _declares_cells(document) else [],
         jobs=None if defaults.get("jobs") in (None, "auto") else defaults["jobs"],
         trees=trees,
-        retention=_retention(where, document.get("nightly") or _Mapping()),
+        nightly=_nightly(where, document.get("nightly") or _Mapping()),
         retries=document.get("retries", DEFAULT_RETRIES),
         checks=_checks(document.get("checks")),
     )
@@ -329,16 +331,18 @@ def _tree_spec(where: _Where, tree: Any, base_dir: Path, line: int = 0) -> TreeS
     return spec
 
 
-def _retention(where: _Where, nightly: dict) -> Retention:
-    retention = Retention()
+def _nightly(where: _Where, nightly: dict) -> NightlySettings:
+    settings = NightlySettings()
     if "keep_days" in nightly:
-        retention.keep_days = nightly["keep_days"]
+        settings.keep_days = nightly["keep_days"]
+    if "verify_reuse" in nightly:
+        settings.verify_reuse = float(nightly["verify_reuse"])
     if "disk_budget" in nightly:
         try:
-            retention.disk_budget = parse_size(nightly["disk_budget"])
+            settings.disk_budget = parse_size(nightly["disk_budget"])
         except ValueError as error:
             raise where.error(_line(nightly, "disk_budget"), f"nightly.disk_budget {error}") from None
-    return retention
+    return settings
 
 
 def parse_size(value: Any) -> int | None:

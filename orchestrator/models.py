@@ -141,6 +141,29 @@ class BuildResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     parser: int = 0  # the logparse.VERSION that made `diagnostics` from build.log; 0: not from a log (a check's)
     inputs: frozenset[str] = frozenset()  # tree-relative files a passing build read (written with it, not read back)
+    reused_from: str = ""  # the commit whose build this result is, when no input of it changed since; "": built
+
+    @property
+    def reused(self) -> bool:
+        return bool(self.reused_from)
+
+
+@dataclass(frozen=True)
+class ReuseAudit:
+    """A reused result checked by building the cell after all: what the build found that the reused
+    result lacked (`missing`) or had that the build did not (`extra`), by fingerprint."""
+
+    cell_id: str
+    sha: str
+    reused_from: str
+    reused: Status
+    built: Status | None  # None: the build did not finish (an infrastructure error), nothing was compared
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+    @property
+    def mismatch(self) -> bool:
+        return self.built is not None and (self.built != self.reused or bool(self.missing or self.extra))
 
 
 class Outcome(StrEnum):
@@ -235,6 +258,7 @@ class Verdict:
     kind: VerdictKind
     status: Status  # the build's own status
     base_sha: str | None = None
+    reused_from: str = ""  # the commit whose build the result is, when reused (BuildResult.reused_from)
     errors: int = 0  # distinct error diagnostics now
     warnings: int = 0
     new_errors: list[Diagnostic] = field(default_factory=list)
@@ -363,6 +387,8 @@ class BranchRun:
     results: list[BuildResult] = field(default_factory=list)
     built: int = 0  # cell builds this run made (the rest were stored already), bisections' included
     built_cells: set[str] = field(default_factory=set)
+    reused: int = 0  # cell results this run reused from an earlier commit instead of building
+    audits: list[ReuseAudit] = field(default_factory=list)  # reused results built anyway to check them
     first_bad: list[FirstBad] = field(default_factory=list)  # where the tip's regressions began
     causes: list[RootCause] = field(default_factory=list)  # its regressions, one entry per root cause
 

@@ -33,6 +33,8 @@ class Options:
     keep_days: int | None = None  # None: the matrix's nightly.keep_days
     disk_budget: int | None = -1  # bytes; -1: the matrix's nightly.disk_budget; None: no limit
     wait: bool = False  # wait for another nightly to finish instead of refusing to start
+    reuse: bool = True  # reuse a result where the commit provably left the cell's inputs unchanged
+    verify_reuse: float | None = None  # the fraction of reused results built anyway; None: the matrix's nightly.verify_reuse
     fail_on_warnings: bool = False
 
 
@@ -76,7 +78,10 @@ def plan_branch(
 
 
 def exit_code(nightly: Nightly) -> int:
-    """1 for a regression on any branch; else 2 for a failed fetch or an infrastructure or matrix error; else 0."""
+    """2 when a reused result differed from building the cell (a bug in the reuse rule); else 1 for a
+    regression on any branch; else 2 for a failed fetch or an infrastructure or matrix error; else 0."""
+    if any(audit.mismatch for b in nightly.branches for audit in b.audits):
+        return 2
     if any(b.regressions(nightly.fail_on_warnings) for b in nightly.branches):
         return 1
     return 2 if any(b.infra for b in nightly.branches) else 0
@@ -115,8 +120,8 @@ def run(
         for spec in matrix.trees:
             for branch in mirror.branches(spec):
                 nightly.branches.append(_run_branch(matrix, cells, store, options, work_root, spec, branch, say, progress))
-        keep_days = matrix.retention.keep_days if options.keep_days is None else options.keep_days
-        budget = matrix.retention.disk_budget if options.disk_budget == -1 else options.disk_budget
+        keep_days = matrix.nightly.keep_days if options.keep_days is None else options.keep_days
+        budget = matrix.nightly.disk_budget if options.disk_budget == -1 else options.disk_budget
         nightly.pruned = retention.prune(store, keep_days, budget)
         nightly.finished = datetime.now(UTC).isoformat(timespec="seconds")
         return nightly
@@ -161,6 +166,8 @@ def _run_branch(
                 store,
                 runtime=options.runtime,
                 jobs=options.jobs,
+                reuse=options.reuse,
+                verify_reuse=matrix.nightly.verify_reuse if options.verify_reuse is None else options.verify_reuse,
                 work_root=work_root,
                 command=f"orchestrate nightly ({spec.name} {branch})",
                 on_progress=update or (lambda cell, state, detail: None),  # update: the callable progress yields
@@ -168,6 +175,8 @@ def _run_branch(
             )
         run.built += len(done.built)
         run.built_cells.update(done.built)
+        run.reused += len(done.reused)
+        run.audits += done.audits
         run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
     _judge(run, repo, store, cells, list(reversed(plan.commits)), options.fail_on_warnings)
     if not options.each and not force_pushed and len(new) > 1:

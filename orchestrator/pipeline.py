@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, containers, export, logparse, regress, tree
+from . import bisect, containers, export, logparse, regress, reuse, tree
 from .build import BuildRequest
 from .errors import RevisionError, TreeError, WorkRootError
 from .executors import Executor, Progress, local, quiet
 from .lock import Busy, Lock
 from .matrix import Matrix
-from .models import BuildResult, Check, Commit, Diagnostic, FirstBad, Report, RootCause, Row, Status, Unit, Verdict, VerdictKind, is_check
+from .models import (
+    BuildResult,
+    Check,
+    Commit,
+    Diagnostic,
+    FirstBad,
+    Report,
+    ReuseAudit,
+    RootCause,
+    Row,
+    Status,
+    Unit,
+    Verdict,
+    VerdictKind,
+    is_check,
+)
 from .store import Store
 
 Say = Callable[[str], None]
+REUSE_DISTANCE = 1000  # first-parent commits searched for a result to reuse: farther, some input has changed
 
 
 def default_work_root() -> Path:
@@ -52,6 +69,12 @@ class CommitRun:
     results: list[BuildResult]  # one per selected cell, in matrix order
     built: list[str] = field(default_factory=list)  # cells built by this run (the rest were stored)
     kept: list[BuildResult] = field(default_factory=list)  # infrastructure errors that left a finished result
+    reused: list[str] = field(default_factory=list)  # cells this run reused an earlier commit's result for
+    audits: list[ReuseAudit] = field(default_factory=list)  # reused results this run built to check them
+
+    @property
+    def mismatches(self) -> list[ReuseAudit]:
+        return [audit for audit in self.audits if audit.mismatch]
 
 
 def source_tree(matrix: Matrix, override: Path | None) -> Path:
@@ -73,6 +96,8 @@ def build_commit(
     jobs: int | None = None,
     workers: int | None = None,
     rebuild: bool = False,
+    reuse: bool = True,
+    verify_reuse: float = 0.0,
     work_root: Path | None = None,
     command: str = "orchestrate",
     on_progress: Progress = quiet,
@@ -80,25 +105,134 @@ def build_commit(
 ) -> CommitRun:
     """Build every cell that has no result for `rev` yet (all of them with `rebuild`), storing each at once.
 
+    A cell the commit provably cannot change (`reusable`) gets the result it had at the nearest earlier
+    commit instead, unless `reuse` is off or `rebuild` on; `verify_reuse` is the fraction of such cells
+    (and of those reused before) built anyway, to audit the proof (1.0: every one).
+
     Each cell of the commit is locked in the results store while it builds: a run that finds one held
     waits for it, then reads the store again and uses what the other run stored."""
+    commit = _known_commit(source, rev, store, say)
+    sha = commit.sha
+    todo = list(cells) if rebuild else store.missing(sha, cells)
+    to_audit = {} if rebuild else _stored_reused(store, sha, [cell for cell in cells if cell not in todo], verify_reuse)
+    todo += [cell for cell in cells if cell.id in to_audit]
+    run = CommitRun(commit=commit, results=[])
+    if todo:
+        store.require_writable()
+        with claim(store, sha, todo, rebuild, say) as todo:
+            proposed = _proposals(store, source, sha, todo, to_audit, runtime) if reuse and not rebuild else {}
+            todo = _reuse(run, store, todo, proposed, verify_reuse, on_progress)
+            if todo:
+                root = prepare_work_root(work_root)
+                with work_lock(root):
+                    _build(run, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say)
+            audited = [(cell_id, found) for cell_id, found in proposed.items() if is_audited(sha, cell_id, verify_reuse)]
+            run.audits = [_audit(found, store.result(sha, cell_id, found.definition)) for cell_id, found in audited]
+    results = [store.result(sha, cell.id, cell.definition) for cell in cells]
+    run.results = [r for r in results if r is not None]
+    return run
+
+
+def _known_commit(source: Path, rev: str, store: Store, say: Say) -> Commit:
+    """The commit `rev` names, stored (saying so when the tree's HEAD has uncommitted changes: they are not built)."""
     sha = tree.resolve(source, rev)
     commit = tree.commit_info(source, sha)
     if tree.head(source) == sha and tree.has_uncommitted_changes(source):
         say(f"{source} has uncommitted changes: building the committed HEAD, {sha[:12]}")
     if store.commit(sha) != commit:  # a read-only store can still judge what it holds
         store.add_commit(commit)
-    todo = list(cells) if rebuild else store.missing(sha, cells)
-    run = CommitRun(commit=commit, results=[])
-    if todo:
-        store.require_writable()
-        root = prepare_work_root(work_root)
-        with work_lock(root), claim(store, sha, todo, rebuild, say) as todo:
-            if todo:
-                _build(run, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say)
-    results = [store.result(sha, cell.id, cell.definition) for cell in cells]
-    run.results = [r for r in results if r is not None]
-    return run
+    return commit
+
+
+def is_audited(sha: str, cell_id: str, fraction: float) -> bool:
+    """Whether a reusable cell of a commit is built anyway to audit the proof: a `fraction` of them,
+    picked by a hash of both (the same cells on every run, spread evenly; none for 0, all for 1)."""
+    if fraction <= 0:
+        return False
+    digest = hashlib.sha256(f"{sha}:{cell_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < fraction * 2**64
+
+
+def _stored_reused(store: Store, sha: str, cells: Sequence[Unit], fraction: float) -> dict[str, BuildResult]:
+    """cell id → the stored reused result of `sha` the audit picks among `cells`, to build and compare."""
+    if fraction <= 0:
+        return {}
+    found = {}
+    for cell in cells:
+        if is_audited(sha, cell.id, fraction):
+            stored = store.result(sha, cell.id, cell.definition)
+            if stored is not None and stored.reused:
+                found[cell.id] = stored
+    return found
+
+
+def _proposals(
+    store: Store, source: Path, sha: str, todo: list[Unit], to_audit: dict[str, BuildResult], runtime: str | None
+) -> dict[str, BuildResult]:
+    """cell id → the result reusing an earlier one gives each of `todo`: the stored reused results the
+    audit picked, and what `reusable` finds for the rest."""
+    runtimes = choose_runtimes(todo, runtime, say=lambda message: None)  # said when one is built
+    proposed = reusable(store, source, sha, [cell for cell in todo if cell.id not in to_audit], runtimes)
+    proposed.update({cell.id: to_audit[cell.id] for cell in todo if cell.id in to_audit})
+    return proposed
+
+
+def _reuse(
+    run: CommitRun, store: Store, todo: list[Unit], proposed: dict[str, BuildResult], fraction: float, on_progress: Progress
+) -> list[Unit]:
+    """Store the proposed results the audit does not pick; returns the cells still to build."""
+    building = []
+    for cell in todo:
+        found = proposed.get(cell.id)
+        if found is None or is_audited(found.sha, cell.id, fraction):
+            building.append(cell)
+            continue
+        store.add_build(found)
+        run.reused.append(cell.id)
+        on_progress(cell.id, "reused", found.reused_from)
+    return building
+
+
+def reusable(store: Store, source: Path, sha: str, cells: Sequence[Unit], runtimes: dict[str, str]) -> dict[str, BuildResult]:
+    """cell id → the result each of `cells` can take from the nearest first-parent ancestor with a
+    recorded input set, for the cells where reuse.proof holds (and the runtime is the one it would
+    build with now). Doubt (a shallow clone, a merge commit) reuses nothing."""
+    wanted = {cell.id: (cell, store.with_inputs(cell.id, cell.definition) - {sha}) for cell in cells}
+    wanted = {cell_id: pair for cell_id, pair in wanted.items() if pair[1]}
+    if not wanted or tree.is_shallow(source) or len(tree.parents(source, sha)) != 1:
+        return {}
+    nearest: dict[str, str] = {}
+    for ancestor in tree.first_parent_ancestors(source, sha, REUSE_DISTANCE):
+        for cell_id, (_, shas) in list(wanted.items()):
+            if ancestor in shas:
+                nearest[cell_id] = ancestor
+                del wanted[cell_id]
+        if not wanted:
+            break
+    changes: dict[str, list[reuse.Change]] = {}
+    found = {}
+    for cell in cells:
+        if cell.id not in nearest:
+            continue
+        earlier_sha = nearest[cell.id]
+        earlier = store.result(earlier_sha, cell.id, cell.definition)
+        read = store.inputs_of(earlier_sha, cell.id, cell.definition)
+        if earlier is None or read is None or earlier.runtime != runtimes.get(cell.id):
+            continue
+        if earlier_sha not in changes:
+            changes[earlier_sha] = reuse.parse_name_status(tree.name_status(source, earlier_sha, sha))
+        if reuse.proof(changes[earlier_sha], read).reusable:
+            found[cell.id] = replace(earlier, sha=sha, duration=0.0, inputs=read, reused_from=earlier.reused_from or earlier_sha)
+    return found
+
+
+def _audit(reused: BuildResult, now: BuildResult | None) -> ReuseAudit:
+    """What building a reusable cell found, against what reusing it gave."""
+    if now is None or now.reused or now.status == Status.INFRA:
+        return ReuseAudit(reused.cell_id, reused.sha, reused.reused_from, reused.status, None)
+    before, after = {d.fingerprint for d in reused.diagnostics}, {d.fingerprint for d in now.diagnostics}
+    missing, extra = tuple(sorted(after - before)), tuple(sorted(before - after))
+    return ReuseAudit(reused.cell_id, reused.sha, reused.reused_from, reused.status, now.status, missing, extra)
 
 
 def _build(
@@ -340,9 +474,12 @@ def causes(store: Store, commit: Commit, found: list[Verdict], fail_on_warnings:
     return regress.with_first_bad(causes, store.first_bad([commit.sha]))
 
 
-def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings: bool = False) -> int:
-    """1 for a regression; else 2 for an infrastructure or matrix error, or a failure that could not be
+def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings: bool = False, mismatches: Sequence[ReuseAudit] = ()) -> int:
+    """2 when a reused result differed from building the cell (a bug in the reuse rule, never accepted);
+    else 1 for a regression; else 2 for an infrastructure or matrix error, or a failure that could not be
     judged (its history is cut off); else 0."""
+    if mismatches:
+        return 2
     if any(v.is_regression(fail_on_warnings) for v in found):
         return 1
     if {r.status for r in results} & {Status.INFRA, Status.MATRIX_ERROR}:

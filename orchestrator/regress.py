@@ -38,6 +38,7 @@ def compare(current: BuildResult, baseline: BuildResult | None, history_cut: boo
         kind=VerdictKind.UNCHANGED,
         status=current.status,
         base_sha=baseline.sha if baseline else None,
+        reused_from=current.reused_from,
         errors=len(errors),
         warnings=len(warnings),
         reason=current.reason,

@@ -158,6 +158,10 @@ MIGRATIONS = [
     """
     ALTER TABLE builds ADD COLUMN inputs BLOB;
     """,
+    # The commit whose build a result is when it was reused (no input of the cell changed since); '': built.
+    """
+    ALTER TABLE builds ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
@@ -321,8 +325,8 @@ class Store:
         self.db.execute("DELETE FROM builds WHERE sha = ? AND cell = ? AND definition = ?", key)
         cursor = self.db.execute(
             """INSERT INTO builds (run_id, sha, cell, definition, status, reason, targets,
-                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished, parser, inputs)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   duration, runtime, image, compiler, errors, warnings, artifacts_dir, finished, parser, inputs, reused_from)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 run_id,
                 result.sha,
@@ -341,6 +345,7 @@ class Store:
                 _now(),
                 result.parser,
                 inputs.pack(result.inputs) if result.inputs else None,
+                result.reused_from,
             ),
         )
         self._insert_diagnostics(cursor.lastrowid, result.diagnostics)
@@ -534,6 +539,15 @@ class Store:
         )
         return {row["sha"] for row in rows}
 
+    def with_inputs(self, cell_id: str, definition: str) -> set[str]:
+        """Commits with a result of this cell definition whose input set was recorded: what a later
+        commit's result may be reused from."""
+        rows = self.db.execute(
+            "SELECT sha FROM builds WHERE cell = ? AND definition = ? AND inputs IS NOT NULL AND status IN (?, ?)",
+            (cell_id, definition, Status.PASS, Status.FAIL),
+        )
+        return {row["sha"] for row in rows}
+
     def missing(self, sha: str, cells: Iterable) -> list:
         """The cells with no usable result for `sha`; an infrastructure error is not a result."""
         wanted = []
@@ -695,6 +709,7 @@ def _result(row: sqlite3.Row) -> BuildResult:
         warnings=row["warnings"],
         artifacts_dir=row["artifacts_dir"],
         parser=row["parser"],
+        reused_from=row["reused_from"],
     )
 
 

@@ -132,6 +132,16 @@ def first_parent_ancestors(repo: Path, sha: str, limit: int = 100_000) -> Iterat
         process.wait()
 
 
+def parents(repo: Path, sha: str) -> list[str]:
+    return git(repo, "rev-list", "--parents", "--max-count=1", "--end-of-options", sha).split()[1:]
+
+
+def name_status(repo: Path, old: str, new: str) -> str:
+    """`git diff --name-status -M -z old new`: every path changed between two commits, renames with
+    both their paths (NUL-separated, for reuse.parse_name_status)."""
+    return git(repo, "diff", "--name-status", "-M", "-z", "--no-ext-diff", "--no-textconv", old, new, "--", what="diff")
+
+
 def is_ancestor(repo: Path, ancestor: str, sha: str) -> bool:
     """Whether `ancestor` is reachable from `sha` (False too when git no longer has it)."""
     result = subprocess.run(

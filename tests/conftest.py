@@ -56,8 +56,8 @@ def commit_change(repo: Path, path: str, old: str, new: str, subject: str) -> st
 
 
 def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str, author: tuple[str, str] = ("t", "t@t.invalid")) -> str:
-    """Commit edits (path, old, new: the first `old` in the file becomes `new`, in order) on top of HEAD
-    without a checkout, with git plumbing only; returns the new commit's sha.
+    """Commit edits (path, old, new: the first `old` in the file becomes `new`, in order; a new file's
+    `old` is "") on top of HEAD without a checkout, with git plumbing only; returns the new commit's sha.
 
     `new` may carry raw bytes as surrogate escapes ("\udce9" is the byte 0xe9), to make non-UTF-8 sources.
     """
@@ -74,6 +74,8 @@ def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str, 
     files: dict[str, bytes] = {}
     for path, old, new in edits:
         text = files.get(path)
+        if text is None and old == "" and not git("ls-tree", "HEAD", "--", path):
+            text = b""  # a new file
         if text is None:
             text = git("show", f"HEAD:{path}").encode("utf-8", "surrogateescape")
         old_bytes, new_bytes = old.encode(), new.encode("utf-8", "surrogateescape")
@@ -83,7 +85,7 @@ def commit_changes(repo: Path, edits: list[tuple[str, str, str]], subject: str, 
     git("read-tree", "HEAD", env=index)
     for path, text in files.items():
         blob = git("hash-object", "-w", "--stdin", input=text).strip()
-        git("update-index", "--cacheinfo", f"100644,{blob},{path}", env=index)
+        git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
     tree = git("write-tree", env=index).strip()
     identity = {
         "GIT_AUTHOR_NAME": author[0],

@@ -53,7 +53,9 @@ def checked(demo_tree, tmp_path_factory):
         runs[name] = orchestrate("--commit", shas[name], cwd=root, env=env)
     layouts = root / "work" / "uapi-abi" / "layouts"
     compiled_before_d = sorted(p.name for p in layouts.iterdir())
-    runs["D"] = orchestrate("--commit", shas["D"], cwd=root, env=env)
+    runs["D"] = orchestrate("--commit", shas["D"], "--no-reuse", cwd=root, env=env)  # run: its own cache answers
+    shas["E"] = commit_changes(clone, [("arch/x86/kvm/x86.c", "#include", "/* nor here */\n#include")], "KVM: x86: another comment")
+    runs["E"] = orchestrate("--commit", shas["E"], cwd=root, env=env)  # reused: nothing under the uapi dirs changed
     report = orchestrate("report", f"{base}..{shas['D']}", "--format", "json", cwd=root, env=env)
     assert report.returncode == 0, report.stderr
     rows = {row["sha"]: {v["cell"]: v for v in row["verdicts"]} for row in json.loads(report.stdout)["commits"]}
@@ -61,7 +63,7 @@ def checked(demo_tree, tmp_path_factory):
         "root": root,
         "shas": shas,
         "runs": runs,
-        "verdicts": {name: rows[sha] for name, sha in shas.items()},
+        "verdicts": {name: rows[sha] for name, sha in shas.items() if sha in rows},
         "document": report.stdout,
         "layouts": (compiled_before_d, sorted(p.name for p in layouts.iterdir())),
     }
@@ -127,6 +129,17 @@ def test_a_commit_that_touches_no_uapi_file_compiles_nothing(checked):
     assert checked["verdicts"]["D"][I386]["new_errors"] == []
 
 
+def test_a_commit_that_touches_no_uapi_file_is_not_checked_again_its_result_is_reused(checked):
+    run = checked["runs"]["E"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{I386}: reused from {checked['shas']['D'][:12]} (no input changed)" in run.stdout
+    store = Store(checked["root"] / "results")
+    (reused,) = [r for r in store.builds(checked["shas"]["E"]) if r.cell_id == I386]
+    (built,) = [r for r in store.builds(checked["shas"]["D"]) if r.cell_id == I386]
+    assert (reused.reused_from, reused.status, reused.diagnostics) == (checked["shas"]["D"], built.status, built.diagnostics)
+    assert store.inputs_of(checked["shas"]["D"], I386, built.definition) == {"include/uapi/", "arch/x86/include/uapi/"}
+
+
 def test_the_report_of_a_check_is_valid_json_output(checked):
     jsonschema.validate(json.loads(checked["document"]), export.schema("report"))
 
@@ -168,7 +181,7 @@ def test_the_nightly_runs_the_check_like_a_cell_and_reports_it(checked, tmp_path
     [report] = (tmp_path / "results" / "nightly").glob("*/report.md")
     text = report.read_text()
     assert I386 in text and X32 in text and "no regressions" in text
-    tip = Store(tmp_path / "results").builds(checked["shas"]["D"])
+    tip = Store(tmp_path / "results").builds(checked["shas"]["E"])  # the branch tip
     assert {r.cell_id: r.status for r in tip} == {I386: "fail", X32: "pass"}
 
 

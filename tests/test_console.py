@@ -7,7 +7,7 @@ from conftest import SEED, A, B, C, bisected, every_kind
 from rich.console import Console
 
 from orchestrator import console, pipeline
-from orchestrator.models import Attempt, BuildResult, Commit, FirstBad, Outcome, Row, Status, Verdict, VerdictKind
+from orchestrator.models import Attempt, BuildResult, Cell, Commit, FirstBad, Outcome, Row, Status, Verdict, VerdictKind
 from orchestrator.store import Store
 
 
@@ -113,3 +113,19 @@ def test_the_verdicts_of_a_commit_list_only_its_regressions_with_what_bisection_
     assert " NEW FAIL  fails at bbbbbbbbbbbb b" in text and " STILL FAILING  still at bbbbbbbbbbbb b" not in text
     assert "  first bad commit: bbbbbbbbbbbb, found in 2 builds" in text  # B itself: not in this store's commits
     assert isinstance(rows[1], Row)
+
+
+def test_progress_and_the_summary_say_which_cells_were_reused_and_from_where():
+    cells = [Cell("riscv", "riscv", "gcc", "defconfig", (), ("config",), ()), Cell("x86", "x86_64", "gcc", "defconfig", (), ("config",), ())]
+    for terminal in (True, False):
+        out = Console(file=io.StringIO(), width=200, color_system=None, force_terminal=terminal)
+        with console.LiveProgress(out, cells, "building") as progress:
+            progress.update("riscv", "reused", A)
+            progress.update("x86", "building", "config")
+            progress.update("x86", "done", "pass")
+        if not terminal:
+            assert f"  riscv: reused from {A[:12]} (no input changed)" in out.file.getvalue()
+    out = Console(file=io.StringIO(), width=200, color_system=None)
+    results = [BuildResult("riscv", C, Status.PASS, reused_from=A), BuildResult("x86", C, Status.PASS)]
+    console.summary(out, Commit(C, "Documentation: a fix", "2022-12-11T14:15:00+00:00"), results, built=["x86"])
+    assert f"riscv ↺ reused from {A[:12]} (no input changed)" in out.file.getvalue()

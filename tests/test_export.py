@@ -10,7 +10,7 @@ from conftest import bisected, every_kind
 from junitparser import Error, Failure, JUnitXml
 
 from orchestrator import export
-from orchestrator.models import BranchState, Commit, Diagnostic, FirstBad, Report, Row, Status, Verdict, VerdictKind
+from orchestrator.models import BranchState, Commit, Diagnostic, FirstBad, Report, ReuseAudit, Row, Status, Verdict, VerdictKind
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 CELL = "riscv-gcc-defconfig+kvm"
@@ -122,3 +122,43 @@ def test_bisections_of_one_cause_with_one_answer_are_said_once_with_all_their_bu
         "first bad commit is one of: xxxxxxxxxxxx x; bbbbbbbbbbbb KVM: x86: b (Au Thor <au@thor.invalid>) "
         "(the commits before the last could not be judged), found in 1 build",
     ]
+
+
+# --- reused results --------------------------------------------------------------------------------
+
+
+def reused_report() -> Report:
+    reused = Verdict(cell_id=CELL, sha=SHA, kind=VerdictKind.UNCHANGED, status=Status.PASS, base_sha="a" * 40, reused_from="a" * 40)
+    built = Verdict(cell_id="x86", sha=SHA, kind=VerdictKind.UNCHANGED, status=Status.PASS, base_sha="a" * 40)
+    return Report(rows=[Row(SHA, "Documentation: a fix", {CELL: reused, "x86": built})], cells=[CELL, "x86"])
+
+
+def test_a_reused_result_carries_its_mark_in_every_format():
+    report = reused_report()
+    reused, built = report.rows[0].verdicts[CELL], report.rows[0].verdicts["x86"]
+    assert (export.cell_text(reused), export.compact_text(reused), export.cell_text(built)) == ("✓↺", "✓↺", "✓")
+    assert any(item.startswith("↺ reused") for item in export.LEGEND_ITEMS)
+    assert "↺ 1 result reused, not built: no input of the cell changed since the commit that built it." in export.markdown(report)
+    document = json.loads(export.as_json(report))
+    jsonschema.validate(document, export.schema("report"))
+    assert [v["reused_from"] for v in document["commits"][0]["verdicts"]] == ["a" * 40, None]
+    assert list(_junit_outputs(export.junit(report))) == [f"reused from {'a' * 12} (no input changed)", None]
+
+
+def _junit_outputs(text: str):
+    path = Path(tempfile.mkdtemp()) / "junit.xml"
+    path.write_text(text)
+    for suite in JUnitXml.fromfile(str(path)):
+        for case in suite:
+            yield case.system_out
+
+
+def test_an_audit_says_what_differed_or_that_it_could_not_compare():
+    audit = ReuseAudit(CELL, SHA, "a" * 40, Status.PASS, Status.FAIL, missing=("arch/x86/kvm/x86.c|error|x",))
+    assert export.audit_line(audit) == (
+        f"{CELL} at {SHA[:12]}: reused PASS from aaaaaaaaaaaa; MISMATCH: built FAIL; "
+        "found 1 the reused result lacks: arch/x86/kvm/x86.c|error|x"
+    )
+    assert export.audit_line(ReuseAudit(CELL, SHA, "a" * 40, Status.PASS, Status.PASS)).endswith("; built the same")
+    assert "not compared" in export.audit_line(ReuseAudit(CELL, SHA, "a" * 40, Status.PASS, None))
+    assert export.audit_dict(audit)["mismatch"] is True

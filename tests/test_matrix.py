@@ -291,7 +291,7 @@ def test_trees_list_each_with_a_name_for_the_nightly(tmp_path):
         trees:
           - {url: "https://git.kernel.org/pub/scm/virt/kvm/kvm.git", branches: [next, queue]}
           - {name: mine, path: ../linux}
-        nightly: {keep_days: 7, disk_budget: 5G}
+        nightly: {keep_days: 7, disk_budget: 5G, verify_reuse: 0.1}
         include:
           - {arch: riscv}
         """,
@@ -299,7 +299,13 @@ def test_trees_list_each_with_a_name_for_the_nightly(tmp_path):
     loaded = matrix.load(path)
     assert [(t.name, t.branches) for t in loaded.trees] == [("kvm", ["next", "queue"]), ("mine", [])]
     assert loaded.tree is loaded.trees[0]
-    assert (loaded.retention.keep_days, loaded.retention.disk_budget) == (7, 5 * 1024**3)
+    assert (loaded.nightly.keep_days, loaded.nightly.disk_budget, loaded.nightly.verify_reuse) == (7, 5 * 1024**3, 0.1)
+    assert matrix.load(write(tmp_path, "include:\n  - {arch: riscv}\n")).nightly.verify_reuse == 0  # no audit unless asked
+
+
+def test_a_reuse_audit_fraction_outside_0_to_1_says_so(tmp_path):
+    path = write(tmp_path, "nightly: {verify_reuse: 10}\ninclude:\n  - {arch: riscv}\n")
+    assert error_of(path) == f"{path}:1: nightly.verify_reuse '10' must be a fraction from 0 to 1, such as 0.1"
 
 
 def test_trees_need_distinct_names_and_not_both_forms(tmp_path):

@@ -23,7 +23,8 @@ from conftest import PROJECT, commit_changes, orchestrate, start
 from test_seed_scenario import HEADER, OTHERS, SEED_A, SEV_ES, X86, undo
 
 from orchestrator import export
-from orchestrator.models import BranchState
+from orchestrator.models import BranchRun, BranchState, Nightly, ReuseAudit, Status
+from orchestrator.nightly import exit_code as nightly_exit_code
 from orchestrator.nightly import plan_branch
 
 FIRST, NEW, FORCE_PUSHED, NOTHING_NEW = BranchState.FIRST, BranchState.NEW, BranchState.FORCE_PUSHED, BranchState.NOTHING_NEW
@@ -300,3 +301,15 @@ def test_a_nightly_names_the_sev_es_change_for_arm64_and_riscv_in_one_entry(seed
     line = f"first bad commit: {bad[:12]} {SEV_ES} (t <t@t.invalid>), found in "
     assert entry.count(line) == 1 and line in run.stdout  # said once for the cause, with both bisections' builds
     assert f"Reproduce, in a kernel tree at {bad[:12]}:" in entry and f"orchestrate --commit {bad[:12]} --cells {ARM64} --rebuild" in entry
+
+
+def test_a_reuse_mismatch_makes_the_nightly_exit_2_and_is_in_its_report():
+    mismatch = ReuseAudit("x86", "c" * 40, "a" * 40, Status.PASS, Status.FAIL, missing=("a.c|error|x",))
+    branch = BranchRun("kvm", "next", "/src/kvm", state=BranchState.NEW, tip="c" * 40, reused=3, audits=[mismatch])
+    run = Nightly(date="2026-11-30", started="s", matrix="m", results="r", cells=["x86"], branches=[branch])
+    assert nightly_exit_code(run) == 2
+    document = json.loads(export.nightly_json(run))
+    jsonschema.validate(document, export.schema("nightly"))
+    assert document["branches"][0]["reused"] == 3 and document["branches"][0]["reuse_audits"][0]["mismatch"] is True
+    branch.audits = [ReuseAudit("x86", "c" * 40, "a" * 40, Status.PASS, Status.PASS)]
+    assert nightly_exit_code(run) == 0

@@ -10,7 +10,7 @@ from conftest import SEED, UNUSED
 
 from orchestrator import logparse, pipeline, regress
 from orchestrator.errors import RevisionError
-from orchestrator.models import BuildResult, Commit, Diagnostic, Status, VerdictKind
+from orchestrator.models import BuildResult, Cell, Commit, Diagnostic, ReuseAudit, Status, VerdictKind
 from orchestrator.store import Store
 
 CELL = "riscv-gcc-defconfig+kvm"
@@ -130,3 +130,85 @@ def test_results_of_an_older_parser_are_parsed_again_so_an_unchanged_error_stays
     assert results["uapi-abi-x86_64-i386"].diagnostics == [SEED] and results["uapi-abi-x86_64-i386"].parser == 0  # a check's own
     verdict = regress.compare(BuildResult(LD_CELL, b, Status.FAIL, definition="d", diagnostics=today), results[LD_CELL])
     assert verdict.kind == VerdictKind.STILL_FAILING and verdict.new_errors == [] and not verdict.is_regression()
+
+
+# --- reuse: which earlier result a commit may take, on a real git history and store (no build) -----
+
+
+@pytest.fixture
+def reusing(tmp_path):
+    """A tree with arch/x86/kvm/x86.c and a doc; a riscv cell whose pass at the first commit read
+    virt/kvm/kvm_main.c only (an input set as a build records it), stored for the first commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+        return subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    def commit(path: str, text: str, subject: str) -> str:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+        git("add", path)
+        git("commit", "--quiet", "-m", subject)
+        return git("rev-parse", "HEAD")
+
+    git("init", "--quiet", "--initial-branch=main")
+    commit("virt/kvm/kvm_main.c", "int kvm;\n", "kvm")
+    base = commit("Documentation/kvm.rst", "KVM\n", "doc")
+    store = Store(tmp_path / "results")
+    store.add_commit(Commit(base, "doc", "2022-12-11T14:15:00+00:00"))
+    read = frozenset({"virt/kvm/kvm_main.c"})
+    store.add_build(BuildResult(REUSE_CELL.id, base, Status.PASS, definition=REUSE_CELL.definition, runtime="null", inputs=read))
+    return repo, git, commit, base, store
+
+
+REUSE_CELL = Cell("riscv-gcc-defconfig+kvm", "riscv", "gcc", "defconfig", fragments=(), targets=("config",), make_targets=("arch/riscv/kvm/",))
+
+
+def test_a_commit_touching_nothing_the_cell_read_takes_the_earlier_result_and_names_its_commit(reusing):
+    repo, _, commit, base, store = reusing
+    doc = commit("Documentation/kvm.rst", "KVM, documented\n", "doc fix")
+    x86 = commit("arch/x86/kvm/x86.c", "int x86;\n", "an x86 file")
+    for sha in (doc, x86):
+        (taken,) = pipeline.reusable(store, repo, sha, [REUSE_CELL], {REUSE_CELL.id: "null"}).values()
+        assert (taken.sha, taken.reused_from, taken.status, taken.inputs) == (sha, base, Status.PASS, frozenset({"virt/kvm/kvm_main.c"}))
+    store.add_commit(Commit(doc, "doc fix", "2022-12-11T14:15:00+00:00"))
+    store.add_build(pipeline.reusable(store, repo, doc, [REUSE_CELL], {REUSE_CELL.id: "null"})[REUSE_CELL.id])
+    (again,) = pipeline.reusable(store, repo, x86, [REUSE_CELL], {REUSE_CELL.id: "null"}).values()
+    assert again.reused_from == base  # from the nearest (doc's, reused), naming the commit that built it
+
+
+def test_a_changed_input_another_runtime_a_merge_or_a_shallow_clone_builds(reusing, tmp_path):
+    repo, git, commit, base, store = reusing
+    runtime = {REUSE_CELL.id: "null"}
+    read = commit("virt/kvm/kvm_main.c", "int kvm, more;\n", "a file the cell read")
+    assert pipeline.reusable(store, repo, read, [REUSE_CELL], runtime) == {}
+    git("reset", "--quiet", "--hard", base)
+    doc = commit("Documentation/kvm.rst", "KVM, documented\n", "doc fix")
+    assert pipeline.reusable(store, repo, doc, [REUSE_CELL], {REUSE_CELL.id: "podman"}) == {}  # another compiler
+    git("checkout", "--quiet", "-b", "side", base)
+    commit("Documentation/other.rst", "other\n", "side doc")
+    git("checkout", "--quiet", "main")
+    git("merge", "--quiet", "--no-ff", "-m", "merge", "side")
+    merge = git("rev-parse", "HEAD")
+    assert pipeline.reusable(store, repo, merge, [REUSE_CELL], runtime) == {}
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "--quiet", "--depth=3", f"file://{repo}", str(shallow)], check=True)
+    assert pipeline.reusable(store, shallow, doc, [REUSE_CELL], runtime) == {}  # doc is HEAD~1 there, but cut
+    assert pipeline.reusable(store, repo, doc, [REUSE_CELL], runtime) != {}  # the same commit, full history
+
+
+def test_the_audit_picks_a_fraction_of_cells_the_same_way_every_time():
+    picked = [pipeline.is_audited(f"{n:040x}", cell, 0.1) for n in range(500) for cell in ("x86", "arm64")]
+    assert 50 <= sum(picked) <= 150  # about one in ten of 1,000
+    assert picked == [pipeline.is_audited(f"{n:040x}", cell, 0.1) for n in range(500) for cell in ("x86", "arm64")]
+    assert not any(pipeline.is_audited("0" * 40, "x86", 0) for _ in range(3)) and pipeline.is_audited("0" * 40, "x86", 1.0)
+
+
+def test_a_reuse_mismatch_exits_2_even_over_a_regression(history):
+    _, shas, _ = history
+    mismatch = ReuseAudit("x86", shas[2], shas[0], Status.PASS, Status.FAIL, missing=("a.c|error|x",))
+    unfinished = ReuseAudit("x86", shas[2], shas[0], Status.PASS, None)
+    assert mismatch.mismatch and not unfinished.mismatch
+    assert pipeline.exit_code([], [], mismatches=[mismatch]) == 2

@@ -207,3 +207,29 @@ def test_a_result_never_depends_on_cache_state(history, tmp_path):
     (cold_result,) = Store(tmp_path).builds(sha)
     assert cold_result.status == warm.status == "pass"
     assert cold_result.diagnostics == warm.diagnostics
+
+
+def test_the_report_is_the_same_without_reuse(history, tmp_path):
+    """C changes only arm64 and riscv files: its x86 cell is reused from B. Built instead (--no-reuse,
+    a results store of its own), every verdict of A..C is the same."""
+    shas = history["shas"]
+    spec = f"{shas['A']}..{shas['C']}"
+    assert {r.cell_id for r in Store(history["results"]).builds(shas["C"]) if r.reused} == {"x86_64-gcc-defconfig+kvm"}
+    common = ["--tree", str(history["clone"]), "--results", str(tmp_path), *sum((["--cells", c] for c in CELLS), [])]
+    built = orchestrate("--commit", spec, *common, "--no-reuse")
+    assert built.returncode == 1, built.stdout[-3000:]  # the regression at B, as with reuse
+    assert not any(r.reused for sha in shas.values() for r in Store(tmp_path).builds(sha))
+
+    def judged(document: dict) -> list:
+        return [{v["cell"]: {k: x for k, x in v.items() if k != "reused_from"} for v in row["verdicts"]} for row in document["commits"]]
+
+    without = json.loads(orchestrate("report", spec, *common, "--format", "json").stdout)
+    with_reuse = json.loads(report(history, spec, "--format", "json").stdout)
+    for document in (without, with_reuse):
+        for row in document["commits"]:
+            for verdict in row["verdicts"]:
+                verdict["reproduce"] = verdict["reproduce"].split(" --results ")[0]  # names each store
+        for cause in document["root_causes"]:
+            cause["reproduce"] = cause["reproduce"].split(" --results ")[0]
+    assert judged(without) == judged(with_reuse) and without["root_causes"] == with_reuse["root_causes"]
+    assert without["regressions"] == with_reuse["regressions"]

@@ -287,3 +287,17 @@ def test_artifacts_that_cannot_be_moved_in_leave_the_old_ones_in_place(tmp_path)
         store.publish(result(c, Status.FAIL), gone)
     assert (tmp_path / SHA / "a" / "build.log").read_text() == "old\n"
     assert [r.status for r in store.builds(SHA)] == [Status.PASS]  # and the row was rolled back with it
+
+
+def test_a_reused_result_keeps_the_commit_that_built_it_and_its_input_set(tmp_path):
+    store = Store(tmp_path)
+    built, reused, failed = "a" * 40, "b" * 40, "c" * 40
+    for sha in (built, reused, failed):
+        store.add_commit(Commit(sha, "s", "2022-12-11T14:15:00+00:00"))
+    read = frozenset({"arch/riscv/kvm/vcpu.c", "include/uapi/"})
+    store.add_build(BuildResult("riscv", built, Status.PASS, definition="d", inputs=read))
+    store.add_build(BuildResult("riscv", reused, Status.PASS, definition="d", inputs=read, reused_from=built))
+    store.add_build(BuildResult("riscv", failed, Status.FAIL, definition="d"))  # a failure records none
+    assert store.result(reused, "riscv", "d").reused_from == built and not store.result(built, "riscv", "d").reused
+    assert store.inputs_of(reused, "riscv", "d") == read and store.inputs_of(failed, "riscv", "d") is None
+    assert store.with_inputs("riscv", "d") == {built, reused} and store.with_inputs("riscv", "other") == set()

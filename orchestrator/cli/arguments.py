@@ -49,7 +49,7 @@ def parser() -> ArgumentParser:
     top.add_argument("--commit", metavar="REV", help="commit to build (sha, branch, tag, HEAD~2), or A..B for each of a range")
     _common(top)
     _building(top)
-    top.add_argument("--rebuild", action="store_true", help="build cells that already have a result too")
+    top.add_argument("--rebuild", action="store_true", help="build cells that already have a result too (never reuses one)")
     _judging(top)
     top.set_defaults(func=commands.build)
     sub = top.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
@@ -183,6 +183,14 @@ def _common(parser: argparse.ArgumentParser, cells: bool = True, tree: bool = Tr
 def _building(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
     parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
+    parser.add_argument(
+        "--no-reuse", dest="reuse", action="store_false", help="build every cell, even one whose inputs the commit provably left unchanged"
+    )
+    parser.add_argument(
+        "--verify-reuse",
+        action="store_true",
+        help="build every cell a result would be (or was) reused for, and compare: a mismatch exits 2",
+    )
 
 
 def _judging(parser: argparse.ArgumentParser) -> None:

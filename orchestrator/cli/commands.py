@@ -35,6 +35,8 @@ BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
 def _check_building(args: Namespace) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be a positive number")
+    if args.verify_reuse and (not args.reuse or getattr(args, "rebuild", False)):
+        raise UserError(f"--verify-reuse checks reused results: it cannot go with {'--no-reuse' if not args.reuse else '--rebuild'}")
 
 
 def _results(args: Namespace) -> Path:
@@ -95,17 +97,20 @@ def build(args: Namespace, out: Console) -> int:
                 runtime=args.runtime,
                 jobs=args.jobs,
                 rebuild=args.rebuild,
+                reuse=args.reuse,
+                verify_reuse=1.0 if args.verify_reuse else 0.0,
                 command=" ".join(["orchestrate", *sys.argv[1:]]),
                 on_progress=progress.update,
                 say=say,
             )
         views.summary(out, run.commit, run.results, run.built)
+        views.audits(out, run.audits)
         found = pipeline.verdicts(store, source, run.results, base, say)
         views.verdicts(out, run.commit, found, pipeline.causes(store, run.commit, found, fail_on_warnings), rerun)
         note = pipeline.history_cut_note(source, found)
         if note:
             print(f"orchestrate: {note}, or pass --base REV", file=sys.stderr)
-        codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings))
+        codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings, run.mismatches))
     if len(shas) > 1:
         out.print()
         ids = [c.id for c in cells]
@@ -126,7 +131,14 @@ def bisect(args: Namespace, out: Console) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     say = _sayer(out)
     fail_on_warnings = args.fail_on == "warnings"
-    building = {"runtime": args.runtime, "jobs": args.jobs, "command": " ".join(["orchestrate", *sys.argv[1:]]), "say": say}
+    building = {
+        "runtime": args.runtime,
+        "jobs": args.jobs,
+        "reuse": args.reuse,
+        "verify_reuse": 1.0 if args.verify_reuse else 0.0,
+        "command": " ".join(["orchestrate", *sys.argv[1:]]),
+        "say": say,
+    }
     ends = []
     for sha in (commits[0], commits[-1]):
         with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
@@ -202,6 +214,8 @@ def nightly(args: Namespace, out: Console) -> int:
         keep_days=args.keep_days,
         wait=args.wait,
         fail_on_warnings=args.fail_on == "warnings",
+        reuse=args.reuse,
+        verify_reuse=1.0 if args.verify_reuse else None,
     )
     if args.disk_budget is not None:
         try:
