@@ -10,6 +10,7 @@ On top of Linux 6.1 (the demo tree):
 """
 
 import json
+import shutil
 import subprocess
 from xml.etree import ElementTree
 
@@ -210,15 +211,17 @@ def test_a_result_never_depends_on_cache_state(history, tmp_path):
 
 
 def test_the_report_is_the_same_without_reuse(history, tmp_path):
-    """C changes only arm64 and riscv files: its x86 cell is reused from B. Built instead (--no-reuse,
-    a results store of its own), every verdict of A..C is the same."""
+    """C changes only arm64 and riscv files: its x86 cell is reused from B, the only reuse of A..C. The
+    store copied and that cell built instead (--rebuild never reuses), every verdict of A..C is the same."""
     shas = history["shas"]
     spec = f"{shas['A']}..{shas['C']}"
-    assert {r.cell_id for r in Store(history["results"]).builds(shas["C"]) if r.reused} == {"x86_64-gcc-defconfig+kvm"}
-    common = ["--tree", str(history["clone"]), "--results", str(tmp_path), *sum((["--cells", c] for c in CELLS), [])]
-    built = orchestrate("--commit", spec, *common, "--no-reuse")
-    assert built.returncode == 1, built.stdout[-3000:]  # the regression at B, as with reuse
-    assert not any(r.reused for sha in shas.values() for r in Store(tmp_path).builds(sha))
+    reused = {(sha, r.cell_id) for sha in shas.values() for r in Store(history["results"]).builds(sha) if r.reused}
+    assert reused == {(shas["C"], "x86_64-gcc-defconfig+kvm")}
+    shutil.copytree(history["results"], tmp_path / "results")
+    common = ["--tree", str(history["clone"]), "--results", str(tmp_path / "results"), *sum((["--cells", c] for c in CELLS), [])]
+    built = orchestrate("--commit", shas["C"], *common[:4], "--cells", "x86_64-gcc-defconfig+kvm", "--rebuild")
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert not any(r.reused for sha in shas.values() for r in Store(tmp_path / "results").builds(sha))
 
     def judged(document: dict) -> list:
         return [{v["cell"]: {k: x for k, x in v.items() if k != "reused_from"} for v in row["verdicts"]} for row in document["commits"]]
