@@ -455,10 +455,8 @@ def audits(console: Console, found: list[ReuseAudit]) -> None:
     """What building reusable cells anyway showed: each mismatch in red (a bug in the reuse rule)."""
     if not found:
         return
-    mismatches = sum(audit.mismatch for audit in found)
-    style = "bold red" if mismatches else "green"
-    results = f"{len(found)} reused result{'s' if len(found) != 1 else ''}"
-    console.print(f"reuse audit: {results} built and compared, {mismatches} mismatch{'es' if mismatches != 1 else ''}", style=style, highlight=False)
+    style = "bold red" if any(audit.mismatch for audit in found) else "green"
+    console.print(f"reuse audit: {export.audit_summary(found)}", style=style, highlight=False)
     for audit in found:
         console.print(f"  {export.audit_line(audit)}", style="red" if audit.mismatch else "dim", highlight=False)
 

@@ -434,9 +434,9 @@ def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str,
     lines += [""] + markdown_table(branch.rows, shown, nightly.fail_on_warnings, branch.reference)
     lines += reused_note(branch.rows)
     if branch.audits:
-        mismatches = sum(audit.mismatch for audit in branch.audits)
-        lines += ["", f"Reuse audit: {len(branch.audits)} reused results built anyway and compared, {mismatches} mismatches.", ""]
-        lines += [f"    {audit_line(audit)}" for audit in branch.audits if audit.mismatch or mismatches == 0][:20]
+        mismatches = any(audit.mismatch for audit in branch.audits)
+        lines += ["", f"Reuse audit: {audit_summary(branch.audits)}.", ""]
+        lines += [f"    {audit_line(audit)}" for audit in branch.audits if audit.mismatch or not mismatches][:20]
     for cause in branch.causes:
         lines += _regression_markdown(nightly, branch, cause, cells_by_id.get(cause.cells[0]))
     for row in branch.rows:  # new warnings that are not regressions (unless --fail-on warnings)
@@ -489,6 +489,13 @@ def audit_dict(audit: ReuseAudit) -> dict:
         "missing": list(audit.missing),
         "extra": list(audit.extra),
     }
+
+
+def audit_summary(audits: list[ReuseAudit]) -> str:
+    """`17 reused results built and compared, 0 mismatches`: what an audit did, in the console and mail."""
+    mismatches = sum(audit.mismatch for audit in audits)
+    results = f"{len(audits)} reused result{'s' if len(audits) != 1 else ''}"
+    return f"{results} built and compared, {mismatches} mismatch{'es' if mismatches != 1 else ''}"
 
 
 def audit_line(audit: ReuseAudit) -> str:

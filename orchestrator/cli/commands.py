@@ -39,6 +39,11 @@ def _check_building(args: Namespace) -> None:
         raise UserError(f"--verify-reuse checks reused results: it cannot go with {'--no-reuse' if not args.reuse else '--rebuild'}")
 
 
+def _audited_fraction(args: Namespace) -> float:
+    """The fraction of reusable cells built anyway to audit the reuse: all with --verify-reuse, else none."""
+    return 1.0 if args.verify_reuse else 0.0
+
+
 def _results(args: Namespace) -> Path:
     return args.results or default_results_dir()
 
@@ -98,7 +103,7 @@ def build(args: Namespace, out: Console) -> int:
                 jobs=args.jobs,
                 rebuild=args.rebuild,
                 reuse=args.reuse,
-                verify_reuse=1.0 if args.verify_reuse else 0.0,
+                verify_reuse=_audited_fraction(args),
                 command=" ".join(["orchestrate", *sys.argv[1:]]),
                 on_progress=progress.update,
                 say=say,
@@ -135,7 +140,7 @@ def bisect(args: Namespace, out: Console) -> int:
         "runtime": args.runtime,
         "jobs": args.jobs,
         "reuse": args.reuse,
-        "verify_reuse": 1.0 if args.verify_reuse else 0.0,
+        "verify_reuse": _audited_fraction(args),
         "command": " ".join(["orchestrate", *sys.argv[1:]]),
         "say": say,
     }
