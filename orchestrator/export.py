@@ -27,6 +27,7 @@ SYMBOL = {
 
 
 REUSED_MARK = "↺"  # after the verdict's symbol: the result was reused, not built (no input of the cell changed)
+REUSED_WHY = "no input of the cell changed since the commit that built it"  # the legend's and markdown's words
 STATUS_MARK = {Status.FAIL: "✗", Status.INFRA: "?", Status.MATRIX_ERROR: "⚠"}  # else ✓: what a build did, unjudged
 KIND_LABEL = {VerdictKind.UNCHANGED: "", VerdictKind.NO_BASELINE: "no baseline", VerdictKind.BASELINE_UNKNOWN: "baseline unknown"}
 
@@ -101,7 +102,7 @@ SHORT = {
 LEGEND_ITEMS = (
     "✓ builds", "✗ fails", "! new warnings", "? infrastructure error", "⚠ matrix error", "° no baseline",
     "°? baseline unknown (shallow clone)", "Ne, Nw: errors, warnings, the same as the baseline's", "+/-Ne, +/-Nw: errors, warnings new/gone",
-    f"{REUSED_MARK} reused: no input of the cell changed since the commit that built it",
+    f"{REUSED_MARK} reused: {REUSED_WHY}",
 )  # fmt: skip
 LEGEND = "  ".join(LEGEND_ITEMS)
 
@@ -186,7 +187,7 @@ def reused_note(rows: Iterable[Row]) -> list[str]:
     if not count:
         return []
     results = f"{count} result{'s' if count != 1 else ''}"
-    return ["", f"{REUSED_MARK} {results} reused, not built: no input of the cell changed since the commit that built it."]
+    return ["", f"{REUSED_MARK} {results} reused, not built: {REUSED_WHY}."]
 
 
 def markdown(report: Report, fail_on_warnings: bool = False) -> str:
