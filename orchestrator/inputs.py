@@ -25,6 +25,7 @@ from pathlib import Path
 
 ASSIGNMENT = re.compile(r"^(?:source_|deps_)\S*\s*:=\s*(?P<rest>.*)$")
 WILDCARD = re.compile(r"\$\(wildcard [^)]*\)")
+UAPI_DIRECTORIES = ("include/uapi/", "arch/{arch}/include/uapi/")  # what headers_install installs from, whole
 # tuxmake targets whose every read of the tree is in the records (plus the directories named here,
 # read whole); any other target (kselftest, perf, packages, ...) leaves the cell without an input set.
 RECORDED_TARGETS = {
@@ -34,7 +35,7 @@ RECORDED_TARGETS = {
     "debugkernel": (),
     "modules": (),
     "dtbs": (),
-    "headers": ("include/uapi/", "arch/{srcarch}/include/uapi/"),
+    "headers": UAPI_DIRECTORIES,
 }
 
 
@@ -45,7 +46,7 @@ def of_build(build_dir: Path, source: Path, targets: Iterable[str], srcarch: str
     for target in targets:
         if target not in RECORDED_TARGETS:
             return None
-        extra.update(directory.format(srcarch=srcarch) for directory in RECORDED_TARGETS[target])
+        extra.update(directory.format(arch=srcarch) for directory in RECORDED_TARGETS[target])
     return read_inputs(build_dir, source) | extra
 
 

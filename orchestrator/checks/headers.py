@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..inputs import UAPI_DIRECTORIES
 from ..lock import Lock
 from ..tree import git
 from .cache import touch
@@ -24,8 +25,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
 FREESTANDING = frozenset({"stddef.h", "stdint.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h"})
 # Included by the headers that need them; included first, they conflict with each other.
 NOT_ON_THEIR_OWN = ("asm-generic/",)
-DIRECTORIES = ("include/uapi", "arch/{karch}/include/uapi")  # what headers_install installs from
-INPUTS = (*DIRECTORIES, "scripts/headers_install.sh", "scripts/unifdef.c")
+INPUTS = (*(d.rstrip("/") for d in UAPI_DIRECTORIES), "scripts/headers_install.sh", "scripts/unifdef.c")
 
 
 def quiet(message: str) -> None:
@@ -45,7 +45,7 @@ class Installed:
 
 def key(source: Path, karch: str) -> str:
     """What the installed headers of `karch` depend on, as git names it (a commit's tree objects)."""
-    paths = [path.format(karch=karch) for path in INPUTS]
+    paths = [path.format(arch=karch) for path in INPUTS]
     objects = git(source, "rev-parse", *[f"HEAD:{path}" for path in paths], what="rev-parse").split()
     return hashlib.sha256(" ".join([karch, *objects]).encode()).hexdigest()[:16]
 

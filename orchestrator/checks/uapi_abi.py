@@ -22,6 +22,7 @@ from pathlib import Path
 from ..build import BuildRequest, Finished, partial_dir
 from ..classify import one_line
 from ..errors import InfraError
+from ..inputs import UAPI_DIRECTORIES
 from ..lock import Lock
 from ..models import BuildResult, Check, Diagnostic, Status
 from . import headers
@@ -79,7 +80,7 @@ def read_whole(check: Check) -> frozenset[str]:
     """The check's input set: the uapi directories headers_install reads for its two ABIs (the
     install script and generators it runs lie under scripts/ and in build files, always rebuilt)."""
     table = abis()
-    return frozenset(f"{directory.format(karch=table[abi].karch)}/" for abi in (check.wide, check.narrow) for directory in headers.DIRECTORIES)
+    return frozenset(directory.format(arch=table[abi].karch) for abi in (check.wide, check.narrow) for directory in UAPI_DIRECTORIES)
 
 
 def judge(check: Check, source: Path, cache: Path, jobs: int = 1) -> tuple[list[Diagnostic], list[str], str]:
