@@ -84,6 +84,10 @@ class LiveProgress:
     def update(self, cell_id: str, state: str, detail: str) -> None:
         row = self.rows[cell_id]
         now = time.monotonic()
+        if state == "worker":  # a cluster's worker took the cell: it is building there
+            state, row.worker, detail = "building", detail, ""
+            if not self.live:
+                self.console.print(f"  {cell_id}: building on {row.worker}", highlight=False)
         if state == "building" and row.started is None:
             row.started = now
         if state == "done" and row.ended is None:
@@ -92,7 +96,8 @@ class LiveProgress:
         if self.live:
             self.live.update(self._render())
         elif state == "done":
-            self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row.elapsed(now))}", highlight=False)
+            where = f" on {row.worker}" if row.worker else ""
+            self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row.elapsed(now))}{where}", highlight=False)
         elif state == "reused":  # detail: the commit that built the result
             self.console.print(f"  {cell_id}: {export.reused_text(detail)}", highlight=False)
 
@@ -110,6 +115,8 @@ class LiveProgress:
                 state, detail = Text("reused", style=STATE_STYLE["reused"]), export.reused_text(row.detail)
             else:
                 state, detail = Text(row.state, style=STATE_STYLE.get(row.state, "")), row.detail
+                if row.worker and row.state == "building":
+                    detail = f"on {row.worker}" + (f": {detail}" if detail else "")
             elapsed = duration(row.elapsed(now)) if row.started is not None else ""
             table.add_row(cell_id, state, elapsed, detail)
         return table
@@ -120,6 +127,7 @@ class _Progress:
     """One cell's line of live progress."""
 
     state: str = "stored"  # stored (nothing to build), reused, queued, building, done
+    worker: str = ""  # the cluster worker building it
     detail: str = ""  # the step while building; the status when done; the commit reused from
     started: float | None = None
     ended: float | None = None

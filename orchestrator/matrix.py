@@ -95,6 +95,32 @@ class NightlySettings:
     verify_reuse: float = 0.0  # the fraction of reused results the nightly builds anyway, to audit the proof
 
 
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """The matrix's `executor:` (or --executor): where cells are built. `local` is a pool of processes
+    on this machine; an address is a Dask scheduler whose workers build them (README: Scaling out)."""
+
+    address: str = "local"  # local, tcp://HOST:PORT or tls://HOST:PORT (dask:// is written tcp://)
+    source_url: str | None = None  # what workers fetch commits from; None: the tree's url
+    tls_ca_file: str | None = None  # certificate files for tls:// (None: distributed's own configuration)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.address == "local"
+
+
+EXECUTOR_ADDRESS = re.compile(r"^(local|(dask|tcp|tls)://[^\s/]+:[0-9]+)$")
+
+
+def executor_address(text: str) -> str:
+    """`local`, or a scheduler address as distributed takes it; ValueError for anything else."""
+    if not EXECUTOR_ADDRESS.match(text):
+        raise ValueError(f"'{text}' must be local, dask://HOST:PORT or tls://HOST:PORT")
+    return "tcp://" + text.removeprefix("dask://") if text.startswith("dask://") else text
+
+
 @dataclass
 class Matrix:
     path: Path
@@ -105,6 +131,7 @@ class Matrix:
     nightly: NightlySettings = field(default_factory=NightlySettings)
     retries: int = DEFAULT_RETRIES
     checks: list[Check] = field(default_factory=list)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
     @property
     def units(self) -> list[Unit]:
@@ -195,6 +222,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         nightly=_nightly(where, document.get("nightly") or _Mapping()),
         retries=document.get("retries", DEFAULT_RETRIES),
         checks=_checks(document.get("checks")),
+        executor=_executor(document.get("executor", "local"), path.parent),
     )
 
 
@@ -343,6 +371,25 @@ def _nightly(where: _Where, nightly: dict) -> NightlySettings:
         except ValueError as error:
             raise where.error(_line(nightly, "disk_budget"), f"nightly.disk_budget {error}") from None
     return settings
+
+
+def _executor(value: Any, base_dir: Path) -> ExecutorSettings:
+    """`executor:` (its shape already checked): an address, or a mapping with certificate paths
+    (relative to the matrix file)."""
+    if isinstance(value, str):
+        return ExecutorSettings(address=executor_address(value))
+    tls = value.get("tls") or {}
+
+    def path(name: str) -> str | None:
+        return str(base_dir / tls[name]) if name in tls else None
+
+    return ExecutorSettings(
+        address=executor_address(value["address"]),
+        source_url=value.get("source_url"),
+        tls_ca_file=path("ca_file"),
+        tls_cert=path("cert"),
+        tls_key=path("key"),
+    )
 
 
 def parse_size(value: Any) -> int | None:

@@ -71,6 +71,11 @@ def ensure_mirror(url: str, work_root: Path) -> Path:
     return mirror
 
 
+def fetch(repo: Path, url: str, *refspecs: str) -> None:
+    """Fetch `refspecs` (or a commit by its sha) from `url` into the mirror `repo`."""
+    _fetch(repo, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--end-of-options", url, *refspecs, what=f"fetching from {url}")
+
+
 def _fetch(repo: Path | None, *args: str, what: str) -> str:
     """git for a remote: a failure is a FetchError for this branch, in git's own words."""
     try:

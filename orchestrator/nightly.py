@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import export, mirror, pipeline, regress, retention, tree
+from . import export, mirror, pipeline, regress, retention, tree, workroot
 from .errors import FetchError
 from .lock import Lock
-from .matrix import Matrix, TreeSpec
+from .matrix import ExecutorSettings, Matrix, TreeSpec
 from .models import BranchRun, BranchState, Nightly, Unit
 from .store import Store
 
@@ -36,6 +36,7 @@ class Options:
     reuse: bool = True  # reuse a result where the commit provably left the cell's inputs unchanged
     verify_reuse: float | None = None  # the fraction of reused results built anyway; None: the matrix's nightly.verify_reuse
     fail_on_warnings: bool = False
+    executor: ExecutorSettings | None = None  # None: the matrix's
 
 
 @dataclass
@@ -106,7 +107,7 @@ def run(
     progress(title) is entered around each commit's builds; what it yields, if not None, is called
     as update(cell, state, detail) while they run."""
     options = options or Options()
-    work_root = pipeline.prepare_work_root(work_root)
+    work_root = workroot.prepare_work_root(work_root)
     with Lock(lock_path(store), wait=options.wait, say=say):
         now = datetime.now(UTC)
         nightly = Nightly(
@@ -156,6 +157,7 @@ def _run_branch(
     plan = plan_branch(previous, tip, new, total, force_pushed, options.each, complete)
     run.state, run.detail = plan.state, plan.detail
     say(f"{spec.name} {branch}: {plan.detail}")
+    executor = executor_for(options, matrix, spec)
     for sha in plan.commits:
         with progress(f"{spec.name} {branch}: building {sha[:12]}") as update:
             done = pipeline.build_commit(
@@ -168,6 +170,7 @@ def _run_branch(
                 jobs=options.jobs,
                 reuse=options.reuse,
                 verify_reuse=matrix.nightly.verify_reuse if options.verify_reuse is None else options.verify_reuse,
+                executor=executor,
                 work_root=work_root,
                 command=f"orchestrate nightly ({spec.name} {branch})",
                 on_progress=update or (lambda cell, state, detail: None),  # update: the callable progress yields
@@ -180,9 +183,16 @@ def _run_branch(
         run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
     _judge(run, repo, store, cells, list(reversed(plan.commits)), options.fail_on_warnings)
     if not options.each and not force_pushed and len(new) > 1:
-        _bisect(run, matrix, cells, repo, store, options, work_root, say)
+        _bisect(run, matrix, cells, repo, store, replace(options, executor=executor), work_root, say)
     store.record_nightly(spec.name, branch, spec.source, previous, tip, run.state)
     return run
+
+
+def executor_for(options: Options, matrix: Matrix, spec: TreeSpec) -> ExecutorSettings:
+    """Where the branch's cells are built: its workers fetch from the tree's own URL (a remote tree),
+    else from the executor's source_url."""
+    settings = options.executor or matrix.executor
+    return settings if settings.source_url or not spec.url else replace(settings, source_url=spec.url)
 
 
 def _bisect(
@@ -197,6 +207,7 @@ def _bisect(
     commits = tree.first_parent_range(repo, f"{run.previous_tip}..{run.tip}")
     say(f"{run.tree} {run.branch}: bisecting {len(found)} regression(s) over {len(commits) - 1} new commits")
     building = {"runtime": options.runtime, "jobs": options.jobs, "work_root": work_root, "say": say,
+                "executor": options.executor,
                 "command": f"orchestrate nightly ({run.tree} {run.branch}: bisect)"}  # fmt: skip
     run.first_bad = pipeline.first_bad_commits(matrix, cells, repo, store, commits, found, options.fail_on_warnings, **building)
     run.built += sum(answer.builds for answer in run.first_bad)

@@ -12,10 +12,10 @@ from typing import Any
 
 from . import bisect, containers, export, logparse, regress, reuse, tree
 from .build import BuildRequest
-from .errors import RevisionError, TreeError, WorkRootError
-from .executors import Executor, Progress, local, quiet
+from .errors import MatrixError, RevisionError, TreeError
+from .executors import Executor, Progress, cluster, local, quiet
 from .lock import Busy, Lock
-from .matrix import Matrix
+from .matrix import ExecutorSettings, Matrix
 from .models import (
     BuildResult,
     Check,
@@ -33,34 +33,10 @@ from .models import (
     is_check,
 )
 from .store import Store
+from .workroot import prepare_work_root
 
 Say = Callable[[str], None]
 REUSE_DISTANCE = 1000  # first-parent commits searched for a result to reuse: farther, some input has changed
-
-
-def default_work_root() -> Path:
-    """Where worktrees, build directories and ccache live: reused across runs and results dirs."""
-    env = os.environ.get("ORCHESTRATOR_WORK")
-    if env:
-        return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "orchestrator"
-
-
-def prepare_work_root(path: Path | None = None) -> Path:
-    """The work root, absolute (make runs in the source tree, not here) and made if missing."""
-    root = Path(path or default_work_root()).absolute()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise WorkRootError("is a file, not a directory", path=root) from None
-    except NotADirectoryError:
-        raise WorkRootError("cannot be made: a part of its path is a file", path=root) from None
-    except OSError as error:
-        raise WorkRootError(f"cannot be made ({error.strerror})", path=root) from None
-    if not os.access(root, os.W_OK):
-        raise WorkRootError("is not writable", path=root)
-    return root
 
 
 @dataclass
@@ -98,6 +74,7 @@ def build_commit(
     rebuild: bool = False,
     reuse: bool = True,
     verify_reuse: float = 0.0,
+    executor: ExecutorSettings | None = None,
     work_root: Path | None = None,
     command: str = "orchestrate",
     on_progress: Progress = quiet,
@@ -110,7 +87,11 @@ def build_commit(
     (and of those reused before) built anyway, to audit the proof (1.0: every one).
 
     Each cell of the commit is locked in the results store while it builds: a run that finds one held
-    waits for it, then reads the store again and uses what the other run stored."""
+    waits for it, then reads the store again and uses what the other run stored.
+
+    `executor` says where cells are built (default: the matrix's); results never depend on it."""
+    settings = executor or matrix.executor
+    url = source_url(settings, matrix)
     commit = _known_commit(source, rev, store, say)
     sha = commit.sha
     todo = list(cells) if rebuild else store.missing(sha, cells)
@@ -125,7 +106,8 @@ def build_commit(
             if todo:
                 root = prepare_work_root(work_root)
                 with work_lock(root):
-                    _build(run, matrix, todo, source, sha, store, root, runtime, jobs, workers, command, on_progress, say)
+                    building = Building(settings, url, root, runtime, jobs, workers, command)
+                    _build(run, matrix, todo, source, sha, store, building, on_progress, say)
             audited = [(cell_id, found) for cell_id, found in proposed.items() if is_audited(sha, cell_id, verify_reuse)]
             run.audits = [_audit(found, store.result(sha, cell_id, found.definition)) for cell_id, found in audited]
     results = [store.result(sha, cell.id, cell.definition) for cell in cells]
@@ -235,41 +217,66 @@ def _audit(reused: BuildResult, now: BuildResult | None) -> ReuseAudit:
     return ReuseAudit(reused.cell_id, reused.sha, reused.reused_from, reused.status, now.status, missing, extra)
 
 
+@dataclass(frozen=True)
+class Building:
+    """How a run builds: where (the executor and the URL its workers fetch from), with what, as what command."""
+
+    executor: ExecutorSettings
+    url: str | None
+    work_root: Path
+    runtime: str | None
+    jobs: int | None
+    workers: int | None
+    command: str
+
+
+def source_url(settings: ExecutorSettings, matrix: Matrix) -> str | None:
+    """The URL a cluster's workers fetch commits from (None for the local executor); UserError when
+    there is none: workers share no filesystem with this machine."""
+    if settings.is_local:
+        return None
+    url = settings.source_url or matrix.tree.url
+    if not url:
+        raise MatrixError(
+            f"the executor {settings.address} needs a URL its workers can fetch commits from: add `source_url` to `executor:` "
+            "(git://, ssh://, https://, or a path every worker sees), or give the tree a `url`",
+            where=str(matrix.path),
+        )
+    return url
+
+
 def _build(
-    run: CommitRun,
-    matrix: Matrix,
-    todo: list[Unit],
-    source: Path,
-    sha: str,
-    store: Store,
-    root: Path,
-    runtime: str | None,
-    jobs: int | None,
-    workers: int | None,
-    command: str,
-    on_progress: Progress,
-    say: Say,
+    run: CommitRun, matrix: Matrix, todo: list[Unit], source: Path, sha: str, store: Store, building: Building, on_progress: Progress, say: Say
 ) -> None:
-    checkout = tree.checkout(source, sha, root)
-    plan = local.schedule(len(todo), local.cores(), jobs or matrix.jobs, workers)
-    runtimes = choose_runtimes(todo, runtime, say)
+    root = building.work_root
+    runtimes = choose_runtimes(todo, building.runtime, say)
+    jobs = building.jobs or matrix.jobs
+    if building.executor.is_local:
+        checkout = tree.checkout(source, sha, root)
+        plan = local.schedule(len(todo), local.cores(), jobs, building.workers)
+        jobs = plan.jobs
     ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or root / "ccache")
     requests = [
         BuildRequest(
             cell=cell,
             sha=sha,
-            source=str(checkout),
+            source=str(checkout if building.executor.is_local else source),  # a worker checks out its own
             output_dir=str(store.artifacts_dir(sha, cell.id)),
             build_dir=str(root / "builds" / cell.id),
-            jobs=plan.jobs,
+            jobs=jobs or 0,  # 0 only for a cluster: each worker's own cores
             runtime=runtimes[cell.id],
             ccache_dir=ccache,
             work_root=str(root),
         )
         for cell in todo
     ]
-    run_id = store.start_run(command, str(source))
-    with local.LocalExecutor(plan.workers, on_progress, root / "workers.log") as executor:
+    executor: Executor
+    if building.executor.is_local:
+        executor = local.LocalExecutor(plan.workers, on_progress, root / "workers.log")
+    else:
+        executor = cluster.DaskExecutor(building.executor, str(building.url), jobs, on_progress, say)
+    with executor:  # connects to a cluster before anything of the run is stored
+        run_id = store.start_run(building.command, str(source))
         _store_attempts(run, executor, requests, store, run_id, matrix.retries, on_progress, say)
     store.finish_run(run_id)
 

@@ -402,9 +402,15 @@ def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
         ("include:\n  - {toolchain: clang}\n", ":2: a cell has no arch: give one in axes, defaults or the include entry"),
         ("tree: {url: x, branches: ['']}\ninclude:\n  - {arch: riscv}\n", ":1: tree.branches must be a list of branch names"),
         ("nightly: 7\ninclude:\n  - {arch: riscv}\n", ":1: nightly must be a mapping"),
+        ("executor: dask://nowhere\ninclude:\n  - {arch: riscv}\n", ":1: executor 'dask://nowhere' must be local, dask://HOST:PORT or tls://HOST:PORT"),
+        ("executor: {source_url: x}\ninclude:\n  - {arch: riscv}\n", ":1: executor needs an `address`: local, dask://HOST:PORT or tls://HOST:PORT"),
+        (
+            "executor:\n  address: tls://10.0.0.1:8786\n  tls: {key: \"-----BEGIN PRIVATE KEY-----\\nMII\"}\ninclude:\n  - {arch: riscv}\n",
+            ":3: executor.tls.key must be the path of a file (never the key itself)",
+        ),
         (
             "include:\n  - {arch: riscv}\nbogus: 1\n",
-            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, defaults, axes, include, exclude, checks",
+            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, executor, defaults, axes, include, exclude, checks",
         ),
         (
             "include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n",
@@ -415,6 +421,15 @@ def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
 def test_each_rule_of_the_schema_says_what_is_wrong_at_its_line(tmp_path, text, message):
     path = write(tmp_path, text)
     assert error_of(path) == f"{path}{message}"
+
+
+def test_the_executor_is_local_unless_the_matrix_names_a_scheduler_and_certificate_paths_are_the_matrix_files(tmp_path):
+    assert matrix.load(write(tmp_path, "include:\n  - {arch: riscv}\n")).executor == matrix.ExecutorSettings()
+    text = "executor:\n  address: dask://10.0.0.1:8786\n  source_url: git://10.0.0.2/linux.git\n  tls: {ca_file: ca.pem, cert: c.pem, key: k.pem}\n"
+    loaded = matrix.load(write(tmp_path, text + "include:\n  - {arch: riscv}\n")).executor
+    assert (loaded.address, loaded.source_url, loaded.is_local) == ("tcp://10.0.0.1:8786", "git://10.0.0.2/linux.git", False)
+    assert (loaded.tls_ca_file, loaded.tls_cert, loaded.tls_key) == tuple(str(tmp_path / name) for name in ("ca.pem", "c.pem", "k.pem"))
+    assert matrix.executor_address("tls://h:1") == "tls://h:1" and matrix.executor_address("local") == "local"
 
 
 def test_of_several_problems_the_first_in_the_file_is_told(tmp_path):

@@ -184,6 +184,11 @@ def _building(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
     parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
     parser.add_argument(
+        "--executor",
+        metavar="WHERE",
+        help="local (a pool here), dask://HOST:PORT or tls://HOST:PORT (a Dask scheduler's workers); default: the matrix's executor, else local",
+    )
+    parser.add_argument(
         "--no-reuse", dest="reuse", action="store_false", help="build every cell, even one whose inputs the commit provably left unchanged"
     )
     parser.add_argument(

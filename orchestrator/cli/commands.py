@@ -12,6 +12,7 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -37,6 +38,16 @@ def _check_building(args: Namespace) -> None:
         raise UserError(f"--jobs {args.jobs}: must be a positive number")
     if args.verify_reuse and (not args.reuse or getattr(args, "rebuild", False)):
         raise UserError(f"--verify-reuse checks reused results: it cannot go with {'--no-reuse' if not args.reuse else '--rebuild'}")
+
+
+def _executor(args: Namespace, matrix: matrix_module.Matrix) -> matrix_module.ExecutorSettings:
+    """Where cells are built: --executor over the matrix's `executor:` (its source_url and certificates kept)."""
+    if not getattr(args, "executor", None):
+        return matrix.executor
+    try:
+        return replace(matrix.executor, address=matrix_module.executor_address(args.executor))
+    except ValueError as error:
+        raise UserError(f"--executor {error}") from None
 
 
 def _audited_fraction(args: Namespace) -> float:
@@ -83,6 +94,7 @@ def build(args: Namespace, out: Console) -> int:
         raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
     _check_building(args)
     matrix, cells, source = _selected(args)
+    executor = _executor(args, matrix)
     shas = tree.first_parent_range(source, args.commit, label="--commit")
     base = tree.resolve(source, args.base, label="--base") if args.base else None
     store = _store(args)
@@ -104,6 +116,7 @@ def build(args: Namespace, out: Console) -> int:
                 rebuild=args.rebuild,
                 reuse=args.reuse,
                 verify_reuse=_audited_fraction(args),
+                executor=executor,
                 command=" ".join(["orchestrate", *sys.argv[1:]]),
                 on_progress=progress.update,
                 say=say,
@@ -141,6 +154,7 @@ def bisect(args: Namespace, out: Console) -> int:
         "jobs": args.jobs,
         "reuse": args.reuse,
         "verify_reuse": _audited_fraction(args),
+        "executor": _executor(args, matrix),
         "command": " ".join(["orchestrate", *sys.argv[1:]]),
         "say": say,
     }
@@ -228,6 +242,7 @@ def nightly(args: Namespace, out: Console) -> int:
         except ValueError as error:
             raise UserError(f"--disk-budget {error}") from None
     matrix = matrix_module.load(args.matrix)
+    options.executor = _executor(args, matrix)
     if not matrix.trees:
         raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
     cells = matrix_module.select(matrix.units, args.cells, label="--cells")

@@ -13,7 +13,8 @@ from typing import Protocol
 from ..build import BuildRequest, Finished, build_cell
 from ..models import Check
 
-# on_progress(cell_id, state, detail): "queued", then "building" with the step it is on.
+# on_progress(cell_id, state, detail): "queued", then "building" with the step it is on; "worker" with
+# the address of the cluster worker that took the cell.
 Progress = Callable[[str, str, str], None]
 
 

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import select
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..build import BuildRequest, Finished, current_step, partial_dir, read_tail
 from ..classify import one_line
@@ -98,15 +100,7 @@ class LocalExecutor:
         if self.pool is None:
             return
         processes = list(getattr(self.pool, "_processes", {}).values())  # the pool has no public way to reach them
-        for process in processes:
-            process.terminate()
-        deadline = time.monotonic() + STOP_GRACE
-        for process in processes:
-            process.join(max(0.0, deadline - time.monotonic()))
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # each worker leads its own group
-            process.join(5)
+        stop_groups(processes)
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = None
 
@@ -124,7 +118,7 @@ class LocalExecutor:
     def _start(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), self.output)
+            max_workers=self.workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(), self.output)
         )
 
 
@@ -144,7 +138,31 @@ def _outcome(future: Future, request: BuildRequest) -> Finished | None:
         return Finished(request, result, partial if partial.is_dir() else None)
 
 
-def _start_worker(run_pid: int, output: str) -> None:
+def stop_groups(processes: list) -> None:
+    """Stop processes that lead their own group (pool workers, child builds): SIGTERM (tuxmake stops
+    make), STOP_GRACE seconds, then SIGKILL to each whole group. Each has `pid`, `terminate()` and
+    `join(timeout)` or `wait(timeout)`."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        _join(process, max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        _join(process, 5)
+
+
+def _join(process: Any, timeout: float) -> None:
+    if hasattr(process, "join"):
+        process.join(timeout)
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
+def start_worker(run_pid: int, output: str) -> None:
     """Worker start. Lead a process group of its own, so make and the compilers it starts can be
     killed with it; and stop when the run that owns the pool dies. A run killed with SIGKILL cannot
     stop its builds, and its workers' parent is the pool's forkserver, which outlives it: without this

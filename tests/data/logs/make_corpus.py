@@ -225,9 +225,9 @@ def make(name: str, tree: Path, work: Path) -> Path:
 def plain_make(clone: Path, work: Path) -> None:
     """The same breakage built by plain make, output redirected to a file: tuxmake re-encodes what the
     compiler prints, plain make does not, so this log keeps the raw 0xe9 byte (not valid UTF-8)."""
-    from orchestrator import pipeline, tree
+    from orchestrator import tree, workroot
 
-    source = tree.worktree_dir(pipeline.default_work_root(), clone)  # checked out at the sha by orchestrate
+    source = tree.worktree_dir(workroot.default_work_root(), clone)  # checked out at the sha by orchestrate
     build = work / "plain-make-build"
     make = ["make", "-s", "-j2", f"O={build}", "ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-"]
     steps = [
