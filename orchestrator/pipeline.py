@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, containers, export, logparse, regress, reuse, tree
+from . import bisect, containers, export, imported, logparse, regress, reuse, tree
 from .build import BuildRequest
-from .errors import MatrixError, RevisionError, TreeError
+from .errors import MatrixError, RevisionError, TreeError, UserError
 from .executors import Executor, Progress, cluster, local, quiet
 from .lock import Busy, Lock
 from .matrix import ExecutorSettings, Matrix
 from .models import (
     BuildResult,
+    Cell,
     Check,
     Commit,
     Diagnostic,
@@ -305,6 +307,36 @@ def _store_attempts(
             on_progress(attempt.cell_id, "done", attempt.status)
             run.built.append(attempt.cell_id)
         requests = again
+
+
+def import_results(
+    matrix: Matrix, cells: dict[str, Path], source: Path, rev: str, store: Store, origin: str, command: str = "orchestrate import"
+) -> list[BuildResult]:
+    """Store tuxmake artifacts built elsewhere (cell id → its directory) as the results of `rev`: read
+    as a build here would be (imported.read_result), copied into the store, each in one transaction.
+    Every directory is read before anything is stored: a bad one stores nothing."""
+    units = {unit.id: unit for unit in matrix.units}
+    commit = _known_commit(source, rev, store, lambda message: None)
+    results = []
+    for cell_id, directory in cells.items():
+        cell = units.get(cell_id)
+        if not isinstance(cell, Cell):
+            known = ", ".join(c.id for c in matrix.cells)
+            raise UserError(
+                f"{directory}: '{cell_id}' is not a cell of {matrix.path} (a check cannot be imported); the cells are {known}", topic="cells"
+            )
+        results.append(imported.read_result(directory, cell, commit.sha, origin))
+    store.require_writable()
+    run_id = store.start_run(command, str(source))
+    stored = []
+    for result, directory in zip(results, cells.values(), strict=True):
+        with Lock(store.cell_lock(commit.sha, result.cell_id), wait=True):
+            partial = store.artifacts_dir(commit.sha, result.cell_id).with_name(result.cell_id + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(directory, partial, symlinks=True)
+            stored.append(store.publish(result, partial, run_id))
+    store.finish_run(run_id)
+    return stored
 
 
 @contextmanager

@@ -5,6 +5,7 @@ The cells build the one object the seed scenario breaks (arm64's psci.o, riscv's
 same error as the whole KVM directory, in less time.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -207,3 +208,24 @@ def test_a_tls_cluster_builds_with_the_certificates_the_matrix_names(cluster, tm
         assert plain.returncode == 2 and "cannot be reached" in plain.stderr  # no certificate, no cluster
     finally:
         stop([worker, scheduler])
+
+
+def test_artifacts_built_elsewhere_import_as_the_result_that_build_gave(cluster, tmp_path):
+    """TuxSuite's or another CI's tuxmake artifacts: here, the local executor's, copied out and imported."""
+    b = cluster["shas"]["B"]
+    elsewhere = tmp_path / "download"
+    for cell in (ARM64, RISCV):  # a directory of artifacts per cell, named by cell id
+        shutil.copytree(cluster["root"] / "local" / b / cell, elsewhere / cell)
+    run = orchestrate("import", str(elsewhere), "--commit", b, "--origin", "tuxsuite", *common(cluster, "imported"))
+    assert run.returncode == 0, run.stderr
+    assert f"{RISCV}: FAIL imported for {b[:12]} from tuxsuite (arch/riscv/kvm/vcpu_sbi.c:" in run.stdout
+    assert stored(cluster["root"] / "imported", b) == stored(cluster["root"] / "local", b)
+    store = Store(cluster["root"] / "imported")
+    try:
+        assert {r.runtime for r in store.builds(b)} == {"imported:tuxsuite"}
+    finally:
+        store.close()
+    report = json.loads(orchestrate("report", b, *common(cluster, "imported"), "--format", "json").stdout)
+    assert {v["cell"]: v["status"] for v in report["commits"][-1]["verdicts"]} == {ARM64: "fail", RISCV: "fail"}  # judged as any result
+    wrong = orchestrate("import", str(elsewhere / RISCV), "--commit", b, "--cell", ARM64, *common(cluster, "wrong"))
+    assert wrong.returncode == 2 and "metadata.json says target_arch riscv, but the cell" in wrong.stderr

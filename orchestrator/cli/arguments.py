@@ -99,6 +99,32 @@ def parser() -> ArgumentParser:
         "nightly holds the lock (see --wait).",
     ))
 
+    export_plan = sub.add_parser(
+        "export",
+        help="write the matrix for another system to run: a TuxSuite plan",
+        description="Write the matrix (or --cells) in another system's terms. tuxsuite-plan: a TuxSuite plan "
+        "(version 1, one job of builds, each named by its cell id); its artifacts come back with `orchestrate import`.",
+    )
+    export_plan.add_argument("what", choices=("tuxsuite-plan",), help="tuxsuite-plan: a TuxSuite plan (YAML)")
+    export_plan.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    _common(export_plan, tree=False)
+    export_plan.set_defaults(func=commands.export_matrix)
+
+    imports = sub.add_parser(
+        "import",
+        help="store tuxmake artifacts built elsewhere (TuxSuite, another CI) as a commit's result",
+        description="Store a directory of tuxmake artifacts (build.log, metadata.json, config) built elsewhere as the "
+        "result of a cell at a commit: parsed and judged like a build here, recorded as imported. DIR may instead "
+        "hold one such directory per cell, named by cell id (then --cell is not needed). Exit 0 once stored; "
+        "`orchestrate report` judges it.",
+    )
+    imports.add_argument("dir", type=Path, help="the artifacts directory, or a directory of them named by cell id")
+    imports.add_argument("--commit", required=True, metavar="REV", help="the commit they were built from")
+    imports.add_argument("--cell", metavar="ID", help="the cell they are a build of (default: DIR's subdirectories name their cells)")
+    imports.add_argument("--origin", default="elsewhere", help="where they were built, stored as runtime imported:ORIGIN (default: %(default)s)")
+    _common(imports, cells=False)
+    imports.set_defaults(func=commands.import_artifacts)
+
     images = sub.add_parser(
         "images",
         help="build the podman images tuxmake uses, from Debian packages",
@@ -146,7 +172,7 @@ def parser() -> ArgumentParser:
     return top
 
 
-COMMANDS = ("plan", "show", "report", "bisect", "nightly", "parse", "images", "demo-tree", "recover")
+COMMANDS = ("plan", "show", "report", "bisect", "nightly", "export", "import", "parse", "images", "demo-tree", "recover")
 
 
 def _nightly(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import console as views
-from .. import export, logparse, pipeline, tree
+from .. import export, logparse, pipeline, tree, tuxsuite_plan
 from .. import images as container_images
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
@@ -208,14 +208,7 @@ def _report(args: Namespace, out: Console) -> int:
     if args.format == "table":
         views.report(out, report, fail_on_warnings)
         return 0
-    text = export.FORMATS[args.format](report, fail_on_warnings)
-    if args.output:
-        try:
-            args.output.write_text(text)
-        except OSError as error:
-            raise UserError(f"-o {args.output}: cannot write ({error.strerror}); give a writable path") from None
-    else:
-        sys.stdout.write(text)
+    _write(args.output, export.FORMATS[args.format](report, fail_on_warnings))
     return 0
 
 
@@ -330,6 +323,46 @@ def parse(args: Namespace, out: Console) -> int:
     else:
         views.parsed(out, args.log, diagnostics)
     return 0
+
+
+def export_matrix(args: Namespace, out: Console) -> int:
+    """The matrix in another system's terms (a TuxSuite plan), on stdout or in -o FILE."""
+    matrix = matrix_module.load(args.matrix)
+    units = matrix_module.select(matrix.units, args.cells, label="--cells")
+    text = tuxsuite_plan.text(units, f"orchestrator-{Path(args.matrix).stem}")
+    _write(args.output, text)
+    return 0
+
+
+def import_artifacts(args: Namespace, out: Console) -> int:
+    """Store artifacts built elsewhere as results, then say what was stored."""
+    if args.commit.startswith("-"):
+        raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
+    matrix = matrix_module.load(args.matrix)
+    source = pipeline.source_tree(matrix, args.tree)
+    if args.cell:
+        directories = {args.cell: args.dir}
+    else:
+        directories = {path.name: path for path in sorted(args.dir.iterdir()) if path.is_dir()} if args.dir.is_dir() else {}
+        if not directories:
+            raise UserError(f"{args.dir}: no directory of artifacts named by cell id here; give --cell ID for a single build's artifacts")
+    store = _store(args)
+    stored = pipeline.import_results(matrix, directories, source, args.commit, store, args.origin, " ".join(["orchestrate", *sys.argv[1:]]))
+    for result in stored:
+        reason = f" ({result.reason})" if result.reason else ""
+        out.print(f"{result.cell_id}: {result.status.upper()} imported for {result.sha[:12]} from {args.origin}{reason}", highlight=False)
+    return 0
+
+
+def _write(output: Path | None, text: str) -> None:
+    """`text` to the file -o names, else to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as error:
+        raise UserError(f"-o {output}: cannot write ({error.strerror}); give a writable path") from None
 
 
 def demo_tree(args: Namespace, out: Console) -> int:
