@@ -65,44 +65,65 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="module")
-def cluster(demo_tree, tmp_path_factory):
-    """The seed's A and B on a bare copy of the demo tree served by git daemon, a scheduler and two
-    workers; the client's tree is a clone of it (the workers never see it)."""
-    root = tmp_path_factory.mktemp("cluster")
+def serve(demo_tree: Path, root: Path) -> tuple[Path, subprocess.Popen, str]:
+    """A bare copy of the demo tree served by git daemon on 127.0.0.1: (its path, the daemon, its URL)."""
     served = root / "served" / "linux.git"
     subprocess.run(["git", "clone", "--quiet", "--bare", str(demo_tree), str(served)], check=True)
     # The demo tree's objects are loose: packed (with a bitmap), serving a clone takes seconds, not a minute.
     subprocess.run(["git", "-C", str(served), "repack", "-a", "-d", "-b", "-q", "--window=0"], check=True)
-    shas = {"A": commit_changes(served, HEADER + X86 + OTHERS, SEED_A)}
-    shas["B"] = commit_changes(served, undo(HEADER + X86), SEV_ES)
-    clone = root / "linux"
-    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(served), str(clone)], check=True)
-    git_port, scheduler_port = free_port(), free_port()
+    port = free_port()
     daemon = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={served.parent}", "--listen=127.0.0.1", f"--port={git_port}",
+        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={served.parent}", "--listen=127.0.0.1", f"--port={port}",
          str(served.parent)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    address = f"tcp://127.0.0.1:{scheduler_port}"
-    processes = [daemon, dask("scheduler", "--host", "127.0.0.1", "--port", str(scheduler_port), "--no-dashboard", log=root / "scheduler.log")]
+    return served, daemon, f"git://127.0.0.1:{port}/linux.git"
+
+
+def start_cluster(root: Path, names: tuple[str, ...] = ("w1", "w2")) -> tuple[str, dict[str, subprocess.Popen], list[subprocess.Popen]]:
+    """A scheduler and workers (one thread, a work root `root/<name>` each) on 127.0.0.1, registered:
+    (the scheduler's address, the workers by name, every process to stop)."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", log=root / "scheduler.log")]
     workers = {}
-    for name in ("w1", "w2"):
+    for name in names:
         (root / name).mkdir()
         workers[name] = dask(
             "worker", address, "--nthreads", "1", "--no-dashboard", "--name", name, "--local-directory", str(root / name / "dask"),
             log=root / f"{name}.log", env={"ORCHESTRATOR_WORK": str(root / name)},
         )  # fmt: skip
         processes.append(workers[name])
+    try:
+        wait_for_workers(address, len(names))
+    except BaseException:
+        stop(processes)
+        raise
+    return address, workers, processes
+
+
+@pytest.fixture(scope="module")
+def cluster(demo_tree, tmp_path_factory):
+    """The seed's A and B on a bare copy of the demo tree served by git daemon, a scheduler and two
+    workers; the client's tree is a clone of it (the workers never see it)."""
+    root = tmp_path_factory.mktemp("cluster")
+    served, daemon, url = serve(demo_tree, root)
+    shas = {"A": commit_changes(served, HEADER + X86 + OTHERS, SEED_A)}
+    shas["B"] = commit_changes(served, undo(HEADER + X86), SEV_ES)
+    clone = root / "linux"
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(served), str(clone)], check=True)
+    try:
+        address, workers, processes = start_cluster(root)
+    except BaseException:
+        stop([daemon])
+        raise
     shutil.copytree(PROJECT / "configs", root / "configs")
-    url = f"git://127.0.0.1:{git_port}/linux.git"
-    executor = f"executor: {{address: 'dask://127.0.0.1:{scheduler_port}', source_url: '{url}'}}\n"
+    executor = f"executor: {{address: '{address.replace('tcp://', 'dask://')}', source_url: '{url}'}}\n"
     (root / "matrix.yaml").write_text("tree: {path: linux}\n" + executor + CELLS)
     try:
-        wait_for_workers(address, 2)
         yield {"root": root, "clone": clone, "shas": shas, "address": address, "url": url, "workers": workers}
     finally:
-        stop(processes)
+        stop([daemon, *processes])
 
 
 def common(cluster, results: str) -> list[str]:
@@ -153,6 +174,39 @@ def test_a_worker_killed_mid_build_costs_the_cell_nothing(cluster):
     assert run.returncode == 0, output[-3000:]
     assert {cell: status for cell, (status, _) in stored(cluster["root"] / "killed", a).items()} == {ARM64: "pass", RISCV: "pass"}
     assert still_running(building) == []  # make and the compilers of the killed worker's build are gone too
+
+
+def test_interrupting_the_client_stops_its_builds_on_the_workers_and_exits_130(cluster):
+    a = cluster["shas"]["A"]
+    alive = {name: worker for name, worker in cluster["workers"].items() if worker.poll() is None}
+    run = start("--commit", a, "--rebuild", *common(cluster, "interrupted"))
+    building: dict[int, str] = {}
+    deadline = time.monotonic() + 300
+    while not building and time.monotonic() < deadline and run.poll() is None:
+        building = {pid: started for worker in alive.values() for pid, started in build_processes(worker.pid).items()}
+        time.sleep(0.1)
+    assert building, "no worker started a build"
+    time.sleep(1)  # make is running
+    run.send_signal(signal.SIGTERM)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 130, output[-3000:]
+    assert "interrupted; every build that finished is stored" in output
+    assert still_running(building) == []  # the build processes on the workers, make and compilers too
+    assert all(worker.poll() is None for worker in alive.values())  # the workers serve on
+
+
+def build_processes(worker: int) -> dict[int, str]:
+    """The build a worker (its nanny's pid) runs: the child process and everything it started."""
+    found = {}
+    for pid, started in descendants(worker).items():
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"orchestrator.executors.child" in command:
+            found[pid] = started
+            found.update(descendants(pid))
+    return found
 
 
 def test_an_unreachable_scheduler_is_one_line_exit_2_and_nothing_is_stored(cluster):

@@ -32,6 +32,16 @@ def test_systemd_accepts_the_service_and_timer(tmp_path):
     assert "OnCalendar=" in (SCHEDULING / "orchestrator-nightly.timer").read_text()
 
 
+def test_systemd_accepts_the_dask_scheduler_and_worker_units():
+    analyze = need("systemd-analyze")
+    units = [SCHEDULING / "orchestrator-dask-scheduler.service", SCHEDULING / "orchestrator-dask-worker.service"]
+    result = subprocess.run([analyze, "verify", *map(str, units)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    scheduler, worker = (unit.read_text() for unit in units)
+    assert "dask scheduler --protocol tls --host 10.0.0.1" in scheduler  # TLS, bound to a private address
+    assert "dask worker tls://10.0.0.1:8786" in worker and "--nthreads 1" in worker and "ORCHESTRATOR_WORK=" in worker
+
+
 def test_systemd_verify_would_notice_a_broken_unit(tmp_path):
     analyze = need("systemd-analyze")
     broken = tmp_path / "orchestrator-nightly.timer"

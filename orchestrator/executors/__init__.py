@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from ..build import BuildRequest, Finished, build_cell
-from ..models import Check
+from ..classify import one_line
+from ..models import BuildResult, Check, Status, Unit
 
 # on_progress(cell_id, state, detail): "queued", then "building" with the step it is on; "worker" with
 # the address of the cluster worker that took the cell.
@@ -30,6 +31,11 @@ def run(request: BuildRequest) -> Finished | None:
 
         return uapi_abi.run(request)
     return build_cell(request)
+
+
+def infra_result(cell: Unit, sha: str, runtime: str, reason: str) -> BuildResult:
+    """An infrastructure error of `cell` at `sha`: an attempt that finished nothing."""
+    return BuildResult(cell_id=cell.id, sha=sha, status=Status.INFRA, definition=cell.definition, reason=one_line(reason), runtime=runtime)
 
 
 class Interrupted(Exception):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,8 +25,7 @@ from ..build import BuildRequest, Finished, partial_dir
 from ..classify import one_line
 from ..errors import InfraError
 from ..matrix import ExecutorSettings
-from ..models import BuildResult, Status
-from . import Interrupted, Progress, on_worker, quiet
+from . import Interrupted, Progress, infra_result, on_worker, quiet
 
 CONNECT_TIMEOUT = "10s"  # to reach the scheduler at the start
 POLL = 0.5  # seconds between looks at what runs where
@@ -123,7 +123,7 @@ class DaskExecutor:
             return Finished(request, outcome.result, None)
         try:
             on_worker.unpack(outcome.artifacts, partial)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, tarfile.TarError) as error:  # TarError: a member outside the directory, say
             return _infra(request, f"cannot unpack the artifacts from {outcome.worker}: {error}")
         return Finished(request, outcome.result, partial)
 
@@ -178,15 +178,7 @@ def security(settings: ExecutorSettings) -> Any:
 
 
 def _infra(request: BuildRequest, reason: str) -> Finished:
-    result = BuildResult(
-        cell_id=request.cell.id,
-        sha=request.sha,
-        status=Status.INFRA,
-        definition=request.cell.definition,
-        reason=one_line(reason),
-        runtime=request.runtime,
-    )
-    return Finished(request, result, None)
+    return Finished(request, infra_result(request.cell, request.sha, request.runtime, reason), None)
 
 
 def _worker_of(error: Exception) -> str:

@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..build import BuildRequest, Finished, current_step, partial_dir, read_tail
-from ..classify import one_line
-from ..models import BuildResult, Status
-from . import Interrupted, Progress, quiet, run
+from . import Interrupted, Progress, infra_result, quiet, run
 
 STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
 
@@ -126,14 +124,7 @@ def _outcome(future: Future, request: BuildRequest) -> Finished | None:
     try:
         return future.result()
     except Exception as error:  # the worker process itself died (killed, out of memory)
-        result = BuildResult(
-            cell_id=request.cell.id,
-            sha=request.sha,
-            status=Status.INFRA,
-            definition=request.cell.definition,
-            reason=one_line(f"build worker died: {type(error).__name__}: {error}"),
-            runtime=request.runtime,
-        )
+        result = infra_result(request.cell, request.sha, request.runtime, f"build worker died: {type(error).__name__}: {error}")
         partial = partial_dir(Path(request.output_dir))
         return Finished(request, result, partial if partial.is_dir() else None)
 

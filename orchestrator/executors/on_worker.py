@@ -26,12 +26,11 @@ from pathlib import Path
 
 from .. import mirror, tree
 from ..build import BuildRequest, Finished, partial_dir
-from ..classify import one_line
 from ..errors import InfraError
 from ..lock import Lock
-from ..models import BuildResult, Status, Unit
+from ..models import BuildResult, Unit
 from ..workroot import prepare_work_root
-from . import local
+from . import infra_result, local
 
 ARTIFACTS_LIMIT = 2 * 1024**3  # bytes of one cell's artifacts unpacked on the client: more is refused
 
@@ -74,7 +73,7 @@ def build(task: Task) -> Outcome:
         try:
             checkout = tree.checkout(_fetched(task, root), task.sha, root)
         except InfraError as error:
-            return Outcome(_infra(task, f"worker {worker}: {error}"), None, worker)
+            return Outcome(infra_result(task.cell, task.sha, task.runtime, f"worker {worker}: {error}"), None, worker)
         request = BuildRequest(
             cell=task.cell,
             sha=task.sha,
@@ -133,7 +132,8 @@ def _build(run: str, request: BuildRequest, root: Path) -> Finished | None:
                 return None
         ended = f"signal {-process.returncode}" if process.returncode < 0 else f"exit status {process.returncode}"
         output = partial_dir(Path(request.output_dir))
-        return Finished(request, _infra_of(request, f"the build process ended without a result ({ended})"), output if output.is_dir() else None)
+        reason = f"the build process ended without a result ({ended})"
+        return Finished(request, infra_result(request.cell, request.sha, request.runtime, reason), output if output.is_dir() else None)
     finally:
         shutil.rmtree(exchange, ignore_errors=True)
     return finished
@@ -157,23 +157,6 @@ def _has_commit(repo: Path, sha: str) -> bool:
         return True
     except InfraError:
         return False
-
-
-def _infra(task: Task, reason: str) -> BuildResult:
-    return BuildResult(
-        cell_id=task.cell.id, sha=task.sha, status=Status.INFRA, definition=task.cell.definition, reason=one_line(reason), runtime=task.runtime
-    )
-
-
-def _infra_of(request: BuildRequest, reason: str) -> BuildResult:
-    return BuildResult(
-        cell_id=request.cell.id,
-        sha=request.sha,
-        status=Status.INFRA,
-        definition=request.cell.definition,
-        reason=one_line(reason),
-        runtime=request.runtime,
-    )
 
 
 def pack(directory: Path) -> bytes:
