@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import tarfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,10 +70,7 @@ class DaskExecutor:
         try:
             self.futures = {self._submit(request): request for request in requests}
             while self.futures:
-                done = [future for future in self.futures if future.done()]
-                if not done:
-                    time.sleep(POLL)
-                for future in done:
+                for future in _first_done(list(self.futures)):
                     yield self._finished(future, self.futures.pop(future))
                 self._show_workers()
         except BaseException:
@@ -99,7 +95,7 @@ class DaskExecutor:
 
     def _submit(self, request: BuildRequest) -> Any:
         task = on_worker.Task(request.cell, request.sha, self.url, request.runtime, self.jobs, self.run)
-        key = f"orchestrate-{request.cell.id}-{request.sha[:12]}-{self.run[:8]}"
+        key = f"orchestrate-{request.cell.id}-{request.sha[:12]}-{uuid.uuid4().hex[:12]}"  # a retry is a new task
         return self.client.submit(on_worker.build, task, key=key, pure=False)
 
     def _finished(self, future: Any, request: BuildRequest) -> Finished:
@@ -108,7 +104,7 @@ class DaskExecutor:
         from distributed import KilledWorker
 
         if future.status == "cancelled":
-            raise ClusterError("the scheduler cancelled the build of " + request.cell.id + " (was it restarted?)", address=self.settings.address)
+            raise ClusterError(f"lost during the run (the build of {request.cell.id} was cancelled)", address=self.settings.address)
         try:
             outcome: on_worker.Outcome = future.result()
         except KilledWorker as error:
@@ -146,6 +142,16 @@ class DaskExecutor:
                 request = by_key.get(key)
                 if request is not None:
                     self._assigned(request.cell.id, worker)
+
+
+def _first_done(futures: list[Any]) -> list[Any]:
+    """Those of `futures` done within POLL seconds: as soon as one is (a finished build is stored at
+    once), else none, for a look at the workers."""
+    from distributed import wait
+
+    with contextlib.suppress(Exception):  # a timeout; or cancelled futures (a lost scheduler), said by _finished
+        wait(futures, timeout=POLL, return_when="FIRST_COMPLETED")
+    return [future for future in futures if future.done()]
 
 
 def connect(settings: ExecutorSettings) -> Any:
