@@ -123,13 +123,13 @@ def _build(run: str, request: BuildRequest, root: Path) -> Finished | None:
             _running[run].remove(process)
             if not _running[run]:
                 del _running[run]
+            stopped = process.pid in _stopped
+            _stopped.discard(process.pid)
     try:
         finished: Finished | None = pickle.loads(answer.read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError):  # the child died before it could answer
-        with _guard:
-            if process.pid in _stopped:
-                _stopped.discard(process.pid)
-                return None
+        if stopped:
+            return None
         ended = f"signal {-process.returncode}" if process.returncode < 0 else f"exit status {process.returncode}"
         output = partial_dir(Path(request.output_dir))
         reason = f"the build process ended without a result ({ended})"
