@@ -182,7 +182,15 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
         (["--commit"], "argument --commit: expected one argument; see orchestrate --help"),
         (["--commit", "HEAD", "--runtime", "lxc"], "argument --runtime: invalid choice: 'lxc'"),
         (["--commit", "HEAD...HEAD"], "--commit 'HEAD...HEAD': A...B (commits on either side) is not a line of history; give A..B"),
-        (["frobnicate"], "unknown command 'frobnicate'; the commands are plan, show, report, bisect, nightly, parse, images, demo-tree, recover"),
+        (
+            ["frobnicate"],
+            "unknown command 'frobnicate'; the commands are plan, show, report, bisect, nightly, export, import, parse, images, demo-tree, recover",
+        ),
+        (["--commit", "HEAD", "--executor", "http://10.0.0.1:8786"], "--executor 'http://10.0.0.1:8786' must be local, dask://HOST:PORT or tls://HOST:PORT"),
+        (
+            ["--commit", "HEAD", "--executor", "dask://127.0.0.1:8786"],
+            "the executor tcp://127.0.0.1:8786 needs a URL its workers can fetch commits from: add `source_url` to `executor:`",
+        ),
         (["bisect", "HEAD"], "bisect 'HEAD': give a range GOOD..BAD: the first commit good, the last one bad"),
         (["show", "zz!!"], "show 'zz!!': no such commit in"),
         (["report", "HEAD"], "report 'HEAD': no stored results for {head}; build it first with `orchestrate --commit HEAD`"),
