@@ -1,6 +1,7 @@
 """Shared fixtures. End-to-end tests build the demo tree for real; in CI (CI=true) they never skip."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,7 +40,17 @@ def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None, input:
 
 
 def start(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.Popen:
-    """Start the real command line in the background (output and errors together, as text)."""
+    """Start the real command line in the background (output and errors together, as text). It starts
+    with Ctrl-C's default action, as from a shell, whatever an earlier test left this process ignoring
+    (a child inherits an ignored SIGINT, and Python then never raises KeyboardInterrupt)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _popen(args, cwd, env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _popen(args: tuple[str, ...], cwd: Path, env: dict | None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator", *args],
         cwd=cwd,
