@@ -42,11 +42,13 @@ def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None, input:
 def start(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.Popen:
     """Start the real command line in the background (output and errors together, as text). It starts
     with Ctrl-C's default action, as from a shell, whatever an earlier test left this process ignoring
-    (a child inherits an ignored SIGINT, and Python then never raises KeyboardInterrupt)."""
+    (a child inherits an ignored or blocked SIGINT, and Python then never raises KeyboardInterrupt)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # nor blocked: a child inherits the mask too
     try:
         return _popen(args, cwd, env)
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGINT, previous)
 
 
