@@ -253,16 +253,21 @@ def _build(
     root = building.work_root
     runtimes = choose_runtimes(todo, building.runtime, say)
     jobs = building.jobs or matrix.jobs
+    executor: Executor
     if building.executor.is_local:
         checkout = tree.checkout(source, sha, root)
         plan = local.schedule(len(todo), local.cores(), jobs, building.workers)
         jobs = plan.jobs
+        executor = local.LocalExecutor(plan.workers, on_progress, root / "workers.log")
+    else:
+        checkout = source  # unused: a worker checks out its own
+        executor = cluster.DaskExecutor(building.executor, str(building.url), jobs, on_progress, say)
     ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or root / "ccache")
     requests = [
         BuildRequest(
             cell=cell,
             sha=sha,
-            source=str(checkout if building.executor.is_local else source),  # a worker checks out its own
+            source=str(checkout),
             output_dir=str(store.artifacts_dir(sha, cell.id)),
             build_dir=str(root / "builds" / cell.id),
             jobs=jobs or 0,  # 0 only for a cluster: each worker's own cores
@@ -272,11 +277,6 @@ def _build(
         )
         for cell in todo
     ]
-    executor: Executor
-    if building.executor.is_local:
-        executor = local.LocalExecutor(plan.workers, on_progress, root / "workers.log")
-    else:
-        executor = cluster.DaskExecutor(building.executor, str(building.url), jobs, on_progress, say)
     with executor:  # connects to a cluster before anything of the run is stored
         run_id = store.start_run(building.command, str(source))
         _store_attempts(run, executor, requests, store, run_id, matrix.retries, on_progress, say)
