@@ -24,10 +24,11 @@ sys.path.insert(0, str(PROJECT))
 
 from rich.console import Console  # noqa: E402
 
-from orchestrator import console, export, logparse, pipeline  # noqa: E402
+from orchestrator import logparse, pipeline  # noqa: E402
 from orchestrator.cli.commands import collector_paused  # noqa: E402
 from orchestrator.models import BuildResult, Commit, Status  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
+from orchestrator.views import console, export  # noqa: E402
 
 
 def make_repo(path: Path, commits: int) -> list[str]:
@@ -62,7 +63,7 @@ def fill_store(store: Store, shas: list[str], cells: int) -> None:
             store.add_build(
                 BuildResult(
                     cell_id=f"cell-{cell:02d}", sha=sha, status=Status.FAIL if failing else Status.PASS, definition="d",
-                    diagnostics=found, reason="x" if failing else "",
+                    diagnostics=found, reason="x" if failing else "", duration=chance.uniform(8, 60), artifacts_dir=f"{sha}/cell-{cell:02d}",
                 )
             )
 

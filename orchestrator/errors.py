@@ -86,3 +86,9 @@ class FetchError(InfraError):
 
 class ToolError(InfraError):
     """A host program the command needs (podman, mmdebstrap) is missing or failed."""
+
+
+class MailError(InfraError):
+    """The nightly's mail could not be sent: the SMTP server, its TLS or its login failed."""
+
+    template = "mail to {server} not sent: {detail}"

@@ -85,14 +85,45 @@ class TreeSpec:
         return str(self.path) if self.path is not None else str(self.url)
 
 
+@dataclass(frozen=True)
+class MailSettings:
+    """The matrix's `nightly.mail:`: where the nightly's report is sent (README: Mail). The password
+    comes from an environment variable or a file, never from the matrix."""
+
+    smtp: str  # HOST:PORT
+    sender: str  # `from:`
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    cc_authors: bool = False  # Cc the author of each regression's first bad commit
+    starttls: bool = False
+    user: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None  # absolute
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, port = self.smtp.rsplit(":", 1)
+        return host, int(port)
+
+
 @dataclass
 class NightlySettings:
     """The matrix's `nightly:`: how long it keeps build artifacts (logs, configs) on disk (database rows
-    are kept forever), and how much of the reuse it audits."""
+    are kept forever), how much of the reuse it audits, and whom it mails."""
 
     keep_days: int = 30
     disk_budget: int | None = 20 * 1024**3  # bytes for all artifacts; None: no limit
     verify_reuse: float = 0.0  # the fraction of reused results the nightly builds anyway, to audit the proof
+    mail: MailSettings | None = None
+
+
+@dataclass(frozen=True)
+class KcidbSettings:
+    """The matrix's `kcidb:`: the origin KCIDB ids start with, and where the logs are published
+    (None: file URLs of the results directory here)."""
+
+    origin: str = "orchestrator"
+    log_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +163,7 @@ class Matrix:
     retries: int = DEFAULT_RETRIES
     checks: list[Check] = field(default_factory=list)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    kcidb: KcidbSettings = field(default_factory=KcidbSettings)
 
     @property
     def units(self) -> list[Unit]:
@@ -219,10 +251,11 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         cells=_cells(where, _specs(where, document, defaults), configs) if _declares_cells(document) else [],
         jobs=None if defaults.get("jobs") in (None, "auto") else defaults["jobs"],
         trees=trees,
-        nightly=_nightly(where, document.get("nightly") or _Mapping()),
+        nightly=_nightly(where, document.get("nightly") or _Mapping(), path.parent),
         retries=document.get("retries", DEFAULT_RETRIES),
         checks=_checks(document.get("checks")),
         executor=_executor(document.get("executor", "local"), path.parent),
+        kcidb=KcidbSettings(**(document.get("kcidb") or {})),
     )
 
 
@@ -359,8 +392,21 @@ def _tree_spec(where: _Where, tree: Any, base_dir: Path, line: int = 0) -> TreeS
     return spec
 
 
-def _nightly(where: _Where, nightly: dict) -> NightlySettings:
+def _nightly(where: _Where, nightly: dict, base_dir: Path) -> NightlySettings:
     settings = NightlySettings()
+    if nightly.get("mail"):
+        mail = nightly["mail"]
+        settings.mail = MailSettings(
+            smtp=mail["smtp"],
+            sender=mail["from"],
+            to=tuple(mail["to"]),
+            cc=tuple(mail.get("cc", ())),
+            cc_authors=mail.get("cc_authors", False),
+            starttls=mail.get("starttls", False),
+            user=mail.get("user"),
+            password_env=mail.get("password_env"),
+            password_file=str(base_dir / mail["password_file"]) if "password_file" in mail else None,
+        )
     if "keep_days" in nightly:
         settings.keep_days = nightly["keep_days"]
     if "verify_reuse" in nightly:

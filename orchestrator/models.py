@@ -345,6 +345,8 @@ class Report:
     cells: list[str]
     rerun: tuple[str, ...] = ()  # options for a reproduce command that works from any directory
     causes: list[RootCause] = field(default_factory=list)  # its regressions, one entry per root cause
+    results: dict[tuple[str, str], BuildResult] = field(default_factory=dict)  # (sha, cell) → the result behind each verdict
+    commits: dict[str, Commit] = field(default_factory=dict)  # sha → what the store knows of the commit (author, dates)
 
 
 
@@ -414,3 +416,5 @@ class Nightly:
     pruned: Pruned = field(default_factory=Pruned)
     fail_on_warnings: bool = False
     report_dir: Path | None = None
+    mail: str = ""  # what became of the report's mail: "" (none configured), "sent to …", or why it was not sent
+    mail_failed: bool = False

@@ -1,5 +1,6 @@
 """The nightly run: fetch every branch the matrix names, build what is new, judge it against the
-previous nightly's tip, prune old artifacts, and leave a report under results/nightly/<UTC date>/.
+previous nightly's tip, prune old artifacts, leave a report under results/nightly/<UTC date>/, and
+mail it when the matrix says to whom.
 
 A branch's nightly is recorded only when all its builds are done: a run that is killed leaves the
 branch where it was, so the next run finds the same new commits, skips the cells already stored
@@ -12,14 +13,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
-from . import export, mirror, pipeline, regress, retention, tree, workroot
-from .errors import FetchError
+from . import mirror, pipeline, regress, retention, tree, workroot
+from .errors import FetchError, MailError
 from .lock import Lock
-from .matrix import ExecutorSettings, Matrix, TreeSpec
+from .matrix import ExecutorSettings, MailSettings, Matrix, TreeSpec
 from .models import BranchRun, BranchState, Nightly, Unit
 from .store import Store
+from .views import export, html, mail
 
 DEFAULT_MAX_COMMITS = 20
 
@@ -79,9 +82,10 @@ def plan_branch(
 
 
 def exit_code(nightly: Nightly) -> int:
-    """2 when a reused result differed from building the cell (a bug in the reuse rule); else 1 for a
+    """2 when a reused result differed from building the cell (a bug in the reuse rule) or the report's
+    mail could not be sent; else 1 for a
     regression on any branch; else 2 for a failed fetch or an infrastructure or matrix error; else 0."""
-    if any(audit.mismatch for b in nightly.branches for audit in b.audits):
+    if nightly.mail_failed or any(audit.mismatch for b in nightly.branches for audit in b.audits):
         return 2
     if any(b.regressions(nightly.fail_on_warnings) for b in nightly.branches):
         return 1
@@ -240,18 +244,43 @@ def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: l
     run.causes = regress.root_causes(run.regressions(fail_on_warnings), fail_on_warnings)
 
 
-def write_report(store: Store, nightly: Nightly, cells: list[Unit]) -> Path:
-    """results/nightly/<date>/report.md and report.json; an earlier report of the same date is kept
-    beside them, renamed after the time it was written."""
+REPORTS = ("report.md", "report.json", "report.html")
+
+
+def write_report(store: Store, nightly: Nightly, cells: list[Unit], keep_earlier: bool = True) -> Path:
+    """results/nightly/<date>/report.md, report.json and report.html; an earlier report of the same
+    date is kept beside them, renamed after the time it was written (unless this rewrites its own)."""
     directory = store.root / "nightly" / nightly.date
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("report.md", "report.json"):
+    for name in REPORTS if keep_earlier else ():
         old = directory / name
         if old.exists():
             written = datetime.fromtimestamp(old.stat().st_mtime, UTC).strftime("%H%M%S")
             old.rename(old.with_name(f"report-{written}{old.suffix}"))
     by_id = {c.id: c for c in cells}
+    nightly.report_dir = directory
     (directory / "report.md").write_text(export.nightly_markdown(nightly, by_id))
     (directory / "report.json").write_text(export.nightly_json(nightly))
-    nightly.report_dir = directory
+    (directory / "report.html").write_text(html.nightly_page(nightly, html.Links("../../")))  # results/ from results/nightly/<date>/
     return directory
+
+
+def compose_mail(nightly: Nightly, settings: MailSettings) -> EmailMessage:
+    """The mail of a written report: report.md as its text, report.html attached."""
+    assert nightly.report_dir is not None, "the report is written before it is mailed"
+    text, page = ((nightly.report_dir / name).read_text() for name in ("report.md", "report.html"))
+    return mail.compose(nightly, settings, text, page, datetime.now(UTC))
+
+
+def deliver(store: Store, nightly: Nightly, cells: list[Unit], settings: MailSettings, password: str | None) -> None:
+    """Mail the written report. One that cannot be sent is said in report.md and report.json (written
+    again) and makes the nightly exit 2; the report files exist either way."""
+    message = compose_mail(nightly, settings)
+    try:
+        mail.send(message, settings, password)
+    except MailError as error:
+        nightly.mail, nightly.mail_failed = str(error), True
+        write_report(store, nightly, cells, keep_earlier=False)
+        return
+    cc = f" (cc {message['Cc']})" if message["Cc"] else ""
+    nightly.mail = f"sent to {message['To']}{cc}"

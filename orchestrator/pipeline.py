@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, containers, export, imported, logparse, regress, reuse, tree
+from . import bisect, containers, imported, logparse, regress, reuse, tree
 from .build import BuildRequest
 from .errors import MatrixError, RevisionError, TreeError, UserError
 from .executors import Executor, Progress, cluster, local, quiet
@@ -35,6 +35,7 @@ from .models import (
     is_check,
 )
 from .store import Store
+from .views import export
 from .workroot import prepare_work_root
 
 Say = Callable[[str], None]
@@ -499,7 +500,7 @@ def report(
         rows = regress.table(commits, results, cells, earlier.found, earlier.cut)
     for row in rows:
         row.author = stored[row.sha].author if row.sha in stored else ""
-    made = Report(rows=rows, cells=cells)
+    made = Report(rows=rows, cells=cells, results=results, commits=stored)
     causes = regress.root_causes(export.regressions(made, fail_on_warnings), fail_on_warnings)
     made.causes = regress.with_first_bad(causes, store.first_bad(shas))
     return made

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import export, regress
+from orchestrator import regress
 from orchestrator.models import BuildResult, Commit, Diagnostic, FirstBad, Report, Status
+from orchestrator.views import export
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEMO_TREE = Path(os.environ.get("ORCHESTRATOR_DEMO_TREE", PROJECT / "build" / "linux"))
@@ -172,7 +174,8 @@ def every_kind(fail_on_warnings: bool = False) -> Report:
     """A table whose cells between them have every verdict kind (each cell is a story down A, B, C), with
     its root causes grouped as pipeline.report groups them."""
     def build(sha: str, cell: str, status: Status, *diagnostics: Diagnostic) -> BuildResult:
-        return BuildResult(cell_id=cell, sha=sha, status=status, definition="d", diagnostics=list(diagnostics), reason="r")
+        return BuildResult(cell_id=cell, sha=sha, status=status, definition="d", diagnostics=list(diagnostics), reason="r",
+                           duration=10.0 + len(diagnostics), artifacts_dir=f"{sha}/{cell}")  # fmt: skip
 
     stories = {
         "fails": [(A, Status.PASS, ()), (B, Status.FAIL, (SEED,)), (C, Status.PASS, ())],  # NEW FAIL, FIXED
@@ -184,7 +187,7 @@ def every_kind(fail_on_warnings: bool = False) -> Report:
     }
     results = {(sha, cell): build(sha, cell, status, *d) for cell, story in stories.items() for sha, status, d in story}
     rows = regress.table([(A, "a"), (B, "b"), (C, "c")], results, list(stories), cut=frozenset({("cut", "d")}))
-    report = Report(rows=rows, cells=list(stories), rerun=("--tree", "/src/linux"))
+    report = Report(rows=rows, cells=list(stories), rerun=("--tree", "/src/linux"), results=results)
     report.causes = regress.root_causes(export.regressions(report, fail_on_warnings), fail_on_warnings)
     return report
 
@@ -197,3 +200,78 @@ def bisected(report: Report) -> Report:
     answer = FirstBad(["fails"], [SEED.fingerprint], A, [B], 2, tip=C, commits={B: Commit(B, "b", "d", "Au Thor <au@thor.invalid>")})
     report.causes = regress.with_first_bad(report.causes, [answer])
     return report
+
+
+# --- real servers and a real browser, on this machine only ------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def certificates(directory: Path) -> dict[str, Path]:
+    """A CA and a certificate it signed for 127.0.0.1, made with openssl (no key leaves the test)."""
+    ca_key, ca, key, request, cert = (directory / name for name in ("ca.key", "ca.pem", "node.key", "node.csr", "node.pem"))
+    extension = directory / "san.cnf"
+    extension.write_text("subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth, clientAuth\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+            "-subj", "/CN=orchestrator test CA")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(request), "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert), "-days", "2",
+            "-extfile", str(extension))  # fmt: skip
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/setup installs it)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (its own browsers are never downloaded)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: scripts/setup installs it")
+        pytest.skip(f"{CHROMIUM} is missing (scripts/setup installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])  # root needs --no-sandbox
+        yield launched
+        launched.close()
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 while entered; `.messages` holds what it received, as
+    a mail program parses it, and `.envelopes` (sender, recipients) of each."""
+
+    def __enter__(self) -> "SmtpServer":
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self.envelopes: list = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+        self.port = self.controller.port
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        from email import message_from_bytes, policy
+
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(message_from_bytes(envelope.original_content or envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    with SmtpServer() as server:
+        yield server

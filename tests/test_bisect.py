@@ -10,10 +10,11 @@ import pytest
 from conftest import PROJECT, commit_changes, orchestrate
 from test_seed_scenario import HEADER, OTHERS, SEED_A, SEV_ES, X86, undo
 
-from orchestrator import bisect, export
+from orchestrator import bisect
 from orchestrator.bisect import Judgement
 from orchestrator.models import BuildResult, Diagnostic, Status
 from orchestrator.store import Store
+from orchestrator.views import export
 
 SEED = "error|arch/riscv/kvm/vcpu_sbi.c||'struct <anonymous>' has no member named 'flags'"
 OTHER = "error|arch/riscv/kvm/vcpu.c||implicit declaration of function 'x'"

@@ -18,8 +18,8 @@ from conftest import commit_changes, orchestrate
 from test_faults import path_without
 from test_seed_scenario import HEADER, OTHERS, SEED_A, X86, undo
 
-from orchestrator import export
 from orchestrator.store import Store
+from orchestrator.views import export
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,12 @@ import jsonschema
 import pytest
 from conftest import commit_change, descendants, orchestrate, start, still_running
 
-from orchestrator import cli, export
+from orchestrator import cli
 from orchestrator.cli import commands
 from orchestrator.errors import GitError, StoreError
 from orchestrator.models import BuildResult, Commit, Status
 from orchestrator.store import Store
+from orchestrator.views import export
 
 GCC_KVM = ["x86_64-gcc-defconfig+kvm", "arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"]
 KVM_DIR = {"x86_64": "arch/x86/kvm/", "arm64": "arch/arm64/kvm/", "riscv": "arch/riscv/kvm/"}

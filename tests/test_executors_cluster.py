@@ -9,14 +9,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, commit_changes, descendants, orchestrate, start, still_running
+from conftest import PROJECT, certificates, commit_changes, descendants, free_port, orchestrate, start, still_running
 from test_seed_scenario import HEADER, OTHERS, SEED_A, SEV_ES, X86, undo
 
 from orchestrator.store import Store
@@ -28,12 +27,6 @@ CELLS = """include:
   - {arch: arm64, fragments: [kvm], targets: [arch/arm64/kvm/psci.o]}
   - {arch: riscv, fragments: [kvm], targets: [arch/riscv/kvm/vcpu_sbi.o]}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def dask(*args: str, log: Path, env: dict | None = None) -> subprocess.Popen:
@@ -215,23 +208,6 @@ def test_an_unreachable_scheduler_is_one_line_exit_2_and_nothing_is_stored(clust
     assert run.returncode == 2
     assert run.stderr.startswith(f"orchestrate: error: Dask scheduler tcp://127.0.0.1:{port}: cannot be reached") and run.stderr.count("\n") == 1
     assert stored(cluster["root"] / "unreachable", cluster["shas"]["A"]) == {}
-
-
-def certificates(directory: Path) -> dict[str, Path]:
-    """A CA and a certificate it signed for 127.0.0.1, made with openssl (no key leaves the test)."""
-    ca_key, ca, key, request, cert = (directory / name for name in ("ca.key", "ca.pem", "node.key", "node.csr", "node.pem"))
-    extension = directory / "san.cnf"
-    extension.write_text("subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth, clientAuth\n")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-            "-subj", "/CN=orchestrator test CA")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(request), "-subj", "/CN=127.0.0.1")
-    openssl("x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert), "-days", "2",
-            "-extfile", str(extension))  # fmt: skip
-    return {"ca": ca, "cert": cert, "key": key}
 
 
 def test_a_tls_cluster_builds_with_the_certificates_the_matrix_names(cluster, tmp_path):

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import PROJECT, commit_changes, orchestrate, start
+from conftest import PROJECT, SmtpServer, commit_changes, free_port, orchestrate, start
 from test_seed_scenario import HEADER, OTHERS, SEED_A, SEV_ES, X86, undo
 
-from orchestrator import export
 from orchestrator.models import BranchRun, BranchState, Nightly, ReuseAudit, Status
 from orchestrator.nightly import exit_code as nightly_exit_code
 from orchestrator.nightly import plan_branch
+from orchestrator.views import export
 
 FIRST, NEW, FORCE_PUSHED, NOTHING_NEW = BranchState.FIRST, BranchState.NEW, BranchState.FORCE_PUSHED, BranchState.NOTHING_NEW
 
@@ -85,7 +85,7 @@ COMMENT = ("arch/riscv/kvm/vcpu_sbi.c", "\tunsigned long i;\n", "\tunsigned long
 class Site:
     """A remote (bare, on disk), a developer repository that pushes to it, and a nightly set-up."""
 
-    def __init__(self, root: Path, demo_tree: Path, arches: str = "riscv", branches: str = "master, nope"):
+    def __init__(self, root: Path, demo_tree: Path, arches: str = "riscv", branches: str = "master, nope", more: str = ""):
         self.root = root
         self.remote = root / "remote.git"
         self.dev = root / "dev.git"
@@ -95,7 +95,7 @@ class Site:
         shutil.copytree(PROJECT / "configs", root / "configs")
         (root / "matrix.yaml").write_text(
             f"trees:\n  - {{name: demo, url: '{self.remote}', branches: [{branches}]}}\n"
-            f"axes:\n  arch: [{arches}]\n  toolchain: [gcc]\n  fragments: [[kvm]]\n"
+            f"axes:\n  arch: [{arches}]\n  toolchain: [gcc]\n  fragments: [[kvm]]\n{more}"
         )
         self.results = root / "results"
         # Its own work root (mirror, worktree, build directory), shared ccache.
@@ -265,12 +265,16 @@ def test_a_regression_at_the_tip_of_several_new_commits_is_bisected_to_its_first
 
 @pytest.fixture(scope="module")
 def seed_site(demo_tree, tmp_path_factory):
-    """A nightly of arm64 and riscv whose first night saw A (system_event as before 5.18), both passing."""
-    site = Site(tmp_path_factory.mktemp("nightly-seed"), demo_tree, arches="arm64, riscv", branches="master")
-    site.push((HEADER + X86 + OTHERS, SEED_A))
-    first = site.nightly()
-    assert first.returncode == 0, first.stdout + first.stderr
-    return site
+    """A nightly of arm64 and riscv whose first night saw A (system_event as before 5.18), both passing;
+    it mails its report to a real SMTP server here, copying the authors of first bad commits."""
+    with SmtpServer() as server:
+        mail = f"nightly:\n  mail: {{smtp: '127.0.0.1:{server.port}', from: ci@ci.example.org, to: [kvm@vger.example.org], cc_authors: true}}\n"
+        site = Site(tmp_path_factory.mktemp("nightly-seed"), demo_tree, arches="arm64, riscv", branches="master", more=mail)
+        site.smtp = server
+        site.push((HEADER + X86 + OTHERS, SEED_A))
+        first = site.nightly()
+        assert first.returncode == 0, first.stdout + first.stderr
+        yield site
 
 
 @pytest.mark.e2e
@@ -301,6 +305,41 @@ def test_a_nightly_names_the_sev_es_change_for_arm64_and_riscv_in_one_entry(seed
     line = f"first bad commit: {bad[:12]} {SEV_ES} (t <t@t.invalid>), found in "
     assert entry.count(line) == 1 and line in run.stdout  # said once for the cause, with both bisections' builds
     assert f"Reproduce, in a kernel tree at {bad[:12]}:" in entry and f"orchestrate --commit {bad[:12]} --cells {ARM64} --rebuild" in entry
+
+    # The mail: the first night's said nothing new; this one names the regression and copies B's author.
+    first, sent = seed_site.smtp.messages
+    assert first["Subject"] == "[demo:master] no regressions"
+    assert sent["Subject"] == f'[demo:master] 1 regression: {ARM64}, {RISCV} NEW FAIL since {bad[:12]} "{SEV_ES}"'
+    assert (sent["From"], sent["To"], sent["Cc"]) == ("ci@ci.example.org", "kvm@vger.example.org", "t <t@t.invalid>")
+    assert seed_site.smtp.envelopes[-1] == ("ci@ci.example.org", ["kvm@vger.example.org", "t@t.invalid"])
+    body = sent.get_body(preferencelist=("plain",)).get_content()
+    assert line in body and "has no member named 'flags'" in body
+    [page] = sent.iter_attachments()
+    assert page.get_filename() == "report.html" and "has no member named 'flags'" in page.get_content()
+    assert "mail: sent to kvm@vger.example.org (cc t <t@t.invalid>)" in run.stdout
+    assert document["mail"] == {"sent": True, "detail": "sent to kvm@vger.example.org (cc t <t@t.invalid>)"}
+
+
+@pytest.mark.e2e
+def test_a_mail_that_cannot_be_sent_exits_2_after_the_report_is_written_and_says_so_in_it(seed_site):
+    matrix = seed_site.root / "matrix.yaml"
+    text = matrix.read_text()
+    down = free_port()  # nothing listens there
+    matrix.write_text(text.replace(f"127.0.0.1:{seed_site.smtp.port}", f"127.0.0.1:{down}"))
+    try:
+        dry = seed_site.nightly("--mail-dry-run")  # nothing new: no build, and the mail printed, not sent
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "Subject: [demo:master] no regressions\nFrom: ci@ci.example.org\nTo: kvm@vger.example.org\n" in dry.stdout
+        assert 'Content-Disposition: attachment; filename="report.html"' in dry.stdout
+        run = seed_site.nightly()
+    finally:
+        matrix.write_text(text)
+    assert run.returncode == 2, run.stdout + run.stderr
+    said = f"mail to 127.0.0.1:{down} not sent: Connection refused"
+    assert f"mail: {said}" in run.stdout and run.stderr == ""
+    report, document = seed_site.report()
+    assert f"Mail: NOT SENT: {said}" in report and document["mail"] == {"sent": False, "detail": said}
+    assert (seed_site.results / "nightly" / document["date"] / "report.html").exists()
 
 
 def test_a_reuse_mismatch_makes_the_nightly_exit_2_and_is_in_its_report():

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 from conftest import PROJECT, commit_changes, orchestrate
 
-from orchestrator import export
 from orchestrator.reuse import Change, parse_name_status, proof
 from orchestrator.store import Store
+from orchestrator.views import export
 
 X86_INPUTS = frozenset({"arch/x86/kvm/x86.c", "include/uapi/linux/kvm.h", "include/linux/kvm_host.h", "arch/x86/kvm/Kconfig"})
 ARM64_INPUTS = frozenset({"arch/arm64/kvm/psci.c", "include/uapi/linux/kvm.h", "include/linux/kvm_host.h", "arch/arm64/kvm/Kconfig"})

@@ -10,16 +10,22 @@ On top of Linux 6.1 (the demo tree):
 """
 
 import json
+import os
+import re
 import shutil
 import subprocess
+from pathlib import Path
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 import jsonschema
+import kcidb_io
 import pytest
 from conftest import commit_changes, orchestrate
+from test_views_html import grid
 
-from orchestrator import export
 from orchestrator.store import Store
+from orchestrator.views import export
 
 pytestmark = pytest.mark.e2e
 
@@ -194,6 +200,51 @@ def test_markdown_and_junit(history, tmp_path):
     failed = {(c.get("classname"), c.get("name")): c.find("failure") for c in cases if c.find("failure") is not None}
     assert set(failed) == {(shas["B"], "arm64-gcc-defconfig+kvm"), (shas["B"], "riscv-gcc-defconfig+kvm")}
     assert "has no member named 'flags'" in failed[(shas["B"], "riscv-gcc-defconfig+kvm")].text
+
+
+def test_the_html_report_in_a_browser_shows_b_breaking_arm64_and_riscv_and_c_fixing_them(history, tmp_path, browser):
+    shas = history["shas"]
+    page = tmp_path / "pages" / "seed.html"
+    page.parent.mkdir()
+    report(history, f"{shas['A']}..{shas['C']}", "--format", "html", "-o", str(page))
+    assert not re.search(r"""(src|href|action)\s*=\s*["']?(https?:)?//""", page.read_text())  # nothing from a network
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(page.as_uri())
+    found = grid(tab)
+    b, c = shas["B"][:12], shas["C"][:12]
+    for cell in ("arm64-gcc-defconfig+kvm", "riscv-gcc-defconfig+kvm"):
+        assert found[(b, cell)][:2] == ("✗new +1e", "new-fail") and found[(c, cell)][:2] == ("✓fix -1e", "fixed")
+    assert found[(b, "x86_64-gcc-defconfig+kvm")][:2] == ("✓", "ok")
+    causes = "\n".join(tab.locator("section.cause").all_inner_texts())
+    assert "arch/riscv/kvm/vcpu_sbi.c:87:26: error: 'struct <anonymous>' has no member named 'flags'" in causes
+    assert "arch/arm64/kvm/psci.c:187:32: error: 'struct <anonymous>' has no member named 'flags'" in causes
+    links = tab.locator("section.cause ul.links a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert len(links) == 6 and all((page.parent / unquote(href)).is_file() for href in links)  # relative, and they reach the artifacts
+    shot = Path(os.environ.get("ORCHESTRATOR_SCREENSHOT") or tmp_path / "seed.png")  # README's screenshot was made so
+    tab.screenshot(path=shot, full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    tab.close()
+
+
+def test_the_kcidb_export_validates_with_kcidbs_own_schema(history, tmp_path):
+    shas = history["shas"]
+    spec = f"{shas['A']}..{shas['C']}"
+    run = orchestrate("export", "kcidb", spec, *history["common"], "-o", str(tmp_path / "kcidb.json"))
+    assert run.returncode == 0, run.stderr
+    document = json.loads((tmp_path / "kcidb.json").read_text())
+    kcidb_io.schema.LATEST.validate(document)
+    assert report(history, spec, "--format", "kcidb").stdout == (tmp_path / "kcidb.json").read_text()
+    assert [c["git_commit_hash"] for c in document["checkouts"]] == [shas[x] for x in "ABC"]
+    builds = {(b["checkout_id"].split(":")[1], b["misc"]["cell"]): b for b in document["builds"]}
+    assert len(builds) == 9
+    statuses = {(sha, cell): b["status"] for (sha, cell), b in builds.items() if sha == shas["B"]}
+    assert statuses == {(shas["B"], "x86_64-gcc-defconfig+kvm"): "PASS", (shas["B"], "arm64-gcc-defconfig+kvm"): "FAIL",
+                        (shas["B"], "riscv-gcc-defconfig+kvm"): "FAIL"}  # fmt: skip
+    riscv = builds[(shas["B"], "riscv-gcc-defconfig+kvm")]
+    assert riscv["id"] == f"orchestrator:{shas['B']}:riscv-gcc-defconfig+kvm" and riscv["architecture"] == "riscv"
+    assert "gcc" in riscv["compiler"]
+    assert "has no member named 'flags'" in riscv["log_excerpt"] and len(riscv["log_excerpt"]) <= 16384
+    assert Path(unquote(riscv["log_url"].removeprefix("file://"))).is_file()
 
 
 def test_a_result_never_depends_on_cache_state(history, tmp_path):

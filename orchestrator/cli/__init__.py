@@ -14,9 +14,9 @@ import traceback
 from datetime import UTC, datetime
 
 from .. import __version__
-from .. import console as views
 from ..errors import OrchestratorError, UserError
 from ..executors import Interrupted
+from ..views import console as views
 from . import arguments
 
 ERROR = 2

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from .. import __version__, export, nightly
+from .. import __version__, nightly
 from .. import matrix as matrix_module
 from ..demotree import DEFAULT_TARBALL
+from ..views import export
 from . import commands
 
 DESCRIPTION = """\
@@ -72,7 +73,7 @@ def parser() -> ArgumentParser:
     report.add_argument("range", nargs="?", default="HEAD", help="A..B (A is shown as the first row) or one rev (default: HEAD)")
     _common(report)
     _judging(report)
-    report.add_argument("--format", choices=("table", *export.FORMATS), default="table", help="default: a rich table")
+    report.add_argument("--format", choices=("table", *export.FORMATS, "html", "kcidb"), default="table", help="default: a rich table")
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the format to FILE instead of stdout")
     report.set_defaults(func=commands.report)
 
@@ -95,19 +96,22 @@ def parser() -> ArgumentParser:
         help="fetch each tree and branch of the matrix, build what is new, judge it, write a dated report",
         description="For each tree and branch of the matrix: fetch, build what is new since the last nightly "
         "of that branch, judge each cell against the previous nightly's tip, prune old artifacts, and write "
-        "results/nightly/<UTC date>/report.md and report.json. Exit codes as for --commit; 75 when another "
+        "results/nightly/<UTC date>/report.md, report.json and report.html, and mail it (the matrix's nightly.mail). "
+        "Exit codes as for --commit; 75 when another "
         "nightly holds the lock (see --wait).",
     ))
 
     export_plan = sub.add_parser(
         "export",
-        help="write the matrix for another system to run: a TuxSuite plan",
-        description="Write the matrix (or --cells) in another system's terms. tuxsuite-plan: a TuxSuite plan "
-        "(version 1, one job of builds, each named by its cell id); its artifacts come back with `orchestrate import`.",
+        help="write the matrix for another system to run (a TuxSuite plan), or results for KernelCI (KCIDB)",
+        description="tuxsuite-plan: the matrix (or --cells) as a TuxSuite plan (version 1, one job of builds, each "
+        "named by its cell id); its artifacts come back with `orchestrate import`. kcidb: the stored results of RANGE "
+        "(A..B or one rev, default HEAD) as a KCIDB v5 document, as `report RANGE --format kcidb` (README: KCIDB).",
     )
-    export_plan.add_argument("what", choices=("tuxsuite-plan",), help="tuxsuite-plan: a TuxSuite plan (YAML)")
+    export_plan.add_argument("what", choices=("tuxsuite-plan", "kcidb"), help="tuxsuite-plan: a TuxSuite plan (YAML); kcidb: a KCIDB document (JSON)")
+    export_plan.add_argument("range", nargs="?", help="kcidb: A..B or one rev (default: HEAD)")
     export_plan.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-    _common(export_plan, tree=False)
+    _common(export_plan)
     export_plan.set_defaults(func=commands.export_matrix)
 
     imports = sub.add_parser(
@@ -193,6 +197,7 @@ def _nightly(parser: argparse.ArgumentParser) -> None:
         "--disk-budget", metavar="SIZE", help="prune the oldest artifacts beyond SIZE, e.g. 20G or unlimited (default: the matrix's, else 20G)"
     )
     parser.add_argument("--wait", action="store_true", help="wait for a running nightly to finish instead of exiting with 75")
+    parser.add_argument("--mail-dry-run", action="store_true", help="print the mail the matrix's nightly.mail asks for instead of sending it")
     _fail_on(parser)
     parser.set_defaults(func=commands.nightly)
 

@@ -7,28 +7,32 @@ become exit codes in one place (cli/__init__.py).
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 from argparse import Namespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from rich.console import Console
 
-from .. import console as views
-from .. import export, logparse, pipeline, tree, tuxsuite_plan
 from .. import images as container_images
+from .. import logparse, pipeline, tree
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
 from ..demotree import make_demo_tree
 from ..errors import RevisionError, UserError
 from ..executors import Progress
 from ..lock import Busy
-from ..models import Unit
+from ..models import Report, Unit
 from ..store import Store, default_results_dir
 from ..store import recover as recover_store
+from ..views import console as views
+from ..views import export, html, kcidb, mail, tuxsuite_plan
 
 BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
 
@@ -193,23 +197,54 @@ def report(args: Namespace, out: Console) -> int:
 
 def _report(args: Namespace, out: Console) -> int:
     if args.format == "table" and args.output:
-        raise UserError("-o FILE goes with --format markdown, json or junit")
+        raise UserError("-o FILE goes with --format markdown, json, junit, html or kcidb")
+    made, matrix, store = _made_report(args, out)
+    fail_on_warnings = args.fail_on == "warnings"
+    if args.format == "table":
+        views.report(out, made, fail_on_warnings)
+    elif args.format == "html":
+        links = html.Links(_url_of(store.root, args.output))
+        title = f"orchestrate report {args.range}: " + (export.causes_count(made.causes) if made.causes else "no regressions")
+        _write(args.output, html.page(made, title, links, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fail_on_warnings))
+    elif args.format == "kcidb":
+        _write(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
+    else:
+        _write(args.output, export.FORMATS[args.format](made, fail_on_warnings))
+    return 0
+
+
+def _made_report(args: Namespace, out: Console) -> tuple[Report, matrix_module.Matrix, Store]:
+    """The report of args.range over the matrix's cells (or --cells), in matrix order."""
     store = _store(args)
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)
-    base = tree.resolve(source, args.base, label="--base") if args.base else None
+    base = tree.resolve(source, args.base, label="--base") if getattr(args, "base", None) else None
     cells = [c.id for c in matrix_module.select(matrix.units, args.cells, label="--cells")] if args.cells else None
-    report = pipeline.report(store, source, args.range, cells, base, label="report", say=_sayer(out), fail_on_warnings=args.fail_on == "warnings")
-    report.rerun = _rerun(args, source, store)
+    fail_on_warnings = getattr(args, "fail_on", "errors") == "warnings"
+    made = pipeline.report(store, source, args.range or "HEAD", cells, base, label="report", say=_sayer(out), fail_on_warnings=fail_on_warnings)
+    made.rerun = _rerun(args, source, store)
     if cells is None:  # matrix order first, then cells no longer in the matrix
         order = {c.id: i for i, c in enumerate(matrix.units)}
-        report.cells.sort(key=lambda c: (order.get(c, len(order)), c))
-    fail_on_warnings = args.fail_on == "warnings"
-    if args.format == "table":
-        views.report(out, report, fail_on_warnings)
-        return 0
-    _write(args.output, export.FORMATS[args.format](report, fail_on_warnings))
-    return 0
+        made.cells.sort(key=lambda c: (order.get(c, len(order)), c))
+    return made, matrix, store
+
+
+def _url_of(directory: Path, page: Path | None) -> str:
+    """The results directory as a page at `page` links to it: relative, so the two can move together;
+    a file URL for a page written to stdout (its place is unknown)."""
+    if page is None:
+        return directory.resolve().as_uri() + "/"
+    relative = os.path.relpath(directory.resolve(), page.resolve().parent)
+    return "" if relative == "." else quote(Path(relative).as_posix()) + "/"
+
+
+def _kcidb_source(matrix: matrix_module.Matrix, store: Store) -> kcidb.Source:
+    return kcidb.Source(
+        origin=matrix.kcidb.origin,
+        logs=matrix.kcidb.log_url or store.root.resolve().as_uri() + "/",
+        tree_name=matrix.tree.name,
+        repository_url=matrix.tree.url or "",
+    )
 
 
 def nightly(args: Namespace, out: Console) -> int:
@@ -236,6 +271,10 @@ def nightly(args: Namespace, out: Console) -> int:
             raise UserError(f"--disk-budget {error}") from None
     matrix = matrix_module.load(args.matrix)
     options.executor = _executor(args, matrix)
+    mailing = matrix.nightly.mail
+    if args.mail_dry_run and mailing is None:
+        raise UserError(f"{args.matrix}: --mail-dry-run, but the matrix has no nightly.mail; add one with smtp: HOST:PORT, from and to")
+    password = mail.password(mailing) if mailing is not None and not args.mail_dry_run else None
     if not matrix.trees:
         raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
     cells = matrix_module.select(matrix.units, args.cells, label="--cells")
@@ -257,6 +296,10 @@ def nightly(args: Namespace, out: Console) -> int:
         )
         return BUSY
     nightly_run.write_report(store, run, cells)
+    if mailing is not None and args.mail_dry_run:
+        out.file.write(nightly_run.compose_mail(run, mailing).as_string())
+    elif mailing is not None:
+        nightly_run.deliver(store, run, cells, mailing, password)
     out.print()
     views.nightly(out, run)
     return nightly_run.exit_code(run)
@@ -326,7 +369,15 @@ def parse(args: Namespace, out: Console) -> int:
 
 
 def export_matrix(args: Namespace, out: Console) -> int:
-    """The matrix in another system's terms (a TuxSuite plan), on stdout or in -o FILE."""
+    """The matrix in another system's terms (a TuxSuite plan), or its results (a KCIDB document), on
+    stdout or in -o FILE."""
+    if args.what == "kcidb":
+        with collector_paused():
+            made, matrix, store = _made_report(args, out)
+            _write(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
+        return 0
+    if args.range is not None:
+        raise UserError(f"export tuxsuite-plan takes no range ('{args.range}'): a plan is the matrix, not results")
     matrix = matrix_module.load(args.matrix)
     units = matrix_module.select(matrix.units, args.cells, label="--cells")
     text = tuxsuite_plan.text(units, f"orchestrator-{Path(args.matrix).stem}")

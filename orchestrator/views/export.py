@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from xml.etree import ElementTree
 
-from .models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
+from ..models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.4"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.5"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -423,6 +423,8 @@ def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Unit]) -> str:
     if nightly.pruned.paths:
         pruned = nightly.pruned
         lines += ["", f"Retention: pruned {len(pruned.paths)} artifact directories ({_mib(pruned.freed)}); {_mib(pruned.kept)} kept."]
+    if nightly.mail_failed:
+        lines += ["", f"Mail: NOT SENT: {nightly.mail}"]
     return "\n".join(lines) + "\n"
 
 
@@ -547,6 +549,7 @@ def nightly_json(nightly: Nightly) -> str:
                 for b in nightly.branches
             ],
             "pruned": {"directories": len(nightly.pruned.paths), "freed_bytes": nightly.pruned.freed, "kept_bytes": nightly.pruned.kept},
+            "mail": {"sent": not nightly.mail_failed, "detail": nightly.mail} if nightly.mail else None,
         },
         indent=1,
     ) + "\n"

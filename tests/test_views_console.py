@@ -6,9 +6,10 @@ from pathlib import Path
 from conftest import SEED, A, B, C, bisected, every_kind
 from rich.console import Console
 
-from orchestrator import console, pipeline
+from orchestrator import pipeline
 from orchestrator.models import Attempt, BuildResult, Cell, Commit, FirstBad, Outcome, Row, Status, Verdict, VerdictKind
 from orchestrator.store import Store
+from orchestrator.views import console
 
 
 def rendered(width: int = 300, fail_on_warnings: bool = False, **options) -> str:

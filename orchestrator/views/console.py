@@ -17,8 +17,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from . import export
-from .models import (
+from ..models import (
     Attempt,
     BuildResult,
     Cell,
@@ -37,6 +36,7 @@ from .models import (
     Verdict,
     VerdictKind,
 )
+from . import export
 
 STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.INFRA: "yellow", Status.MATRIX_ERROR: "magenta"}
 STATE_STYLE = {"queued": "dim", "building": "cyan", "stored": "dim green", "reused": "dim green"}
@@ -513,7 +513,9 @@ def nightly(console: Console, run: Nightly) -> None:
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:
-        console.print(f"report: {run.report_dir}/report.md and report.json", highlight=False)
+        console.print(f"report: {run.report_dir}/report.md, report.json and report.html", highlight=False)
+    if run.mail:
+        console.print(f"mail: {run.mail}", style="bold red" if run.mail_failed else "", highlight=False)
 
 
 def parsed(console: Console, log: str, diagnostics: list[Diagnostic]) -> None:

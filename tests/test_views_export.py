@@ -9,8 +9,8 @@ import jsonschema
 from conftest import bisected, every_kind
 from junitparser import Error, Failure, JUnitXml
 
-from orchestrator import export
 from orchestrator.models import BranchState, Commit, Diagnostic, FirstBad, Report, ReuseAudit, Row, Status, Verdict, VerdictKind
+from orchestrator.views import export
 
 SHA = "50a4808780bcdabf6a6276e60c949c870344efc7"
 CELL = "riscv-gcc-defconfig+kvm"

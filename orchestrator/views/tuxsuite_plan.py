@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .models import Cell, Unit
+from ..models import Cell, Unit
 
 WHOLE_KERNEL = ("kernel", "modules")  # what stands in for plain Kbuild targets
 

@@ -6,7 +6,8 @@ from conftest import PROJECT, orchestrate
 from tuxsuite.schema import SchemaError
 from tuxsuite.schema import plan as tuxsuite_schema
 
-from orchestrator import matrix, tuxsuite_plan
+from orchestrator import matrix
+from orchestrator.views import tuxsuite_plan
 
 
 def test_the_shipped_matrix_as_a_plan_passes_tuxsuites_own_schema(tmp_path):
