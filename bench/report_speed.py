@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""How long `orchestrate report` takes over 1,000 commits x 30 cells, on a synthetic store.
+"""How long `orchestrate report` takes over 1,000 commits x 30 cells, on a synthetic store, and how
+long its HTML page takes to write and for headless Chromium to draw.
 
 A git repository of 1,000 first-parent commits (made with git fast-import) and a results store with a
 result for every commit and cell, carrying diagnostics parsed from the real corpus (tests/data/logs/),
@@ -28,7 +29,9 @@ from orchestrator import logparse, pipeline  # noqa: E402
 from orchestrator.cli.commands import collector_paused  # noqa: E402
 from orchestrator.models import BuildResult, Commit, Status  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
-from orchestrator.views import console, export  # noqa: E402
+from orchestrator.views import console, export, html  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 def make_repo(path: Path, commits: int) -> list[str]:
@@ -93,18 +96,45 @@ def main() -> None:
                 export.as_json(report)
                 export.junit(report)
                 exported = time.perf_counter()
-            command = subprocess.run(
-                [sys.executable, "-m", "orchestrator", "report", spec, "--tree", str(root / "repo"),
-                 "--results", str(root / "results"), "--matrix", str(PROJECT / "matrix.yaml")],
-                capture_output=True, cwd=PROJECT, env={"COLUMNS": "400", "PATH": "/usr/bin:/bin"},
-            )
-            whole = time.perf_counter() - exported
-            assert command.returncode == 0, command.stderr
+                html.page(report, "bench", html.Links(""), "now")
+                paged = time.perf_counter()
+            whole = _timed_command(spec, root, "--format", "table")
+            page = root / "report.html"
+            written = _timed_command(spec, root, "--format", "html", "-o", str(page))
             print(
                 f"| {args.commits} x {args.cells} | table {built - started:.2f} s | rich render {rendered - built:.2f} s |"
-                f" markdown+json+junit {exported - rendered:.2f} s | `orchestrate report` end to end {whole:.2f} s |",
+                f" markdown+json+junit {exported - rendered:.2f} s | html {paged - exported:.2f} s |"
+                f" `orchestrate report` end to end {whole:.2f} s | `report --format html -o` end to end {written:.2f} s |"
+                f" page {page.stat().st_size / 2**20:.1f} MiB | Chromium draws it in {_drawn(page):.2f} s |",
                 flush=True,
             )
+
+
+def _timed_command(spec: str, root: Path, *extra: str) -> float:
+    started = time.perf_counter()
+    command = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "report", spec, "--tree", str(root / "repo"),
+         "--results", str(root / "results"), "--matrix", str(PROJECT / "matrix.yaml"), *extra],
+        capture_output=True, cwd=PROJECT, env={"COLUMNS": "400", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert command.returncode == 0, command.stderr
+    return time.perf_counter() - started
+
+
+def _drawn(page: Path) -> float:
+    """From asking headless Chromium (already running) for the page to its first frame drawn after the
+    load event: parsing, style, layout and paint of the whole page, without the browser's start-up."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        started = time.perf_counter()
+        tab.goto(page.as_uri(), wait_until="load")
+        tab.evaluate("() => new Promise(drawn => requestAnimationFrame(() => requestAnimationFrame(drawn)))")
+        took = time.perf_counter() - started
+        browser.close()
+    return took
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _symbol(kind: VerdictKind, status: Status) -> str:
 def counts(verdict: Verdict) -> str:
     """`1e 2w`, with what changed: `+1e`, `-2w`. None for an infrastructure error: its log says nothing
     about the code."""
-    return _texts(*_shape(verdict))[2]
+    return texts(*shape(verdict))[2]
 
 
 def _counts(kind: VerdictKind, errors: int, warnings: int, new_errors: int, gone_errors: int, new_warnings: int, gone_warnings: int) -> str:
@@ -69,17 +69,20 @@ def _delta(new: int, gone: int, unit: str) -> str:
 
 def cell_text(verdict: Verdict) -> str:
     """The cell of a table: `✗ NEW FAIL +1e`."""
-    return _texts(*_shape(verdict))[0]
+    return texts(*shape(verdict))[0]
 
 
-def _shape(verdict: Verdict) -> tuple[VerdictKind, Status, bool, int, int, int, int, int, int]:
+Shape = tuple[VerdictKind, Status, bool, int, int, int, int, int, int]
+
+
+def shape(verdict: Verdict) -> Shape:
     """All a verdict's texts depend on: a few tens of shapes among the 30,000 verdicts of a big table."""
     return (verdict.kind, verdict.status, bool(verdict.reused_from), verdict.errors, verdict.warnings, len(verdict.new_errors),
             len(verdict.gone_errors), len(verdict.new_warnings), len(verdict.gone_warnings))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)
-def _texts(kind: VerdictKind, status: Status, reused: bool, errors: int, warnings: int, *changes: int) -> tuple[str, str, str]:
+def texts(kind: VerdictKind, status: Status, reused: bool, errors: int, warnings: int, *changes: int) -> tuple[str, str, str]:
     """(the full text, the compact text, the counts) of verdicts of one shape."""
     said = _counts(kind, errors, warnings, *changes)
     mark = _symbol(kind, status) + (REUSED_MARK if reused else "")
@@ -122,7 +125,7 @@ def warnings_not_regressions(report: Report, fail_on_warnings: bool = False) -> 
 
 def compact_text(verdict: Verdict) -> str:
     """The cell of a wide table: `✗new +1e`, `✓fix -1e`, `! +2w`."""
-    return _texts(*_shape(verdict))[1]
+    return texts(*shape(verdict))[1]
 
 
 def reproduce(sha: str, cell: str, rerun: Sequence[str] = ()) -> str:

@@ -184,9 +184,10 @@ def _grid(report: Report, links: Links, anchors: dict[tuple[str, str], str], ref
         cells = "".join(_reference_cell(reference.verdicts.get(cell)) for cell in report.cells)
         out.append(f'<tr class="reference"><th scope=row><code>{_text(reference.sha[:12])}</code></th>'
                    f"<td class=subject>(previous nightly) {_text(reference.subject)}</td>{cells}</tr>")  # fmt: skip
+    columns = [(cell, _attr(cell), quote(cell)) for cell in report.cells]  # escaped once, not once per row
     for row in report.rows:
         short = row.sha[:12]
-        cells = "".join(_grid_cell(row, cell, report.results.get((row.sha, cell)), links, anchors.get((row.sha, cell))) for cell in report.cells)
+        cells = "".join(_grid_cell(row, column, report.results.get((row.sha, column[0])), links, anchors) for column in columns)
         out.append(f'<tr><th scope=row><code>{short}</code></th><td class=subject title="{_attr(row.subject)}">{_text(row.subject)}</td>{cells}</tr>')
     out.append("</tbody></table></div>")
     return out
@@ -198,15 +199,30 @@ def _reference_cell(verdict: Verdict | None) -> str:
     return f'<td class="{STATUS_CLASS.get(verdict.status, "ok")}"><a>{_text(export.status_only(verdict))}</a></td>'
 
 
-def _grid_cell(row: Row, cell: str, result: BuildResult | None, links: Links, anchor: str | None) -> str:
+def _grid_cell(row: Row, column: tuple[str, str, str], result: BuildResult | None, links: Links, anchors: dict[tuple[str, str], str]) -> str:
+    """`<td class="new-fail"><a href="#r0" aria-label="riscv… at 0125b1458cbf: ✗ NEW FAIL +1e">✗new +1e</a></td>`: 30,000 of them
+    in a big report, so what depends only on the verdict's shape is made once per shape."""
+    cell, cell_label, cell_url = column
     verdict = row.verdicts.get(cell)
     if verdict is None:
         return "<td></td>"
-    css, full = _verdict_class(verdict), export.cell_text(verdict)
-    target = f"#{anchor}" if anchor else links.artifact(result, "build.log")
-    href = f' href="{_attr(target)}"' if target else ' tabindex="0"'
-    label = _attr(f"{cell} at {row.sha[:12]}: {full}")
-    return f'<td class="{css}"><a{href} aria-label="{label}">{_text(export.compact_text(verdict))}</a></td>'
+    css, full, compact = _words(export.shape(verdict))
+    anchor = anchors.get((row.sha, cell))
+    if anchor:
+        href = f' href="#{anchor}"'
+    elif result is not None and result.artifacts_dir == f"{row.sha}/{cell}":  # the usual place: no quoting per cell
+        href = f' href="{_attr(links.artifacts)}{row.sha}/{cell_url}/build.log"'
+    else:
+        target = links.artifact(result, "build.log")
+        href = f' href="{_attr(target)}"' if target else ' tabindex="0"'
+    return f'<td class="{css}"><a{href} aria-label="{cell_label} at {row.sha[:12]}: {full}">{compact}</a></td>'
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(shape: export.Shape) -> tuple[str, str, str]:
+    """(class, full text, compact text) of every verdict of one shape, escaped."""
+    full, compact, _ = export.texts(*shape)
+    return _class_of(shape[0], shape[1]), _attr(full), _text(compact)
 
 
 @functools.cache
@@ -214,10 +230,6 @@ def _class_of(kind: VerdictKind, status: Status) -> str:
     if kind in (VerdictKind.NO_BASELINE, VerdictKind.BASELINE_UNKNOWN):
         return STATUS_CLASS.get(status, "ok")
     return KIND_CLASS[kind]
-
-
-def _verdict_class(verdict: Verdict) -> str:
-    return _class_of(verdict.kind, verdict.status)
 
 
 def _cause(cause: RootCause, anchor: str, report: Report, links: Links, folded: bool) -> list[str]:
