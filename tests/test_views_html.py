@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import bisected, every_kind
 
-from orchestrator.models import Diagnostic
+from orchestrator.models import BranchRun, BranchState, Diagnostic, Nightly
 from orchestrator.views import html
 
 HOSTILE = "<script>alert(1)</script>"
@@ -130,3 +130,27 @@ def test_a_long_report_lists_the_newest_fixes_and_points_to_the_grid_for_the_res
     assert "The newest 1 of 3; the older ones are in the grid, each linking to its build.log." in text
     assert text.count('<li id="f-') == 1
 
+
+
+def test_a_nightlys_page_has_a_section_per_branch_with_the_previous_tip_first(tmp_path, tab):
+    report = bisected(every_kind())
+    reference = replace(report.rows[0], sha="9" * 40, subject="the previous tip")
+    branches = [
+        BranchRun("kvm", "next", "/src/kvm", state=BranchState.NEW, detail="3 new commits", tip="c" * 40, reference=reference,
+                  rows=report.rows, results=list(report.results.values()), causes=report.causes),
+        BranchRun("kvm", "queue", "/src/kvm", state=BranchState.FETCH_FAILED, detail="couldn't find remote ref refs/heads/queue"),
+    ]  # fmt: skip
+    run = Nightly(date="2026-11-30", started="s", finished="f", matrix="/m.yaml", results="/r", cells=report.cells, branches=branches)
+    page = tmp_path / "nightly" / "2026-11-30" / "report.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(html.nightly_page(run, html.Links("../../")))
+    tab.goto(page.as_uri())
+    subject = "[orchestrator nightly 2026-11-30] 2 regressions (2 cells) in kvm/next; infrastructure errors in kvm/next, kvm/queue"  # the host cell
+    assert tab.locator("h1").inner_text() == subject
+    assert tab.locator("section h2").all_inner_texts() == ["kvm:next", "Commits × cells", "Regressions", "New warnings (not counted as regressions)",
+                                                          "Fixed", "History per cell", "kvm:queue"]  # fmt: skip
+    first = tab.locator("#b0 table.grid tbody tr").first
+    assert "reference" in first.get_attribute("class") and first.locator("td.subject").inner_text() == "(previous nightly) the previous tip"
+    assert tab.locator("#b1").inner_text().endswith("fetch failed: couldn't find remote ref refs/heads/queue")
+    log = tab.locator("#b0 table.grid tbody tr").nth(1).locator("td a").first.get_attribute("href")
+    assert log == f"../../{'a' * 40}/fails/build.log"  # from results/nightly/<date>/ back to results/

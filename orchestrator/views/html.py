@@ -57,6 +57,7 @@ background:var(--fg);color:var(--bg);padding:.2rem .4rem;border-radius:3px;white
 section.cause{border:1px solid var(--line);border-left:6px solid var(--new-fail);margin:.6rem 0;padding:.4rem .6rem}
 section.cause.warns{border-left-color:var(--warn)}.cause h3 a{color:inherit}.cause:target{outline:3px solid #0969da}
 .cause.folded>.body{display:none}.cause.folded:target>.body{display:block}
+table.branches{border-collapse:collapse}.branches th,.branches td{text-align:left;padding:.2rem .6rem;border-bottom:1px solid var(--line)}
 ul.links{padding-left:1.2rem}ul.plain{list-style:none;padding-left:0}
 svg.history{display:block;width:100%;height:2.2rem}
 table.history{border-collapse:collapse;width:100%}.history td,.history th{padding:.2rem .4rem;border-bottom:1px solid var(--line)}
@@ -104,7 +105,7 @@ def nightly_page(nightly: Nightly, links: Links) -> str:
         f"<h1>{_text(title)}</h1>",
         f'<p class="meta">Nightly build of {_text(nightly.date)} (UTC), {_text(nightly.started)} to {_text(nightly.finished)}; '
         f"matrix {_text(nightly.matrix)}, {len(nightly.cells)} cells.</p>",
-        "<table><thead><tr><th scope=col>tree</th><th scope=col>branch</th><th scope=col>what happened</th>"
+        '<table class="branches"><thead><tr><th scope=col>tree</th><th scope=col>branch</th><th scope=col>what happened</th>'
         "<th scope=col>tip</th><th scope=col>regressions</th></tr></thead><tbody>",
     ]
     for number, branch in enumerate(nightly.branches):
