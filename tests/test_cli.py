@@ -194,6 +194,8 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
         ),
         (["bisect", "HEAD"], "bisect 'HEAD': give a range GOOD..BAD: the first commit good, the last one bad"),
         (["show", "zz!!"], "show 'zz!!': no such commit in"),
+        (["export", "tuxsuite-plan", "HEAD"], "export tuxsuite-plan takes no range ('HEAD'): a plan is the matrix, not results"),
+        (["export", "kcidb", "HEAD"], "report 'HEAD': no stored results for {head}; build it first with `orchestrate --commit HEAD`"),
         (["report", "HEAD"], "report 'HEAD': no stored results for {head}; build it first with `orchestrate --commit HEAD`"),
     ],
 )

@@ -65,11 +65,24 @@ def test_a_force_push_is_said():
         (["--max-commits", "0"], "--max-commits 0: must be a positive number"),
         (["--disk-budget", "lots"], "--disk-budget 'lots' must be a size such as 20G, 500M or 'unlimited'"),
         (["--keep-days", "-1"], "--keep-days -1: must be 0 or more"),
+        (["--mail-dry-run"], "matrix.yaml: --mail-dry-run, but the matrix has no nightly.mail; add one with smtp: HOST:PORT, from and to"),
     ],
 )
 def test_bad_nightly_options_are_one_line_and_exit_2(tmp_path, args, message):
     run = orchestrate("nightly", "--results", str(tmp_path / "r"), *args)
     assert run.returncode == 2 and run.stderr == f"orchestrate: error: {message}\n"
+
+
+def test_a_mail_password_variable_that_is_not_set_is_said_before_anything_is_built(tmp_path):
+    (tmp_path / "matrix.yaml").write_text(
+        "trees:\n  - {name: demo, url: 'file:///nowhere.git', branches: [master]}\naxes: {arch: [riscv], toolchain: [gcc]}\n"
+        "nightly:\n  mail: {smtp: 'smtp.example.org:587', from: ci@example.org, to: [kvm@example.org], user: ci, password_env: NO_SUCH_PASSWORD}\n"
+    )
+    run = orchestrate("nightly", "--matrix", str(tmp_path / "matrix.yaml"), "--results", str(tmp_path / "r"))
+    assert run.returncode == 2 and run.stderr == (
+        "orchestrate: error: nightly.mail.password_env: $NO_SUCH_PASSWORD is not set; export it for the nightly (or use password_file)\n"
+    )
+    assert not (tmp_path / "r" / "nightly").exists()
 
 
 # --- end to end -------------------------------------------------------------------------------
