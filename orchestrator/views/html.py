@@ -8,6 +8,7 @@ through `_text` or `_attr`; the page's own markup is the only markup in it.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -37,7 +38,8 @@ STYLE = """
 :root{--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--bg:#fff;--ok:#e6f4ea;--fixed:#b7e4c7;--new-fail:#d1242f;
 --failing:#ffd7d5;--warn:#f9c74f;--infra:#e0d4f5;--matrix:#fff3b0;font-family:system-ui,sans-serif;color:var(--fg);background:var(--bg)}
 body{margin:0 auto;padding:1rem;max-width:100rem;line-height:1.4}
-h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}h3{font-size:1rem;margin:0}
+h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}main>section>h3{font-size:1.05rem;margin:1.2rem 0 .4rem}
+.cause h3,.cause h4,section>h3,section>h4{font-size:1rem;margin:0}
 p.meta,.legend{color:var(--muted);font-size:.9rem}
 code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.85rem}
 pre{background:#f6f8fa;border:1px solid var(--line);padding:.5rem;overflow-x:auto;white-space:pre}
@@ -55,7 +57,7 @@ background:var(--fg);color:var(--bg);padding:.2rem .4rem;border-radius:3px;white
 .failing{background:var(--failing)}.new-warnings{background:var(--warn);font-weight:700}.infra{background:var(--infra)}
 .matrix{background:var(--matrix)}tr.reference th,tr.reference td{border-bottom:3px double var(--muted)}
 section.cause{border:1px solid var(--line);border-left:6px solid var(--new-fail);margin:.6rem 0;padding:.4rem .6rem}
-section.cause.warns{border-left-color:var(--warn)}.cause h3 a{color:inherit}.cause:target{outline:3px solid #0969da}
+section.cause.warns{border-left-color:var(--warn)}.cause a{color:inherit}.cause:target{outline:3px solid #0969da}
 .cause.folded>.body{display:none}.cause.folded:target>.body{display:block}
 table.branches{border-collapse:collapse}.branches th,.branches td{text-align:left;padding:.2rem .6rem;border-bottom:1px solid var(--line)}
 ul.links{padding-left:1.2rem}ul.plain{list-style:none;padding-left:0}
@@ -120,9 +122,16 @@ def nightly_page(nightly: Nightly, links: Links) -> str:
         body.append(f'<section id="b{number}" aria-labelledby="b{number}h"><h2 id="b{number}h">{_text(branch.tree)}:{_text(branch.branch)}</h2>')
         body.append(f'<p class="meta">{_text(branch.state)}: {_text(branch.detail)}</p>')
         if branch.rows or branch.reference:
-            body += _report_sections(_branch_report(nightly, branch), links, f"b{number}-", nightly.fail_on_warnings, branch.reference)
+            sections = _report_sections(_branch_report(nightly, branch), links, f"b{number}-", nightly.fail_on_warnings, branch.reference)
+            body += _one_level_down(sections)
         body.append("</section>")
     return _document(title, body)
+
+
+def _one_level_down(lines: list[str]) -> list[str]:
+    """A report's headings (h2, h3) under a branch's h2: h3, h4. Only the page's own markup can match:
+    text from commits and logs is escaped before it gets here."""
+    return [re.sub(r"<(/?)h([23])\b", lambda found: f"<{found[1]}h{int(found[2]) + 1}", line) for line in lines]
 
 
 def _branch_report(nightly: Nightly, branch: BranchRun) -> Report:
