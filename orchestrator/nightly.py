@@ -273,14 +273,13 @@ def compose_mail(nightly: Nightly, settings: MailSettings) -> EmailMessage:
 
 
 def deliver(store: Store, nightly: Nightly, cells: list[Unit], settings: MailSettings, password: str | None) -> None:
-    """Mail the written report. One that cannot be sent is said in report.md and report.json (written
-    again) and makes the nightly exit 2; the report files exist either way."""
+    """Mail the written report, then write report.md and report.json again saying what became of it.
+    A mail that cannot be sent makes the nightly exit 2; the report files exist either way."""
     message = compose_mail(nightly, settings)
     try:
         mail.send(message, settings, password)
+        cc = f" (cc {message['Cc']})" if message["Cc"] else ""
+        nightly.mail = f"sent to {message['To']}{cc}"
     except MailError as error:
         nightly.mail, nightly.mail_failed = str(error), True
-        write_report(store, nightly, cells, keep_earlier=False)
-        return
-    cc = f" (cc {message['Cc']})" if message["Cc"] else ""
-    nightly.mail = f"sent to {message['To']}{cc}"
+    write_report(store, nightly, cells, keep_earlier=False)  # report.json says what became of the mail
