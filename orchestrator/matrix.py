@@ -26,7 +26,7 @@ from tuxmake.target import Target
 from tuxmake.toolchain import Toolchain
 
 from .errors import MatrixError, UserError
-from .models import Cell, Check, Fragment, Unit, toolchain_family
+from .models import Cell, Check, Fragment, MailSettings, Unit, toolchain_family
 
 # The four this project exists for come first in error messages; tuxmake knows the rest.
 MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
@@ -83,27 +83,6 @@ class TreeSpec:
     @property
     def source(self) -> str:
         return str(self.path) if self.path is not None else str(self.url)
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    """The matrix's `nightly.mail:`: where the nightly's report is sent (README: Mail). The password
-    comes from an environment variable or a file, never from the matrix."""
-
-    smtp: str  # HOST:PORT
-    sender: str  # `from:`
-    to: tuple[str, ...]
-    cc: tuple[str, ...] = ()
-    cc_authors: bool = False  # Cc the author of each regression's first bad commit
-    starttls: bool = False
-    user: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None  # absolute
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, port = self.smtp.rsplit(":", 1)
-        return host, int(port)
 
 
 @dataclass

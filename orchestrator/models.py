@@ -353,6 +353,27 @@ class Report:
 # --- the nightly ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MailSettings:
+    """The matrix's `nightly.mail:` (matrix reads it, views/mail uses it): where the nightly's report is
+    sent (README: Mail). The password comes from an environment variable or a file, never from the matrix."""
+
+    smtp: str  # HOST:PORT
+    sender: str  # `from:`
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    cc_authors: bool = False  # Cc the author of each regression's first bad commit
+    starttls: bool = False
+    user: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None  # absolute
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, port = self.smtp.rsplit(":", 1)
+        return host, int(port)
+
+
 class BranchState(StrEnum):
     """What happened to a branch in a nightly."""
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from . import mirror, pipeline, regress, retention, tree, workroot
 from .errors import FetchError, MailError
 from .lock import Lock
-from .matrix import ExecutorSettings, MailSettings, Matrix, TreeSpec
-from .models import BranchRun, BranchState, Nightly, Unit
+from .matrix import ExecutorSettings, Matrix, TreeSpec
+from .models import BranchRun, BranchState, MailSettings, Nightly, Unit
 from .store import Store
 from .views import export, html, mail
 

@@ -12,8 +12,7 @@ from conftest import bisected, certificates, every_kind, free_port
 
 from orchestrator import matrix
 from orchestrator.errors import MailError, UserError
-from orchestrator.matrix import MailSettings
-from orchestrator.models import BranchRun, BranchState, Nightly
+from orchestrator.models import BranchRun, BranchState, MailSettings, Nightly
 from orchestrator.views import mail
 
 SETTINGS = MailSettings(smtp="127.0.0.1:25", sender="Kernel CI <ci@ci.example.org>", to=("kvm@vger.example.org",), cc_authors=True)

@@ -17,8 +17,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from ..errors import MailError, UserError
-from ..matrix import MailSettings
-from ..models import Nightly, RootCause
+from ..models import MailSettings, Nightly, RootCause
 
 SUBJECT_ROOM = 160  # characters of a subject line; the rest is in the body
 # The email package folds a header longer than 78 characters before its first word ("Subject:\n [kvm:…"),
