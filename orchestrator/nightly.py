@@ -278,8 +278,7 @@ def deliver(store: Store, nightly: Nightly, cells: list[Unit], settings: MailSet
     message = compose_mail(nightly, settings)
     try:
         mail.send(message, settings, password)
-        cc = f" (cc {message['Cc']})" if message["Cc"] else ""
-        nightly.mail = f"sent to {message['To']}{cc}"
+        nightly.mail = f"sent to {mail.recipients_line(message)}"
     except MailError as error:
         nightly.mail, nightly.mail_failed = str(error), True
     write_report(store, nightly, cells, keep_earlier=False)  # report.json says what became of the mail

@@ -17,7 +17,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from ..errors import MailError, UserError
-from ..models import MailSettings, Nightly, RootCause
+from ..models import Commit, MailSettings, Nightly, RootCause
 
 SUBJECT_ROOM = 160  # characters of a subject line; the rest is in the body
 # The email package folds a header longer than 78 characters before its first word ("Subject:\n [kvm:…"),
@@ -45,12 +45,17 @@ def subject(nightly: Nightly) -> str:
     return line if len(line) <= SUBJECT_ROOM else line[: SUBJECT_ROOM - 1] + "…"
 
 
+def _first_bad_commit(cause: RootCause) -> Commit | None:
+    """The commit bisection named for the cause, when it named one and the store knows it."""
+    began = cause.began_at
+    return next((a.commits[began] for a in cause.first_bad if began in a.commits), None) if began else None
+
+
 def _where(cause: RootCause) -> str:
     """`since <first bad commit> "subject"` when bisection named one, else `at <commit> "subject"`."""
-    began = cause.began_at
-    commit = next((a.commits[began] for a in cause.first_bad if began in a.commits), None) if began else None
-    if began and commit is not None:
-        return f'since {began[:12]} "{commit.subject}"'
+    commit = _first_bad_commit(cause)
+    if commit is not None:
+        return f'since {commit.sha[:12]} "{commit.subject}"'
     return f'at {cause.sha[:12]} "{cause.subject}"'
 
 
@@ -66,8 +71,7 @@ def authors(nightly: Nightly) -> list[str]:
 
 
 def _first_bad_author(cause: RootCause) -> str:
-    began = cause.began_at
-    commit = next((a.commits[began] for a in cause.first_bad if began in a.commits), None) if began else None
+    commit = _first_bad_commit(cause)
     return commit.author if commit is not None else cause.author
 
 
@@ -131,9 +135,10 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def recipients_line(settings: MailSettings, message: EmailMessage) -> str:
+def recipients_line(message: EmailMessage) -> str:
+    """`kvm@vger.kernel.org (cc Author <a@b>)`: whom a sent mail reached, as the report says it."""
     cc = f" (cc {message['Cc']})" if message["Cc"] else ""
-    return f"{', '.join(settings.to)}{cc}"
+    return f"{message['To']}{cc}"
 
 
 def password(settings: MailSettings) -> str | None:
