@@ -11,6 +11,7 @@ lookup miss across commits.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -211,7 +212,8 @@ def _write_fragments(cell: Cell, output: Path) -> list[str]:
     """The fragments, written into the artifacts: what was merged is kept beside the log."""
     files = []
     for index, fragment in enumerate(cell.fragments):
-        path = output / "fragments" / f"{index}-{fragment.path.replace('/', '-')}"
+        # The name tuxmake is given: the fragment's own path may hold what a shell reads (a link in configs/ to such a name).
+        path = output / "fragments" / f"{index}-{re.sub(r'[^A-Za-z0-9_.+-]', '_', fragment.path.replace('/', '-'))}"
         path.parent.mkdir(exist_ok=True)
         path.write_text(fragment.text)
         files.append(str(path))

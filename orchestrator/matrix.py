@@ -66,6 +66,9 @@ BUILTIN_DEFAULTS = {
     "runtime": "null",
 }
 
+# A cell id becomes a path and a word of commands that tuxmake runs through sh: letters, digits, . _ + @ - only.
+CELL_ID = re.compile(r"^[A-Za-z0-9_.+@-]+$")
+MAKE_TARGET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")  # a Kbuild directory or file: arch/x86/kvm/
 CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 KCONFIG_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -545,6 +548,8 @@ def _cell(where: _Where, spec: dict, lines: dict, configs: Path) -> Cell:
     cell_id = f"{arch}-{toolchain}-{kconfig}" + "".join(f"+{_short(n)}" for n in fragment_names)
     if targets_label != DEFAULT_TARGETS:
         cell_id += f"@{targets_label}"
+    if not CELL_ID.match(cell_id):  # what the schema lets through never gets here; a new field might
+        raise where.error(min(lines.values(), default=0), f"cell id '{cell_id}' may hold only letters, digits and . _ + @ -")
     return Cell(
         id=cell_id,
         arch=arch,
@@ -588,14 +593,16 @@ def _targets(where: _Where, line: int, value: Any, srcarch: str) -> tuple[tuple,
         raise where.error(line, f"targets must be one of {', '.join(TARGET_SETS)} or a list of targets")
     targets, make_targets = [], []
     for item in items:
-        item = item.format(srcarch=srcarch)
+        item = item.replace("{srcarch}", srcarch)  # the one placeholder; any other brace is refused below
         if item in TUXMAKE_TARGETS:
             targets.append(item)
-        elif "/" in item and not item.startswith(("/", "-")) and ".." not in item.split("/"):
+        elif "/" in item and MAKE_TARGET.match(item) and ".." not in item.split("/"):
             make_targets.append(item)
         else:
             raise where.error(
-                line, f"target '{item}' is neither a tuxmake target ({_one_of(TUXMAKE_TARGETS)}) nor a tree path like arch/x86/kvm/"
+                line,
+                f"target '{item}' is neither a tuxmake target ({_one_of(TUXMAKE_TARGETS)}) nor a tree path like arch/x86/kvm/ "
+                "(letters, digits and . _ + - /; {srcarch} is the arch's source directory)",
             )
     if "config" not in targets:
         targets.insert(0, "config")
