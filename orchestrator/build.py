@@ -27,6 +27,9 @@ from .lock import Lock
 from .models import BuildResult, Cell, Status, Unit
 
 HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
+# tuxmake runs its metadata commands through `sh -c` with the build directory written in: every path it
+# is given must read as one plain word to a shell.
+SHELL_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+@%=:,-]+$")
 # tuxmake's refusals that are about the machine, not the matrix: a missing compiler or engine.
 HOST_REFUSALS = ("CompilerNotFoundError", "RuntimeNotFoundError", "EnvironmentCheckFailed", "KorgGccPreparationFailed")
 
@@ -116,6 +119,11 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
         return None
     _read_build(result, build, request, output, build_dir, commands)
     return _finish(request, result, output, started)
+
+
+def shell_safe(path: Path | str) -> bool:
+    """Whether a path reads as one plain word to a shell (tuxmake writes build paths into `sh -c`)."""
+    return bool(SHELL_SAFE_PATH.match(str(path)))
 
 
 def _prepare(request: BuildRequest, output: Path, build_dir: Path) -> list[str]:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, containers, imported, logparse, regress, reuse, tree
+from . import bisect, build, containers, imported, logparse, regress, reuse, tree
 from .build import BuildRequest
-from .errors import MatrixError, RevisionError, TreeError, UserError
+from .errors import MatrixError, RevisionError, TreeError, UserError, WorkRootError
 from .executors import Executor, Progress, cluster, local, quiet
 from .lock import Busy, Lock
 from .matrix import ExecutorSettings, Matrix
@@ -108,6 +108,7 @@ def build_commit(
             todo = _reuse(run, store, todo, proposed, verify_reuse, on_progress)
             if todo:
                 root = prepare_work_root(work_root)
+                _require_shell_safe(store.root, root)
                 with work_lock(root):
                     building = Building(settings, url, root, runtime, jobs, workers, command)
                     _build(run, matrix, todo, source, sha, store, building, on_progress, say)
@@ -116,6 +117,17 @@ def build_commit(
     results = [store.result(sha, cell.id, cell.definition) for cell in cells]
     run.results = [r for r in results if r is not None]
     return run
+
+
+def _require_shell_safe(results: Path, work_root: Path) -> None:
+    """tuxmake writes the paths it builds in and into into `sh -c` commands: a path a shell would read
+    as more than one plain word (a space, `$(...)`) is refused before anything is built."""
+    why = "holds characters a shell would read (tuxmake runs its build paths through sh); "
+    why += "use a path made of letters, digits and / . _ + - @ % = : , only"
+    if not build.shell_safe(results):
+        raise UserError(f"results directory {results}: {why}", topic="results")
+    if not build.shell_safe(work_root):
+        raise WorkRootError(why, path=work_root)
 
 
 def _known_commit(source: Path, rev: str, store: Store, say: Say) -> Commit:

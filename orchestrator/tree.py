@@ -206,7 +206,8 @@ def deepen(repo: Path, sha: str, say: Callable[[str], None] = lambda message: No
 def worktree_dir(work_root: Path, repo: Path) -> Path:
     """One worktree per source repository, at a stable path (so ccache and build dirs stay warm)."""
     key = hashlib.sha256(str(Path(repo).resolve()).encode()).hexdigest()[:12]
-    return Path(work_root) / "worktrees" / f"{Path(repo).name}-{key}"
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(repo).name)  # the tree's own name may hold a space or `$(...)`
+    return Path(work_root) / "worktrees" / f"{name}-{key}"
 
 
 def checkout(repo: Path, sha: str, work_root: Path) -> Path:

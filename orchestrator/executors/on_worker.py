@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import mirror, tree
-from ..build import BuildRequest, Finished, partial_dir
+from ..build import BuildRequest, Finished, partial_dir, shell_safe
 from ..errors import InfraError
 from ..lock import Lock
 from ..models import BuildResult, Unit
@@ -68,6 +68,9 @@ def build(task: Task) -> Outcome:
 
     worker = get_worker().address
     root = prepare_work_root()
+    if not shell_safe(root):  # tuxmake writes build paths into `sh -c` commands
+        reason = f"worker {worker}: its work directory {root} holds characters a shell would read; give the worker a plain ORCHESTRATOR_WORK"
+        return Outcome(infra_result(task.cell, task.sha, task.runtime, reason), None, worker)
     # One build at a time per work root: the checkout is one worktree, moved from commit to commit.
     with Lock(root / "worker.lock", wait=True, say=lambda message: None):
         try:
