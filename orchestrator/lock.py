@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from .errors import InfraError
+from .safefile import open_regular, open_text
 
 
 class Busy(Exception):
@@ -37,21 +38,21 @@ class Lock:
         self.path = Path(path)
         self.wait = wait
         self.say = say
-        self.handle: TextIO | None = None  # open while held
+        self.handle: IO[str] | None = None  # open while held
 
     def __enter__(self) -> Lock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("a+")
+            handle = open_text(open_regular(self.path))  # never through a symlink planted at its name
         except OSError as error:
             raise InfraError(f"cannot make the lock file {self.path} ({error.strerror})") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            left = holder_of(self.path)
+            left = holder_of(handle)
             if left and not _alive(left[0]):
                 self.say(f"taking over {self.path}: its holder (pid {left[0]}) is no longer running")
         except BlockingIOError:
-            holder = describe(holder_of(self.path))
+            holder = describe(holder_of(handle))
             if not self.wait:
                 handle.close()
                 raise Busy(self.path, holder) from None
@@ -78,10 +79,11 @@ class Lock:
             handle.close()
 
 
-def holder_of(path: Path) -> tuple[int, str] | None:
-    """(pid, the rest of the line: start time and command) from a lock file, if it names one."""
+def holder_of(handle: IO[str]) -> tuple[int, str] | None:
+    """(pid, the rest of the line: start time and command) from an open lock file, if it names one."""
     try:
-        pid, _, rest = path.read_text().strip().partition(" ")
+        handle.seek(0)
+        pid, _, rest = handle.read(4096).strip().partition(" ")
         return int(pid), rest
     except (OSError, ValueError):
         return None

@@ -21,6 +21,7 @@ from .errors import FetchError, MailError
 from .lock import Lock
 from .matrix import ExecutorSettings, Matrix, TreeSpec
 from .models import BranchRun, BranchState, MailSettings, Nightly, Unit
+from .safefile import write_text_atomic
 from .store import Store
 from .views import export, html, mail
 
@@ -93,7 +94,7 @@ def exit_code(nightly: Nightly) -> int:
 
 
 def lock_path(store: Store) -> Path:
-    return store.root / "nightly" / "lock"
+    return store.inside(store.root / "nightly" / "lock")
 
 
 def run(
@@ -250,7 +251,7 @@ REPORTS = ("report.md", "report.json", "report.html")
 def write_report(store: Store, nightly: Nightly, cells: list[Unit], keep_earlier: bool = True) -> Path:
     """results/nightly/<date>/report.md, report.json and report.html; an earlier report of the same
     date is kept beside them, renamed after the time it was written (unless this rewrites its own)."""
-    directory = store.root / "nightly" / nightly.date
+    directory = store.inside(store.root / "nightly" / nightly.date)
     directory.mkdir(parents=True, exist_ok=True)
     for name in REPORTS if keep_earlier else ():
         old = directory / name
@@ -259,9 +260,9 @@ def write_report(store: Store, nightly: Nightly, cells: list[Unit], keep_earlier
             old.rename(old.with_name(f"report-{written}{old.suffix}"))
     by_id = {c.id: c for c in cells}
     nightly.report_dir = directory
-    (directory / "report.md").write_text(export.nightly_markdown(nightly, by_id))
-    (directory / "report.json").write_text(export.nightly_json(nightly))
-    (directory / "report.html").write_text(html.nightly_page(nightly, html.Links("../../")))  # results/ from results/nightly/<date>/
+    write_text_atomic(directory / "report.md", export.nightly_markdown(nightly, by_id))
+    write_text_atomic(directory / "report.json", export.nightly_json(nightly))
+    write_text_atomic(directory / "report.html", html.nightly_page(nightly, html.Links("../../")))  # results/ from results/nightly/<date>/
     return directory
 
 

@@ -600,7 +600,7 @@ def reparse_stale(store: Store) -> int:
 
 def _parsed_again(log: Path) -> list[Diagnostic] | None:
     try:
-        with open(log, "rb") as stream:
+        with os.fdopen(os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as stream:  # a planted link is not read
             return logparse.parse(stream)
     except OSError:
         return None  # pruned, or unreadable: what was stored stays

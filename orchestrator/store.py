@@ -18,12 +18,13 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import inputs
+from . import inputs, safefile
 from .errors import StoreError
 from .models import Attempt, BuildResult, Commit, Diagnostic, FirstBad, Outcome, Status
 
@@ -181,6 +182,9 @@ class Store:
         # Absolute: tuxmake takes artifact paths relative to its output dir, so a relative one doubles.
         self.root = Path(results_dir).absolute()
         self.path = self.root / DB_NAME
+        for path in (self.path, self.path.with_name(DB_NAME + "-wal"), self.path.with_name(DB_NAME + "-shm")):
+            if path.is_symlink():  # SQLite would write through it
+                raise StoreError(f"{path.name} is a symbolic link, not a database orchestrate made; remove it", path=self.path)
         self.read_only = not _writable(self.root, self.path)
         self.db = _Database(self._connect(), self.path)
         self._migrate()
@@ -232,7 +236,7 @@ class Store:
     # --- paths ---------------------------------------------------------------------------------
 
     def artifacts_dir(self, sha: str, cell_id: str) -> Path:
-        return self.root / sha / cell_id
+        return self.inside(self.root / sha / cell_id)
 
     def artifacts_path(self, relative: str) -> Path | None:
         """Where a stored artifacts directory is now (None when none was kept)."""
@@ -240,7 +244,14 @@ class Store:
 
     def cell_lock(self, sha: str, cell_id: str) -> Path:
         """The lock of one cell of one commit: whoever holds it is building it into this store."""
-        return self.root / sha / f"{cell_id}.lock"
+        return self.inside(self.root / sha / f"{cell_id}.lock")
+
+    def inside(self, path: Path) -> Path:
+        """`path`, which must lie in the results directory once its links are resolved: a commit's
+        directory that is a symlink (planted, or copied in with a store) must not take writes elsewhere."""
+        if not safefile.is_inside(self.root, path):
+            raise StoreError(f"{path} leads outside the results directory (a symbolic link?); remove it", path=self.path)
+        return path
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -800,12 +811,9 @@ def _name_final_place(partial: Path, target: Path) -> None:
     metadata.json; once moved, they must name where the files are, or the reproducer cannot run."""
     for name in ("reproducer.sh", "metadata.json"):
         path = partial / name
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():
             continue
         text = path.read_text(errors="surrogateescape")
         fixed = text.replace(str(partial) + "/", str(target) + "/")
         if fixed != text:
-            temporary = path.with_name(name + ".tmp")
-            temporary.write_text(fixed, errors="surrogateescape")
-            os.chmod(temporary, path.stat().st_mode)
-            os.replace(temporary, path)
+            safefile.write_text_atomic(path, fixed, stat.S_IMODE(path.stat().st_mode))

@@ -162,7 +162,7 @@ def start_worker(run_pid: int, output: str) -> None:
     os.setpgid(0, 0)
     if output:
         try:
-            log = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            log = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
             os.dup2(log, 1)
             os.dup2(log, 2)
             os.close(log)
