@@ -10,6 +10,7 @@ lookup miss across commits.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 from tuxmake.arch import Architecture
 
-from . import classify, containers, inputs, logparse, toolchains
+from . import classify, containers, inputs, logparse, safefile, toolchains
 from .classify import Command, one_line
 from .lock import Lock
 from .models import BuildResult, Cell, Status, Unit
@@ -30,6 +31,7 @@ HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
 # tuxmake runs its metadata commands through `sh -c` with the build directory written in: every path it
 # is given must read as one plain word to a shell.
 SHELL_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+@%=:,-]+$")
+ARTIFACTS_LIMIT = 2 * 1024**3  # bytes of one cell's artifacts taken from elsewhere (a worker, an import): more is refused
 # tuxmake's refusals that are about the machine, not the matrix: a missing compiler or engine.
 HOST_REFUSALS = ("CompilerNotFoundError", "RuntimeNotFoundError", "EnvironmentCheckFailed", "KorgGccPreparationFailed")
 
@@ -187,13 +189,18 @@ def _read_build(result: BuildResult, build: Any, request: BuildRequest, output: 
         result.image = f"{image.get('image_name', '')}@{digest}" if digest else image.get("image_name", "")
     result.errors = metadata.get("results", {}).get("errors", 0)
     result.warnings = metadata.get("results", {}).get("warnings", 0)
-    log = _read_text(output / "build.log")
+    log_path = output / "build.log"
     config = _read_text(output / "config")
     roots = [request.source, str(build_dir)]
-    result.diagnostics = logparse.parse(log.splitlines(), roots)
+    try:
+        with log_path.open("rb") as log:  # streamed: a runaway log of gigabytes is never held whole
+            result.diagnostics = logparse.parse(log, roots)
+        log_lines: classify.Log = functools.partial(safefile.read_lines, log_path)
+    except OSError:
+        log_lines = ""
     result.parser = logparse.VERSION
     result.status, result.reason = classify.classify(
-        request.tuxmake_cell, result.targets, log, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
+        request.tuxmake_cell, result.targets, log_lines, config, roots, result.diagnostics, commands, str(compiler.get("version", ""))
     )
 
 

@@ -9,7 +9,7 @@ build INFRA, whatever else the log says, because the compiler never got to judge
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .models import Cell, Diagnostic, Status, toolchain_family, toolchain_version
@@ -24,6 +24,15 @@ ENGINE_FAILED = 125  # podman and docker: the engine itself failed, not the comm
 # What tuxmake's offline wrapper (a shell) and `podman exec` return when the command died of SIGKILL or
 # SIGTERM; make itself never exits so (a recipe's killed child makes it exit 2).
 KILLED = (128 + 9, 128 + 15)
+
+
+# A build log: its text, or a function giving its lines afresh at each call (a log of gigabytes is read
+# from its file line by line, once per look, instead of held in memory twice).
+Log = str | Callable[[], Iterable[str]]
+
+
+def lines_of(log: Log) -> Iterable[str]:
+    return log.splitlines() if isinstance(log, str) else log()
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ HOST_FAULTS = (
 )
 
 
-def host_fault(log: str, commands: Sequence[Command] = (), prefixes: Iterable[str] = ()) -> str | None:
+def host_fault(log: Log, commands: Sequence[Command] = (), prefixes: Iterable[str] = ()) -> str | None:
     """Why the machine, not the commit, made this build fail; None when nothing shows it did. The
     reason may quote the log line, its paths cut at `prefixes` (the tree and build directory)."""
     for command in commands:
@@ -84,7 +93,7 @@ def host_fault(log: str, commands: Sequence[Command] = (), prefixes: Iterable[st
             return f"{name} was killed from outside the build ({SIGNALS[command.returncode - 128]})"
         if in_container and command.returncode == ENGINE_FAILED:
             return f"the container engine failed ({names[0]} exit {ENGINE_FAILED})"
-    for line in log.splitlines():
+    for line in lines_of(log):
         line = line.strip()
         if not line or EXCERPT_LINE.match(line):
             continue
@@ -111,7 +120,7 @@ def _is_host_program(name: str) -> bool:
 def classify(
     cell: Cell,
     targets: dict[str, str],
-    log: str,
+    log: Log,
     config: str,
     prefixes: Iterable[str],
     diagnostics: Iterable[Diagnostic] = (),
@@ -170,9 +179,9 @@ def dropped_options(wanted: dict[str, str], config: str) -> list[str]:
     return dropped
 
 
-def first_error(log: str, prefixes: list[str]) -> str:
+def first_error(log: Log, prefixes: list[str]) -> str:
     """The first error line of a log, with the tree and build paths cut to tree-relative ones."""
-    for line in log.splitlines():
+    for line in lines_of(log):
         if ERROR_LINE.search(line) and not line.startswith("make --silent"):
             return one_line(_relative(line, prefixes))
     return "build failed (no error line in the log)"

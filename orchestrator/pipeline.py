@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -323,11 +322,19 @@ def _store_attempts(
 
 
 def import_results(
-    matrix: Matrix, cells: dict[str, Path], source: Path, rev: str, store: Store, origin: str, command: str = "orchestrate import"
+    matrix: Matrix,
+    cells: dict[str, Path],
+    source: Path,
+    rev: str,
+    store: Store,
+    origin: str,
+    command: str = "orchestrate import",
+    replace_stored: bool = False,
 ) -> list[BuildResult]:
     """Store tuxmake artifacts built elsewhere (cell id → its directory) as the results of `rev`: read
     as a build here would be (imported.read_result), copied into the store, each in one transaction.
-    Every directory is read before anything is stored: a bad one stores nothing."""
+    Every directory is read before anything is stored: a bad one stores nothing. A cell that has a
+    finished result already keeps it, unless `replace_stored`."""
     units = {unit.id: unit for unit in matrix.units}
     commit = _known_commit(source, rev, store, lambda message: None)
     results = []
@@ -338,18 +345,23 @@ def import_results(
             raise UserError(
                 f"{directory}: '{cell_id}' is not a cell of {matrix.path} (a check cannot be imported); the cells are {known}", topic="cells"
             )
+        stored = store.result(commit.sha, cell.id, cell.definition)
+        if stored is not None and stored.status != Status.INFRA and not replace_stored:
+            raise UserError(
+                f"{cell.id} at {commit.sha[:12]} has a result already ({stored.status.upper()}, {stored.runtime or 'built'}); "
+                "importing would replace it: pass --replace to do so"
+            )
         results.append(imported.read_result(directory, cell, commit.sha, origin))
     store.require_writable()
     run_id = store.start_run(command, str(source))
-    stored = []
+    published = []
     for result, directory in zip(results, cells.values(), strict=True):
         with Lock(store.cell_lock(commit.sha, result.cell_id), wait=True):
             partial = store.artifacts_dir(commit.sha, result.cell_id).with_name(result.cell_id + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(directory, partial, symlinks=True)
-            stored.append(store.publish(result, partial, run_id))
+            imported.copy(imported.scan(directory), partial)
+            published.append(store.publish(result, partial, run_id))
     store.finish_run(run_id)
-    return stored
+    return published
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -70,3 +71,15 @@ def is_inside(root: Path, path: Path) -> bool:
     """Whether `path`, its links resolved, lies under `root` (also resolved)."""
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
 
+
+def read_lines(path: Path) -> Iterator[str]:
+    """The lines of a file (a link is not followed), decoded leniently, one at a time."""
+    with os.fdopen(os.open(path, os.O_RDONLY | NO_FOLLOW), "rb") as handle:
+        for raw in handle:
+            yield raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """A file's first `limit` bytes (a link is not followed)."""
+    with os.fdopen(os.open(path, os.O_RDONLY | NO_FOLLOW), "rb") as handle:
+        return handle.read(limit)

@@ -126,6 +126,9 @@ def parser() -> ArgumentParser:
     imports.add_argument("--commit", required=True, metavar="REV", help="the commit they were built from")
     imports.add_argument("--cell", metavar="ID", help="the cell they are a build of (default: DIR's subdirectories name their cells)")
     imports.add_argument("--origin", default="elsewhere", help="where they were built, stored as runtime imported:ORIGIN (default: %(default)s)")
+    imports.add_argument(
+        "--replace", action="store_true", help="replace a result the cell has already (by default it is kept and nothing is imported)"
+    )
     _common(imports, cells=False)
     imports.set_defaults(func=commands.import_artifacts)
 

@@ -398,7 +398,8 @@ def import_artifacts(args: Namespace, out: Console) -> int:
         if not directories:
             raise UserError(f"{args.dir}: no directory of artifacts named by cell id here; give --cell ID for a single build's artifacts")
     store = _store(args)
-    stored = pipeline.import_results(matrix, directories, source, args.commit, store, args.origin, " ".join(["orchestrate", *sys.argv[1:]]))
+    command = " ".join(["orchestrate", *sys.argv[1:]])
+    stored = pipeline.import_results(matrix, directories, source, args.commit, store, args.origin, command, replace_stored=args.replace)
     for result in stored:
         reason = f" ({result.reason})" if result.reason else ""
         out.print(f"{result.cell_id}: {result.status.upper()} imported for {result.sha[:12]} from {args.origin}{reason}", highlight=False)

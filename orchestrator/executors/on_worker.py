@@ -25,14 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import mirror, tree
-from ..build import BuildRequest, Finished, partial_dir, shell_safe
+from ..build import ARTIFACTS_LIMIT, BuildRequest, Finished, partial_dir, shell_safe
 from ..errors import InfraError
 from ..lock import Lock
 from ..models import BuildResult, Unit
 from ..workroot import prepare_work_root
 from . import infra_result, local
-
-ARTIFACTS_LIMIT = 2 * 1024**3  # bytes of one cell's artifacts unpacked on the client: more is refused
 
 
 @dataclass(frozen=True)
