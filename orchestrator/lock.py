@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import InfraError
+from .inert import inert
 from .safefile import open_regular, open_text
 
 
@@ -30,7 +31,7 @@ class Busy(Exception):
 
 
 def _say(message: str) -> None:
-    print(f"orchestrate: {message}", file=sys.stderr)
+    print(inert(f"orchestrate: {message}"), file=sys.stderr)  # it may quote another process's command line
 
 
 class Lock:

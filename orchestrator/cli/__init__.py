@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from .. import __version__
 from ..errors import OrchestratorError, UserError
 from ..executors import Interrupted
+from ..inert import inert
 from ..views import console as views
 from . import arguments
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(argv)
     except OrchestratorError as error:
-        print(f"orchestrate: error: {error}{_hint(error)}", file=sys.stderr)  # one line, never wrapped
+        print(inert(f"orchestrate: error: {error}{_hint(error)}"), file=sys.stderr)  # one line, never wrapped
         return ERROR
     except (KeyboardInterrupt, Interrupted):
         print("orchestrate: interrupted; every build that finished is stored", file=sys.stderr)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: one line, and the traceback kept for the report
         saved = _save_traceback(argv)
         where = f"; the traceback is in {saved}" if saved else ""
-        print(f"orchestrate: internal error: {type(error).__name__}: {' '.join(str(error).split())[:200]}{where}", file=sys.stderr)
+        print(inert(f"orchestrate: internal error: {type(error).__name__}: {' '.join(str(error).split())[:200]}{where}"), file=sys.stderr)
         return ERROR
 
 

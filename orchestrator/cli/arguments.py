@@ -14,6 +14,7 @@ from typing import NoReturn
 from .. import __version__, nightly
 from .. import matrix as matrix_module
 from ..demotree import DEFAULT_TARBALL
+from ..inert import inert
 from ..views import export
 from . import commands
 
@@ -40,7 +41,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line saying where to look, like every other input error."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
+        print(inert(f"{self.prog}: error: {message}; see {self.prog} --help"), file=sys.stderr)
         sys.exit(2)
 
 

@@ -27,6 +27,7 @@ from .. import nightly as nightly_run
 from ..demotree import make_demo_tree
 from ..errors import RevisionError, UserError
 from ..executors import Progress
+from ..inert import inert
 from ..lock import Busy
 from ..models import Report, Unit
 from ..store import Store, default_results_dir
@@ -74,7 +75,7 @@ def _store(args: Namespace) -> Store:
 
 def _sayer(out: Console) -> Callable[[str], None]:
     """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
-    return lambda message: out.print(message, highlight=False, markup=False, soft_wrap=True)  # one line in a log
+    return lambda message: out.print(inert(message), highlight=False, markup=False, soft_wrap=True)  # one line in a log
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -131,7 +132,7 @@ def build(args: Namespace, out: Console) -> int:
         views.verdicts(out, run.commit, found, pipeline.causes(store, run.commit, found, fail_on_warnings), rerun)
         note = pipeline.history_cut_note(source, found)
         if note:
-            print(f"orchestrate: {note}, or pass --base REV", file=sys.stderr)
+            print(inert(f"orchestrate: {note}, or pass --base REV"), file=sys.stderr)
         codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings, run.mismatches))
     if len(shas) > 1:
         out.print()
@@ -290,8 +291,7 @@ def nightly(args: Namespace, out: Console) -> int:
         run = nightly_run.run(matrix, cells, store, options, say=_sayer(out), progress=progress)
     except Busy as busy:
         print(
-            f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); "
-            "exiting — pass --wait to wait for it",
+            inert(f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); exiting — pass --wait to wait for it"),
             file=sys.stderr,
         )
         return BUSY
@@ -344,10 +344,11 @@ def show(args: Namespace, out: Console) -> int:
 
 def recover(args: Namespace, out: Console) -> int:
     recovered = recover_store(_results(args))
-    out.print(f"{recovered.rows} rows copied into a new {recovered.damaged.with_name('results.db')}", highlight=False)
-    out.print(f"the damaged database is kept as {recovered.damaged}", highlight=False)
+    say = _sayer(out)
+    say(f"{recovered.rows} rows copied into a new {recovered.damaged.with_name('results.db')}")
+    say(f"the damaged database is kept as {recovered.damaged}")
     if recovered.lost:
-        out.print(f"rows of {', '.join(recovered.lost)} on damaged pages are lost; those builds count as missing and build again", highlight=False)
+        say(f"rows of {', '.join(recovered.lost)} on damaged pages are lost; those builds count as missing and build again")
     return 0
 
 
@@ -402,7 +403,7 @@ def import_artifacts(args: Namespace, out: Console) -> int:
     stored = pipeline.import_results(matrix, directories, source, args.commit, store, args.origin, command, replace_stored=args.replace)
     for result in stored:
         reason = f" ({result.reason})" if result.reason else ""
-        out.print(f"{result.cell_id}: {result.status.upper()} imported for {result.sha[:12]} from {args.origin}{reason}", highlight=False)
+        _sayer(out)(f"{result.cell_id}: {result.status.upper()} imported for {result.sha[:12]} from {args.origin}{reason}")
     return 0
 
 
@@ -419,5 +420,5 @@ def _write(output: Path | None, text: str) -> None:
 
 def demo_tree(args: Namespace, out: Console) -> int:
     sha = make_demo_tree(args.dir, args.tarball)
-    out.print(f"{args.dir}: demo kernel tree at {sha}", highlight=False)
+    _sayer(out)(f"{args.dir}: demo kernel tree at {sha}")
     return 0

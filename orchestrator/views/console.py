@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +17,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from ..inert import inert
 from ..models import (
     Attempt,
     BuildResult,
@@ -64,7 +65,7 @@ class LiveProgress:
 
     def __init__(self, console: Console, cells: list[Unit], title: str):
         self.console = console
-        self.title = title
+        self.title = inert(title)  # it names the tree, whatever its path holds
         self.rows = {cell.id: _Progress() for cell in cells}
         self.live: Live | None = None
 
@@ -74,7 +75,7 @@ class LiveProgress:
             self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
             self.live.__enter__()
         else:
-            self.console.print(self.title, highlight=False)
+            self.console.print(self.title, highlight=False, markup=False)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None) -> None:
@@ -85,24 +86,24 @@ class LiveProgress:
         row = self.rows[cell_id]
         now = time.monotonic()
         if state == "worker":  # a cluster's worker took the cell: it is building there
-            state, row.worker, detail = "building", detail, ""
+            state, row.worker, detail = "building", inert(detail), ""
             if not self.live:
-                self.console.print(f"  {cell_id}: building on {row.worker}", highlight=False)
+                self.console.print(f"  {cell_id}: building on {row.worker}", highlight=False, markup=False)
         if state == "building" and row.started is None:
             row.started = now
         if state == "done" and row.ended is None:
             row.ended = now
-        row.state, row.detail = state, detail
+        row.state, row.detail = state, inert(detail)  # a worker's address, a step of the log, an error's words
         if self.live:
             self.live.update(self._render())
         elif state == "done":
             where = f" on {row.worker}" if row.worker else ""
-            self.console.print(f"  {cell_id}: {detail.upper()} in {duration(row.elapsed(now))}{where}", highlight=False)
+            self.console.print(f"  {cell_id}: {row.detail.upper()} in {duration(row.elapsed(now))}{where}", highlight=False, markup=False)
         elif state == "reused":  # detail: the commit that built the result
-            self.console.print(f"  {cell_id}: {export.reused_text(detail)}", highlight=False)
+            self.console.print(f"  {cell_id}: {export.reused_text(row.detail)}", highlight=False, markup=False)
 
     def _render(self) -> Table:
-        table = Table(title=self.title, title_justify="left", expand=False)
+        table = Table(title=Text(self.title), title_justify="left", expand=False)
         table.add_column("cell")
         table.add_column("state")
         table.add_column("elapsed", justify="right")
@@ -118,7 +119,7 @@ class LiveProgress:
                 if row.worker and row.state == "building":
                     detail = f"on {row.worker}" + (f": {detail}" if detail else "")
             elapsed = duration(row.elapsed(now)) if row.started is not None else ""
-            table.add_row(cell_id, state, elapsed, detail)
+            table.add_row(Text(cell_id), state, elapsed, Text(detail))
         return table
 
 
@@ -141,7 +142,7 @@ class _Progress:
 def summary(console: Console, commit: Commit, results: list[BuildResult], built: list[str] | None = None) -> None:
     """A commit's results, one row each: a cell this run did not build says it was stored before, or
     reused (the earlier commit's build holds: no input of the cell changed)."""
-    table = Table(title=f"{commit.sha[:12]} {commit.subject}", title_justify="left")
+    table = Table(title=Text(f"{commit.sha[:12]} {inert(commit.subject)}"), title_justify="left")
     table.add_column("cell", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("errors", justify="right")
@@ -153,12 +154,12 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
         if result.reused:
             cell = f"{result.cell_id} {export.REUSED_MARK} {export.reused_text(result.reused_from)}"
         table.add_row(
-            cell,
+            Text(inert(cell)),
             status_text(result.status),
             str(result.errors),
             str(result.warnings),
             duration(result.duration),
-            result.reason,
+            Text(inert(result.reason)),  # words from a log: never markup
         )
     console.print(table)
     counts: dict[str, int] = {}
@@ -173,7 +174,7 @@ def plan(console: Console, cells: list[Unit], source: str) -> None:
     builds = [c for c in cells if isinstance(c, Cell)]
     checks = [c for c in cells if isinstance(c, Check)]
     counted = f"{len(builds)} cells" + (f" and {len(checks)} checks" if checks else "")
-    console.print(f"{counted}, tree {source}", highlight=False)
+    console.print(f"{counted}, tree {inert(source)}", highlight=False, markup=False)
     width = max(len(cell.id) for cell in cells)
     for cell in builds:
         built = " + ".join([cell.kconfig] + [f"configs/{f.path}" for f in cell.fragments])
@@ -220,27 +221,31 @@ def show(
 
 def _how_it_ran(console: Console, result: BuildResult, root: Path, attempts: list[Attempt]) -> None:
     """A result's runtime, compiler and targets, where it came from, its artifacts and failed attempts."""
-    console.print(
-        f"[bold]{result.cell_id}[/] {result.status.upper()}: {result.runtime} runtime"
-        f"{f' (image {result.image})' if result.image else ''}, "
-        f"{result.compiler or 'compiler unknown'}; "
-        f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}",
-        highlight=False,
+    line = Text(inert(result.cell_id), style="bold")
+    line.append(
+        inert(
+            f" {result.status.upper()}: {result.runtime} runtime"
+            f"{f' (image {result.image})' if result.image else ''}, "
+            f"{result.compiler or 'compiler unknown'}; "
+            f"targets {', '.join(f'{t} {s}' for t, s in result.targets.items()) or 'none'}"
+        )
     )
+    console.print(line, highlight=False)
     if result.reused:
-        console.print(f"  {export.reused_text(result.reused_from)}: the log and diagnostics of that build", highlight=False)
+        console.print(f"  {export.reused_text(result.reused_from)}: the log and diagnostics of that build", highlight=False, markup=False)
     if result.artifacts_dir:
         path = root / result.artifacts_dir
         pruned = "" if path.is_dir() else " (pruned by the nightly's retention; the diagnostics below are stored)"
-        console.print(f"  artifacts: {path}{pruned}", highlight=False)
+        console.print(f"  artifacts: {inert(str(path))}{pruned}", highlight=False, markup=False)
     else:
         console.print("  artifacts: none kept", highlight=False)
     for attempt in attempts:
         if attempt.outcome != Outcome.STORED:
             console.print(
-                f"  attempt {attempt.finished}: {attempt.status.upper()} ({attempt.reason}); {attempt.outcome}",
+                f"  attempt {attempt.finished}: {attempt.status.upper()} ({inert(attempt.reason)}); {attempt.outcome}",
                 style="yellow",
                 highlight=False,
+                markup=False,
             )
 
 
@@ -250,13 +255,13 @@ def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
 
 def diagnostic_painted(paint: Painter, diagnostic: Diagnostic) -> list[str]:
     """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
-    option = paint(f" [{diagnostic.option}]", "dim") if diagnostic.option else ""
+    option = paint(f" [{inert(diagnostic.option)}]", "dim") if diagnostic.option else ""
     count = paint(f" (x{diagnostic.count})", "dim") if diagnostic.count > 1 else ""
     root = paint(" (root cause)", "bold") if diagnostic.root_cause else ""
     severity = paint(f"{diagnostic.severity}:", "bold red" if diagnostic.severity == "error" else "yellow")
-    lines = [f"  {paint(diagnostic.location + ':', 'bold')} {severity} {diagnostic.message}{option}{count}{root}"]
+    lines = [f"  {paint(inert(diagnostic.location) + ':', 'bold')} {severity} {inert(diagnostic.message)}{option}{count}{root}"]
     if diagnostic.excerpt:
-        lines.append(paint("    " + diagnostic.excerpt[0].strip(), "dim"))
+        lines.append(paint("    " + inert(diagnostic.excerpt[0].strip()), "dim"))
     return lines
 
 
@@ -315,7 +320,7 @@ def report(
     lines += _table_lines(paint, rep, _layout(rep, reference, console.width), reference)
     lines += details_lines(paint, [cause for cause in rep.causes if cause.sha != reference], rep.rerun)
     for row, verdict in export.warnings_not_regressions(rep, fail_on_warnings):
-        where = f" in {verdict.cell_id} at {row.sha[:12]} {row.subject}"
+        where = inert(f" in {verdict.cell_id} at {row.sha[:12]} {row.subject}")
         lines += ["", paint("new warnings", "bold yellow") + where + paint("  (a regression with --fail-on warnings)", "dim")]
         for diagnostic in verdict.new_warnings:
             lines += diagnostic_painted(paint, diagnostic)
@@ -348,22 +353,28 @@ def _layout(rep: Report, reference: str | None, width: int) -> _Layout:
     """Cell ids and verdict words when they fit side by side; else compact texts under the ids wrapped
     at their dashes, the subject narrowed, and the columns in groups shown one after another: every id
     stays readable at any width."""
-    full = {(row.sha, c): export.cell_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+    full = _cell_texts(rep, export.cell_text)
     full.update({(row.sha, c): export.status_only(v) for row in rep.rows if row.sha == reference for c, v in row.verdicts.items()})
-    widths = _widths(rep, full, [len(c) for c in rep.cells])
-    subject_width = min(40, max([len("subject")] + [len(row.subject) for row in rep.rows]))
+    names = list(map(inert, rep.cells))  # ids a store of an older version may hold, as shown
+    widths = _widths(rep, full, [len(c) for c in names])
+    subject_width = min(40, max([len("subject")] + [len(subject) for subject in map(inert, (row.subject for row in rep.rows))]))
     every_column = [range(len(rep.cells))]
     if 14 + subject_width + sum(w + 2 for w in widths) <= width:
-        return _Layout(full, [[c] for c in rep.cells], widths, subject_width, every_column, compact=False, width=width)
-    texts = {(row.sha, c): export.compact_text(v) for row in rep.rows for c, v in row.verdicts.items()}
+        return _Layout(full, [[c] for c in names], widths, subject_width, every_column, compact=False, width=width)
+    texts = _cell_texts(rep, export.compact_text)
     texts.update({key: text for key, text in full.items() if key[0] == reference})
-    widths = _widths(rep, texts, [max(len(piece) for piece in ID_PIECE.findall(c)) for c in rep.cells])
-    headers = [_wrapped(cell, w) for cell, w in zip(rep.cells, widths, strict=True)]
+    widths = _widths(rep, texts, [max(len(piece) for piece in ID_PIECE.findall(c)) for c in names])
+    headers = [_wrapped(cell, w) for cell, w in zip(names, widths, strict=True)]
     room = width - 14 - sum(w + 2 for w in widths)
     if room >= MIN_SUBJECT:
         return _Layout(texts, headers, widths, min(subject_width, room), every_column, compact=True, width=width)
     subject_width = min(subject_width, MIN_SUBJECT)
     return _Layout(texts, headers, widths, subject_width, _groups(widths, width - 14 - subject_width), compact=True, width=width)
+
+
+def _cell_texts(rep: Report, text: Callable[[Verdict], str]) -> dict[tuple[str, str], str]:
+    """(sha, cell) → `text` of its verdict."""
+    return {(row.sha, cell): text(verdict) for row in rep.rows for cell, verdict in row.verdicts.items()}
 
 
 def _groups(widths: list[int], room: int) -> list[range]:
@@ -402,7 +413,8 @@ def _table_lines(paint: Painter, rep: Report, layout: _Layout, reference: str | 
             labels = "".join(f"  {padded[i][level]:<{layout.widths[i]}}" for i in group)
             lines.append(paint((first + labels).rstrip(), "bold"))
         for row in rep.rows:
-            subject = row.subject if len(row.subject) <= layout.subject_width else row.subject[: layout.subject_width - 1] + "…"
+            subject = inert(row.subject)
+            subject = subject if len(subject) <= layout.subject_width else subject[: layout.subject_width - 1] + "…"
             parts = [f"{row.sha[:12]}  {subject:<{layout.subject_width}}"]
             for i in group:
                 cell, width = rep.cells[i], layout.widths[i]
@@ -426,7 +438,7 @@ def _legend(width: int) -> list[str]:
 
 
 def headline(paint: Painter, row: Row, verdict: Verdict) -> str:
-    return paint(f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]) + f" {verdict.cell_id} at {row.sha[:12]} {row.subject}"
+    return paint(f" {verdict.kind} ", VERDICT_STYLE[verdict.kind]) + inert(f" {verdict.cell_id} at {row.sha[:12]} {row.subject}")
 
 
 def details_lines(paint: Painter, causes: list[RootCause], rerun: Sequence[str] = ()) -> list[str]:
@@ -435,15 +447,15 @@ def details_lines(paint: Painter, causes: list[RootCause], rerun: Sequence[str] 
         return [paint("no regressions", "green")]
     lines = ["", paint(export.causes_count(causes), "bold red")]
     for cause in causes:
-        cells = ", ".join(cause.cells)
         author = f" ({cause.author})" if cause.author else ""
-        lines += ["", paint(f" {cause.kind} ", VERDICT_STYLE[cause.kind]) + f" {cells} at {cause.sha[:12]} {cause.subject}{author}"]
-        lines += [paint(f"  {said}", "bold") for said in export.first_bad_lines(cause.first_bad)]
+        where = inert(f" {', '.join(cause.cells)} at {cause.sha[:12]} {cause.subject}{author}")
+        lines += ["", paint(f" {cause.kind} ", VERDICT_STYLE[cause.kind]) + where]
+        lines += [paint(f"  {inert(said)}", "bold") for said in export.first_bad_lines(cause.first_bad)]
         for diagnostic in cause.diagnostics:
             lines += diagnostic_painted(paint, diagnostic)
         if not cause.diagnostics and cause.reason:
-            lines.append(f"  {cause.reason}")
-        lines.append(paint(f"  reproduce: {export.reproduce(cause.reproduce_at, cause.cells[0], rerun)}", "dim"))
+            lines.append(f"  {inert(cause.reason)}")
+        lines.append(paint(f"  reproduce: {inert(export.reproduce(cause.reproduce_at, cause.cells[0], rerun))}", "dim"))
     return lines
 
 
@@ -454,7 +466,7 @@ def verdicts(console: Console, commit: Commit, found: list[Verdict], causes: lis
     table.add_column("verdict")
     table.add_column("baseline", no_wrap=True)
     for verdict in found:
-        table.add_row(verdict.cell_id, verdict_text(verdict), verdict.base_sha[:12] if verdict.base_sha else "")
+        table.add_row(Text(inert(verdict.cell_id)), verdict_text(verdict), verdict.base_sha[:12] if verdict.base_sha else "")
     console.print(table)
     console.file.write("\n".join(details_lines(Painter(console), causes, rerun)) + "\n")
 
@@ -464,15 +476,15 @@ def audits(console: Console, found: list[ReuseAudit]) -> None:
     if not found:
         return
     style = "bold red" if any(audit.mismatch for audit in found) else "green"
-    console.print(f"reuse audit: {export.audit_summary(found)}", style=style, highlight=False)
+    console.print(f"reuse audit: {export.audit_summary(found)}", style=style, highlight=False, markup=False)
     for audit in found:
-        console.print(f"  {export.audit_line(audit)}", style="red" if audit.mismatch else "dim", highlight=False)
+        console.print(f"  {export.audit_line(audit)}", style="red" if audit.mismatch else "dim", highlight=False, markup=False)
 
 
 def first_bad(console: Console, answers: list[FirstBad]) -> None:
     """What a bisection found: per regression, its first bad commit, the cells and the last good one."""
     for answer in answers:
-        console.print(export.first_bad_line(answer), style="bold", highlight=False, markup=False, soft_wrap=True)
+        console.print(inert(export.first_bad_line(answer)), style="bold", highlight=False, markup=False, soft_wrap=True)
         cells = ", ".join(answer.cells)
         console.print(f"  cells: {cells}; last good: {answer.good[:12]}", style="dim", highlight=False, markup=False, soft_wrap=True)
 
@@ -488,9 +500,9 @@ def nightly(console: Console, run: Nightly) -> None:
     for branch in run.branches:
         count = len(branch.causes)
         table.add_row(
-            branch.tree,
-            branch.branch,
-            Text(branch.detail, style=BRANCH_STYLE.get(branch.state, "")),
+            Text(inert(branch.tree)),
+            Text(inert(branch.branch)),
+            Text(inert(branch.detail), style=BRANCH_STYLE.get(branch.state, "")),
             branch.tip[:12] if branch.tip else "",
             f"{branch.built} (+{branch.reused} reused)" if branch.reused else str(branch.built),
             Text(str(count), style="bold red") if count else "",
@@ -500,7 +512,7 @@ def nightly(console: Console, run: Nightly) -> None:
         if not branch.rows:
             continue
         console.print()
-        console.print(Text(f"{branch.tree} {branch.branch}", style="bold"))
+        console.print(Text(inert(f"{branch.tree} {branch.branch}"), style="bold"))
         shown = replace(branch.reference, subject=f"(previous nightly) {branch.reference.subject}") if branch.reference else None
         rows = ([shown] if shown else []) + branch.rows
         cells = [c for c in run.cells if any(c in row.verdicts for row in rows)]
@@ -513,9 +525,9 @@ def nightly(console: Console, run: Nightly) -> None:
     if run.pruned.paths:
         console.print(f"retention: pruned {len(run.pruned.paths)} artifact directories", style="dim")
     if run.report_dir:
-        console.print(f"report: {run.report_dir}/report.md, report.json and report.html", highlight=False)
+        console.print(f"report: {inert(str(run.report_dir))}/report.md, report.json and report.html", highlight=False, markup=False)
     if run.mail:
-        console.print(f"mail: {run.mail}", style="bold red" if run.mail_failed else "", highlight=False)
+        console.print(f"mail: {inert(run.mail)}", style="bold red" if run.mail_failed else "", highlight=False, markup=False)
 
 
 def parsed(console: Console, log: str, diagnostics: list[Diagnostic]) -> None:
@@ -524,9 +536,9 @@ def parsed(console: Console, log: str, diagnostics: list[Diagnostic]) -> None:
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = sum(d.severity == "warning" for d in diagnostics)
     root = next((d for d in diagnostics if d.root_cause), None)
-    lines = [paint(f"{log}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}", "bold")]
+    lines = [paint(f"{inert(log)}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}", "bold")]
     if root is not None:
-        lines.append(f"root cause: {export.diagnostic_line(root).removesuffix(' (root cause)')}")
+        lines.append(f"root cause: {inert(export.diagnostic_line(root).removesuffix(' (root cause)'))}")
     for diagnostic in diagnostics:
         lines += diagnostic_painted(paint, diagnostic)
     console.file.write("\n".join(lines) + "\n")

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.resources import files
 from xml.etree import ElementTree
 
+from ..inert import inert_json, inert_text
 from ..models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
 SCHEMA_VERSION = "1.5"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
@@ -214,7 +215,7 @@ def markdown(report: Report, fail_on_warnings: bool = False) -> str:
     if fixed:
         lines += ["", "### Fixed", ""]
         lines += [f"- {verdict.kind}: {verdict.cell_id} at `{row.sha[:12]}` {row.subject} ({counts(verdict)})" for row, verdict in fixed]
-    return "\n".join(lines) + "\n"
+    return inert_text("\n".join(lines) + "\n")
 
 
 # --- json -------------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ def parsed_json(log: str, diagnostics: list[Diagnostic]) -> str:
         "root_cause": root.to_dict() if root else None,
         "diagnostics": [d.to_dict() for d in diagnostics],
     }
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    return inert_json(json.dumps(document, indent=1, ensure_ascii=False)) + "\n"
 
 
 def schema(document: str) -> dict:
@@ -325,7 +326,7 @@ def junit(report: Report, fail_on_warnings: bool = False) -> str:
         suite.set("tests", str(len(suite)))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
-    return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    return inert_text(ElementTree.tostring(suites, encoding="unicode", xml_declaration=True)) + "\n"  # XML allows no control characters
 
 
 FORMATS = {"markdown": markdown, "json": as_json, "junit": junit}
@@ -428,7 +429,7 @@ def nightly_markdown(nightly: Nightly, cells_by_id: dict[str, Unit]) -> str:
         lines += ["", f"Retention: pruned {len(pruned.paths)} artifact directories ({_mib(pruned.freed)}); {_mib(pruned.kept)} kept."]
     if nightly.mail_failed:
         lines += ["", f"Mail: NOT SENT: {nightly.mail}"]
-    return "\n".join(lines) + "\n"
+    return inert_text("\n".join(lines) + "\n")
 
 
 def _branch_markdown(nightly: Nightly, branch: BranchRun, cells_by_id: dict[str, Unit]) -> list[str]:

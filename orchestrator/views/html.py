@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
+from ..inert import inert
 from ..models import BranchRun, BuildResult, Diagnostic, Nightly, Report, RootCause, Row, Status, Verdict, VerdictKind
 from . import export
 
@@ -85,11 +86,11 @@ class Links:
 
 
 def _text(value: object) -> str:
-    return escape(str(value), quote=False)
+    return escape(inert(str(value)), quote=False)
 
 
 def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
+    return escape(inert(str(value)), quote=True)
 
 
 def page(report: Report, title: str, links: Links, generated: str, fail_on_warnings: bool = False) -> str:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ..inert import inert_json
 from ..models import BuildResult, Cell, Check, Diagnostic, Report, Status, Unit
 
 MAJOR, MINOR = 5, 3  # the schema version the documents claim: kcidb_io.schema.LATEST when written
@@ -52,7 +53,7 @@ def document(report: Report, units: dict[str, Unit], source: Source) -> dict:
 
 
 def text(report: Report, units: dict[str, Unit], source: Source) -> str:
-    return json.dumps(document(report, units, source), indent=1, ensure_ascii=False) + "\n"
+    return inert_json(json.dumps(document(report, units, source), indent=1, ensure_ascii=False)) + "\n"
 
 
 def _checkout(checkout_id: str, sha: str, subject: str, report: Report, source: Source) -> dict:

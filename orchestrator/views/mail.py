@@ -17,6 +17,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from ..errors import MailError, UserError
+from ..inert import inert, inert_text
 from ..models import Commit, MailSettings, Nightly, RootCause
 
 SUBJECT_ROOM = 160  # characters of a subject line; the rest is in the body
@@ -100,11 +101,13 @@ def _body(text: str, nightly: Nightly) -> str:
     if lines and lines[0].startswith("Subject: "):  # report.md opens with the subject it would be mailed under
         lines = lines[2:]
     where = f"{nightly.report_dir}" if nightly.report_dir else nightly.results
-    return "\n".join([*lines, "", "-- ", f"orchestrator nightly {nightly.date}; report.html attached; all files in {where}"]) + "\n"
+    return inert_text("\n".join([*lines, "", "-- ", f"orchestrator nightly {nightly.date}; report.html attached; all files in {where}"]) + "\n")
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A header's value: one line, its control characters shown (a raw ESC in a Subject reaches the
+    terminal of whoever lists their mail)."""
+    return inert(" ".join(text.split()))
 
 
 def _address(who: str) -> str:
