@@ -81,14 +81,16 @@ KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|err
 MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?|(?P<file>[^\s:]+):(?P<line>\d+)): \*\*\* (?P<msg>.*)$")
 MAKE_DIRECTORY = re.compile(r"^\S*make(?:\[(?P<level>\d+)\])?: (?P<what>Entering|Leaving) directory [`'](?P<dir>/[^']*)'$")
 NO_RULE = re.compile(r"^No rule to make target '(?P<target>[^']+)'(?P<rest>.*?)\.?\s*(?:Stop\.)?$")
-MAKE_ERROR = re.compile(r"^\[(?P<where>[^\]]*?)(?::\d+)?: (?P<target>[^\]]+)\] Error (?P<code>\d+)$")
+# The look-ahead checks the shape first: without it, a long `[: : : ...` would try the target after every `: `.
+MAKE_ERROR = re.compile(r"^(?=\[[^\]]*\] Error \d+$)\[(?P<where>[^\]]*?)(?::\d+)?: (?P<target>[^\]]+)\] Error (?P<code>\d+)$")
 MAKE_CHATTER = ("Waiting for unfinished jobs", "Deleting file", "Deleting intermediate file")  # make -j's own news
 GENERATED = re.compile(r"^\d+ (?:warnings?|errors?)(?: and \d+ errors?)? generated\.$")
-OPTION = re.compile(r" \[(?P<opt>-W[^\]]*)\]$")
 BUILD_DIR = re.compile(r"(?:^|\s)O=(?P<dir>/\S+)")
-SOURCE_ROOT = re.compile(r"(?P<root>/\S+?)/(?:scripts/Makefile\.\w+|Makefile):\d+")
+SOURCE_ROOT_END = re.compile(r"/(?:scripts/Makefile\.\w+|Makefile):\d")  # after the tree: `<tree>/Makefile:NNN`
 ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"()\[\],;`]+")
-LOCATION_NUMBERS = re.compile(r"(?P<path>[\w./{}-]+\.\w+):\d+(?::\d+)?")
+# `path.c:12:5` in a message: the numbers go from its fingerprint. The extension is matched with a
+# one-character look behind, not the whole path: a path matched from every start of a long word is quadratic.
+LOCATION_NUMBERS = re.compile(r"(?<=[\w./{}-])(?P<extension>\.\w+):\d+(?::\d+)?")
 HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 TEMP_ASSEMBLER_INPUT = re.compile(r"^(?:\{standard input\}|/tmp/cc\w+\.s)$")
 SOURCE_SUFFIXES = (".c", ".S", ".s", ".cc", ".cpp", ".rs")
@@ -123,6 +125,9 @@ KERNEL_TOP = {
 ASSEMBLER_INPUT = "{assembler input}"
 TEMPORARY_OBJECT = "{temporary object}"
 BLOCK_SIZE = 1 << 22
+# A longer line is cut here: no compiler writes one, and a generated line of gigabytes must not be held
+# whole (nor grow a buffer block by block, which is quadratic).
+MAX_LINE = 1 << 16
 SKIP_LINES = ("cc1: some warnings being treated as errors", "cc1: all warnings being treated as errors")
 LINKER_FAILED = re.compile(r"^(?:\S*/)?collect2: error: (?P<msg>(?:\S*ld\S*) returned \d+ exit status)$")
 
@@ -186,6 +191,8 @@ class LogParser:
             line_of(line)
 
     def _line(self, line: str) -> None:
+        if len(line) > MAX_LINE:
+            line = line[:MAX_LINE]
         if self.held is not None and self._release_held(line):
             return
         if not line:
@@ -426,7 +433,7 @@ class LogParser:
         file = ""
         if (obj := re.match(r"^(?P<file>[^\s:]+\.(?:o|ko)): (?P<rest>.*)$", message)) is not None:
             file, message = obj["file"], obj["rest"]
-        elif (module := re.search(r"\[(?P<file>[^\]]+\.ko)\]", message)) is not None:
+        elif (module := re.search(r"\[(?P<file>[^\[\]]+\.ko)\]", message)) is not None:
             file = module["file"]
         severity = "warning" if match["sev"] == "WARNING" else "error"  # ERROR, and FATAL: modpost's verdict
         self._add(Diagnostic(severity, file, None, None, message, tool="modpost"), "modpost")
@@ -472,8 +479,9 @@ class LogParser:
 
     def _learn_source_root(self, line: str) -> None:
         # `<tree>/Makefile:NNN` names the tree; `<tree>/scripts/kconfig/Makefile:94` would name scripts/kconfig
-        if (match := SOURCE_ROOT.search(line)) is not None and "/scripts/" not in match["root"] + "/":
-            self.relative.learn(match["root"])
+        root = _source_root(line)
+        if root is not None and "/scripts/" not in root + "/":
+            self.relative.learn(root)
 
     # --- output --------------------------------------------------------------------------------
 
@@ -517,13 +525,21 @@ def parse(log: Iterable[str | bytes] | BinaryIO, roots: Sequence[str] = ()) -> l
         for line in itertools.chain(head, lines):
             parser.feed(line)
         return parser.finish()
-    rest = b""
+    rest, skipping = b"", False  # skipping: the end of a line cut at MAX_LINE
     while block := read(BLOCK_SIZE):
+        if skipping:
+            newline = block.find(b"\n")
+            if newline < 0:
+                continue
+            block, skipping = block[newline + 1 :], False
         block = rest + block
         cut = block.rfind(b"\n") + 1
         if cut:
             parser.feed_text(block[: cut - 1].decode("utf-8", "replace"))
         rest = block[cut:]
+        if len(rest) > MAX_LINE:
+            parser.feed(rest[:MAX_LINE])
+            rest, skipping = b"", True
     if rest:
         parser.feed(rest)
     return parser.finish()
@@ -536,7 +552,7 @@ def fingerprint(diagnostic: Diagnostic) -> str:
 
 @lru_cache(maxsize=8192)  # the same problem recurs many times in one log, and across logs
 def _fingerprint(severity: str, tool: str, file: str, option: str, message: str) -> str:
-    message = HEX.sub("0x", LOCATION_NUMBERS.sub(lambda m: m["path"], message))
+    message = HEX.sub("0x", LOCATION_NUMBERS.sub(r"\g<extension>", message))
     text = "\0".join((severity, tool, file, option, message))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -580,12 +596,11 @@ class _Relativizer:
             return TEMPORARY_OBJECT
         if not path.startswith("/"):
             return posixpath.normpath(path)
-        parts = path.split("/")
         # The longest known root first: a build directory inside the source tree is cut as a whole.
-        for end in range(len(parts) - 1, 1, -1):
-            prefix = "/".join(parts[:end])
-            if prefix in self.given or prefix in self.learned:
-                return posixpath.normpath("/".join(parts[end:]))
+        roots = [root for root in (*self.given, *self.learned) if path.startswith(root + "/")]
+        if roots:
+            return posixpath.normpath(path[len(max(roots, key=len)) + 1 :])
+        parts = path.split("/")
         if path.startswith(SYSTEM_DIRS):
             return posixpath.normpath(path)  # /usr/include/stdio.h is the system's, never the tree's usr/
         for index, part in enumerate(parts[:-1]):
@@ -639,10 +654,23 @@ def _place(diagnostic: Diagnostic) -> tuple:
 
 
 def _split_option(message: str) -> tuple[str, str]:
-    match = OPTION.search(message)
-    if match is None:
+    """`message [-Wopt]` → (message, -Wopt): the first ` [-W` after the message's last inner `]`."""
+    if not message.endswith("]"):
         return message, ""
-    return message[: match.start()], match["opt"]
+    start = message.find(" [-W", message.rfind("]", 0, -1) + 1)
+    if start < 0:
+        return message, ""
+    return message[:start], message[start + 2 : -1]
+
+
+def _source_root(line: str) -> str | None:
+    """The tree a make line names as `<tree>/Makefile:NNN` (or `<tree>/scripts/Makefile.build:NNN`):
+    in the first word holding one, from its first `/` to the nearest such ending (at least `/x` long)."""
+    for word in line.split():
+        start = word.find("/")
+        if start >= 0 and (end := SOURCE_ROOT_END.search(word, start + 2)) is not None:
+            return word[start : end.start()]
+    return None
 
 
 def _plain_option(option: str) -> str:
