@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,9 +67,16 @@ BUILTIN_DEFAULTS = {
     "runtime": "null",
 }
 
+# Bounds on what a matrix file may ask for: a file someone else wrote must not stall or exhaust the machine.
+MAX_FILE_SIZE = 1024**2  # bytes of matrix.yaml
+MAX_DEPTH = 32  # nesting of mappings and lists
+MAX_VALUES = 100_000  # values the document holds once YAML aliases are expanded
+MAX_CELLS = 4096  # cells the axes and include may expand to
+MAX_JOBS = 1024  # make -j of a cell (the schema's bound too); the local executor caps it by its cores
 # A cell id becomes a path and a word of commands that tuxmake runs through sh: letters, digits, . _ + @ - only.
 CELL_ID = re.compile(r"^[A-Za-z0-9_.+@-]+$")
 MAKE_TARGET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")  # a Kbuild directory or file: arch/x86/kvm/
+
 CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 KCONFIG_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -170,13 +178,37 @@ class _Sequence(list):
 
 
 class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader whose mappings and sequences remember the line of each key and item."""
+    """A SafeLoader whose mappings and sequences remember the line of each key and item, and which
+    refuses what YAML allows but a matrix never needs: a key given twice (the later one would silently
+    win), nesting deeper than MAX_DEPTH, and aliases that expand to more than MAX_VALUES values."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+            raise yaml.composer.ComposerError(None, None, f"expands to more than {MAX_VALUES} values (through aliases)", node.start_mark)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Mapping:
         mapping = _Mapping(super().construct_mapping(node, deep=True))
-        mapping.lines = {
-            self.construct_object(key, deep=True): key.start_mark.line + 1 for key, _ in node.value
-        }
+        mapping.lines = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in mapping.lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"'{key}' is given twice in one mapping (first at line {mapping.lines[key]}); keep one", key_node.start_mark
+                )
+            mapping.lines[key] = key_node.start_mark.line + 1
         mapping.line = node.start_mark.line + 1
         return mapping
 
@@ -185,6 +217,19 @@ class _LineLoader(yaml.SafeLoader):
         sequence.lines = [item.start_mark.line + 1 for item in node.value]
         sequence.line = node.start_mark.line + 1
         return sequence
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` holds with every alias expanded (an alias is the node it names, shared:
+    counted once per place it is used, computed once)."""
+    if id(node) not in sizes:
+        children = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
@@ -268,6 +313,8 @@ def _parse(where: _Where, path: Path) -> _Mapping:
 def _read_utf8(path: Path, what: str) -> str:
     """A file's text; a byte that is not UTF-8 is an error naming its line and column."""
     try:
+        if path.stat().st_size > MAX_FILE_SIZE:
+            raise MatrixError(f"{what} is larger than {MAX_FILE_SIZE // 1024} KiB, more than a matrix or fragment ever needs", where=str(path))
         data = path.read_bytes()
     except OSError as error:
         raise MatrixError(f"cannot read {what} ({error.strerror})", where=str(path), topic="matrix-file") from None
@@ -327,8 +374,14 @@ def _message(error: ValidationError) -> str:
         return f"{'.'.join(map(str, path)) or 'the document'}: {error.message}"
     enum = node.get("enum") or next((branch["enum"] for branch in node.get("anyOf", []) if "enum" in branch), None)
     allowed = _one_of(enum) if enum else ", ".join(node.get("properties", {}))
-    fields = {"value": error.instance, "key": path[-1] if path else "", "allowed": allowed}
+    value = _first_repeated(error.instance) if error.validator == "uniqueItems" else error.instance
+    fields = {"value": value, "key": path[-1] if path else "", "allowed": allowed}
     return PLACEHOLDER.sub(lambda match: str(fields[match[1]]), template)  # examples in braces stay as they are
+
+
+def _first_repeated(values: Any) -> Any:
+    """The first value of a list that an earlier one equals."""
+    return next(value for index, value in enumerate(values) if value in values[:index])
 
 
 # --- trees and retention ----------------------------------------------------------------------------
@@ -441,8 +494,15 @@ def _specs(where: _Where, document: dict, defaults: dict) -> list[Spec]:
     each on top of the defaults."""
     base = {**BUILTIN_DEFAULTS, **{k: v for k, v in defaults.items() if k != "jobs"}}
     base_lines = {k: _line(defaults, k) for k in defaults}
+    axes, include = document.get("axes") or {}, document.get("include") or []
+    count = math.prod(len(values) for values in axes.values()) if axes else 0
+    if count + len(include) > MAX_CELLS:
+        raise where.error(
+            _line(document, "axes" if axes else "include"),
+            f"the axes and include make {count + len(include)} cells, more than the {MAX_CELLS} a matrix may have; split it into several matrices",
+        )
     specs = _excluded(where, document.get("exclude") or [], _multiplied(document.get("axes") or {}, base, base_lines))
-    for extra in document.get("include") or []:
+    for extra in include:
         specs.append(({**base, **extra}, {**base_lines, **{k: _line(extra, k) for k in extra}}))
     if not specs:
         raise where.error(0, "declares no cells: add `axes`, `include` or `checks`")

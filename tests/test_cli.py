@@ -179,7 +179,7 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
         (["--commit=-rf"], "--commit '-rf': a revision may not begin with '-'"),
         (["--commit", "no-such-branch"], "--commit 'no-such-branch': no such commit in"),
         (["--commit", "HEAD", "--cells", "nope*"], "--cells nope*: matches no cell"),
-        (["--commit", "HEAD", "--jobs", "0"], "--jobs 0: must be a positive number"),
+        (["--commit", "HEAD", "--jobs", "0"], "--jobs 0: must be a number from 1 to 1024"),
         (["--commit"], "argument --commit: expected one argument; see orchestrate --help"),
         (["--commit", "HEAD", "--runtime", "lxc"], "argument --runtime: invalid choice: 'lxc'"),
         (["--commit", "HEAD...HEAD"], "--commit 'HEAD...HEAD': A...B (commits on either side) is not a line of history; give A..B"),

@@ -274,7 +274,7 @@ def test_a_wrong_check_is_named_at_its_line(tmp_path, text, message):
 
 def test_bad_jobs(tmp_path):
     path = write(tmp_path, "defaults:\n  jobs: many\ninclude:\n  - {arch: riscv}\n")
-    assert error_of(path) == f"{path}:2: jobs 'many' must be a positive number or 'auto'"
+    assert error_of(path) == f"{path}:2: jobs 'many' must be a number from 1 to 1024, or 'auto'"
 
 
 def test_tree_needs_path_or_url(tmp_path):

@@ -39,8 +39,8 @@ BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
 
 
 def _check_building(args: Namespace) -> None:
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs {args.jobs}: must be a positive number")
+    if args.jobs is not None and not 1 <= args.jobs <= matrix_module.MAX_JOBS:
+        raise UserError(f"--jobs {args.jobs}: must be a number from 1 to {matrix_module.MAX_JOBS}")
     if args.verify_reuse and (not args.reuse or getattr(args, "rebuild", False)):
         raise UserError(f"--verify-reuse checks reused results: it cannot go with {'--no-reuse' if not args.reuse else '--rebuild'}")
 

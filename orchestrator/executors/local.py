@@ -26,6 +26,7 @@ from ..build import BuildRequest, Finished, current_step, partial_dir, read_tail
 from . import Interrupted, Progress, infra_result, quiet, run
 
 STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
+JOBS_PER_CORE = 8  # make -j beyond this many jobs per core here only queues them (and their memory)
 
 
 @dataclass
@@ -43,7 +44,7 @@ def schedule(cells: int, cores: int, jobs: int | None = None, workers: int | Non
     """
     cores = max(1, cores)
     workers = max(1, min(cells, workers or cores))
-    return Schedule(workers=workers, jobs=jobs or cores)
+    return Schedule(workers=workers, jobs=min(jobs or cores, JOBS_PER_CORE * cores))
 
 
 def cores() -> int:
