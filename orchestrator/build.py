@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,11 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
         cell_id=request.cell.id, sha=request.sha, status=Status.INFRA, definition=request.cell.definition, runtime=request.runtime
     )
     started = time.monotonic()
+    if uses_ccache(request.runtime):
+        try:
+            _check_writable(Path(request.ccache_dir))
+        except OSError as error:  # ccache then fails every compile, each in its own words (or Kconfig's)
+            return _refused(request, result, output, f"the ccache directory {request.ccache_dir} cannot be written ({error.strerror})", started)
     try:
         fragment_files = _prepare(request, output, build_dir)
     except OSError as error:
@@ -128,6 +134,21 @@ def shell_safe(path: Path | str) -> bool:
     return bool(SHELL_SAFE_PATH.match(str(path)))
 
 
+def uses_ccache(runtime: str) -> bool:
+    """Whether a build runs its compilers through ccache: in a container always (the images have it),
+    on the host when it is installed."""
+    return runtime != "null" or shutil.which("ccache") is not None
+
+
+def _check_writable(directory: Path) -> None:
+    """OSError unless a file can be made in `directory` (made if missing): trying is the one test
+    that sees every reason it cannot be written (permissions, a read-only mount, a full disk)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=directory, prefix=".orchestrator-probe-")
+    os.close(descriptor)
+    os.unlink(name)
+
+
 def _prepare(request: BuildRequest, output: Path, build_dir: Path) -> list[str]:
     """Empty build and artifact directories, the fragments written, the environment set: the fragment files."""
     for directory in (output, build_dir):
@@ -155,7 +176,7 @@ def _tuxmake(request: BuildRequest, output: Path, build_dir: Path, fragment_file
         make_variables=dict(cell.make_variables),
         jobs=request.jobs,
         runtime=containers.tuxmake_runtime(request.runtime, cell.arch, cell.toolchain),
-        wrapper="ccache" if request.runtime != "null" or shutil.which("ccache") else None,
+        wrapper="ccache" if uses_ccache(request.runtime) else None,
         quiet=True,
     )
     build.run()

@@ -18,9 +18,17 @@ NO_SUCH_CONFIG = "Can't find default configuration"  # Kconfig's Makefile, for `
 ERROR_LINE = re.compile(r"\berror:|^ERROR: |\*\*\* ")
 EXCERPT_LINE = re.compile(r"^\s*(?:\d+\s*)?\|")  # a source line a compiler echoes: never evidence
 SYSTEM_PATHS = ("/usr/", "/bin/", "/sbin/", "/opt/")
-SIGNALS = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV"}
+SIGNALS = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
+# How a shell, make and gcc's driver name a signal that killed a program.
+SIGNAL_WORDS = {
+    "Killed": "SIGKILL", "Segmentation fault": "SIGSEGV", "Terminated": "SIGTERM", "Bus error": "SIGBUS",
+    "Illegal instruction": "SIGILL", "Aborted": "SIGABRT", "Floating point exception": "SIGFPE", "Trace/breakpoint trap": "SIGTRAP",
+}  # fmt: skip
+_SIGNAL_WORD = "(?P<signal>" + "|".join(re.escape(word) for word in SIGNAL_WORDS) + ")"
+_SIGNAL_EXIT = "(?P<signal>" + "|".join(str(128 + number) for number in SIGNALS) + ")"  # a shell's exit status: 128 + the signal
 ENGINES = ("podman", "docker")
 ENGINE_FAILED = 125  # podman and docker: the engine itself failed, not the command in the container
+NOT_FOUND = 127  # a shell, or `podman exec`, when the program to run does not exist
 # What tuxmake's offline wrapper (a shell) and `podman exec` return when the command died of SIGKILL or
 # SIGTERM; make itself never exits so (a recipe's killed child makes it exit 2).
 KILLED = (128 + 9, 128 + 15)
@@ -49,7 +57,7 @@ class HostFault:
     when it is a program of the host (a bare name or a system path), not a file of the tree."""
 
     pattern: re.Pattern
-    reason: str  # formatted with the match's groups
+    reason: str  # formatted with the match's groups, `line` and, where it has a `signal` group, `killed`
     tool: bool = False
 
 
@@ -70,12 +78,19 @@ HOST_FAULTS = (
     _fault(r"Disk quota exceeded", "disk quota exceeded: {line}"),
     _fault(r"Read-only file system", "a read-only file system where the build writes: {line}"),
     _fault(r"Input/output error", "an I/O error on the host's disk: {line}"),
-    # gcc's driver when cc1 dies of SIGKILL: what the kernel's OOM killer leaves
-    _fault(r"Killed signal terminated program (\S+)", "the compiler was killed ({0}: SIGKILL, out of memory?)"),
-    _fault(r"unable to execute command: Killed", "the compiler was killed (SIGKILL, out of memory?)"),
+    # a shell running a script (tuxmake's offline wrapper) when the program it starts is missing: make
+    _fault(r"^/\S+: \d+: (\S+): not found$", "{0} not found on the host", tool=True),
+    # Kbuild refuses a source tree with a .config or include/config of its own: left by an earlier build
+    _fault(r"The source tree is not clean, please run", "the source tree was not clean (files an earlier build left in the worktree)"),
+    # A program killed by a signal: the OOM killer (SIGKILL), a machine that failed (SIGSEGV, SIGBUS,
+    # SIGILL), someone stopping it (SIGTERM). gcc's driver names the signal that ended cc1 or as; clang's
+    # says it failed; make names the signal, or the status a shell reports (128 + the signal).
+    _fault(_SIGNAL_WORD + r" signal terminated program (\S+)", "the compiler was killed ({1}: {killed})"),
+    _fault(r"unable to execute command: " + _SIGNAL_WORD, "the compiler was killed ({killed})"),
+    _fault(r"\bcommand failed due to signal\b", "the compiler was killed by a signal"),
     _fault(r"(?:virtual memory exhausted|out of memory allocating|Cannot allocate memory)", "out of memory"),
-    # make, when a recipe's process was killed (128 + SIGKILL)
-    _fault(r"^make(?:\[\d+\])?: \*\*\* \[[^\]]*\] (?:Error 137|Killed)$", "a build command was killed (SIGKILL, out of memory?)"),
+    _fault(r"^make(?:\[\d+\])?: \*\*\* \[[^\]]*\] Error " + _SIGNAL_EXIT + "$", "a build command was killed ({killed})"),
+    _fault(r"^make(?:\[\d+\])?: \*\*\* \[[^\]]*\] " + _SIGNAL_WORD + r"(?: \(core dumped\))?$", "a build command was killed ({killed})"),
 )
 
 
@@ -83,28 +98,50 @@ def host_fault(log: Log, commands: Sequence[Command] = (), prefixes: Iterable[st
     """Why the machine, not the commit, made this build fail; None when nothing shows it did. The
     reason may quote the log line, its paths cut at `prefixes` (the tree and build directory)."""
     for command in commands:
-        names = [word.rsplit("/", 1)[-1] for word in command.argv]
-        in_container = bool(names) and names[0] in ENGINES
-        name = "the container" if in_container else "make" if "make" in names else names[0] if names else "a command"
-        if command.returncode < 0:
-            signal = SIGNALS.get(-command.returncode, f"signal {-command.returncode}")
-            return f"{name} was killed from outside the build ({signal})"
-        if command.returncode in KILLED:  # a shell or the engine around it says what it ran was killed
-            return f"{name} was killed from outside the build ({SIGNALS[command.returncode - 128]})"
-        if in_container and command.returncode == ENGINE_FAILED:
-            return f"the container engine failed ({names[0]} exit {ENGINE_FAILED})"
+        fault = _command_fault(command)
+        if fault:
+            return fault
     for line in lines_of(log):
         line = line.strip()
-        if not line or EXCERPT_LINE.match(line):
-            continue
-        for fault in HOST_FAULTS:
-            match = fault.pattern.search(line)
-            if match is None:
-                continue
-            if fault.tool and not _is_host_program(match[1]):
-                continue  # `./scripts/x.sh: not found` is the tree's own file: the commit's fault
-            return one_line(fault.reason.format(*match.groups(), line=_relative(line, prefixes)))
+        if line and not EXCERPT_LINE.match(line) and (fault := _line_fault(line, prefixes)):
+            return fault
     return None
+
+
+def _command_fault(command: Command) -> str | None:
+    """What how a command ended says of the machine: killed by a signal, not found, an engine failure."""
+    names = [word.rsplit("/", 1)[-1] for word in command.argv]
+    in_container = bool(names) and names[0] in ENGINES
+    name = "the container" if in_container else "make" if "make" in names else names[0] if names else "a command"
+    if command.returncode < 0:
+        signal = SIGNALS.get(-command.returncode, f"signal {-command.returncode}")
+        return f"{name} was killed from outside the build ({signal})"
+    if command.returncode in KILLED:  # a shell or the engine around it says what it ran was killed
+        return f"{name} was killed from outside the build ({SIGNALS[command.returncode - 128]})"
+    if command.returncode == NOT_FOUND:  # the shell or engine that was to start it did not find it
+        return f"{name} not found {'in the container' if in_container else 'on the host'}"
+    if in_container and command.returncode == ENGINE_FAILED:
+        return f"the container engine failed ({names[0]} exit {ENGINE_FAILED})"
+    return None
+
+
+def _line_fault(line: str, prefixes: Iterable[str]) -> str | None:
+    """The reason the first HOST_FAULTS pattern that matches a log line gives."""
+    for fault in HOST_FAULTS:
+        match = fault.pattern.search(line)
+        if match is None:
+            continue
+        if fault.tool and not _is_host_program(match[1]):
+            continue  # `./scripts/x.sh: not found` is the tree's own file: the commit's fault
+        killed = _killed(match["signal"]) if "signal" in fault.pattern.groupindex else ""
+        return one_line(fault.reason.format(*match.groups(), line=_relative(line, prefixes), killed=killed))
+    return None
+
+
+def _killed(signal: str) -> str:
+    """`SIGSEGV` for "Segmentation fault" or 139; for SIGKILL, what usually sends it."""
+    name = SIGNAL_WORDS.get(signal) or SIGNALS[int(signal) - 128]
+    return f"{name}, out of memory?" if name == "SIGKILL" else name
 
 
 def _relative(line: str, prefixes: Iterable[str]) -> str:

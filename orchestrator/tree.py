@@ -217,9 +217,14 @@ def checkout(repo: Path, sha: str, work_root: Path) -> Path:
     path = worktree_dir(work_root, repo)
     if (path / ".git").exists():
         try:
+            # Reset every time, at the same commit too: a file an earlier build (or anyone) left in the
+            # source tree makes Kbuild refuse it ("the source tree is not clean"), or changes the build.
             if git(path, "rev-parse", "HEAD") != sha:
                 git(path, "checkout", "--quiet", "--detach", "--force", sha)
-                git(path, "clean", "-fdxq")
+                git(path, "clean", "-ffdxq")
+            elif git(path, "status", "--porcelain", "--ignored", "--untracked-files=all"):  # cheaper than a reset
+                git(path, "reset", "--quiet", "--hard", sha)
+                git(path, "clean", "-ffdxq")
             return path
         except GitError:
             shutil.rmtree(path)  # a broken worktree (its repository moved, say): make it again

@@ -41,6 +41,13 @@ def orchestrate(*args: str, cwd: Path = PROJECT, env: dict | None = None, input:
     )
 
 
+def one_error_line(run: subprocess.CompletedProcess) -> str:
+    """The run's stderr is exactly one line, an error; no traceback anywhere."""
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("orchestrate: error: "), run.stderr
+    return run.stderr
+
+
 def start(*args: str, cwd: Path = PROJECT, env: dict | None = None) -> subprocess.Popen:
     """Start the real command line in the background (output and errors together, as text). It starts
     with Ctrl-C's default action, as from a shell, whatever an earlier test left this process ignoring

@@ -112,6 +112,29 @@ def test_a_compiler_killed_by_sigkill_is_infra_though_the_log_has_an_error():
     assert status == (Status.INFRA, "the compiler was killed (cc1: SIGKILL, out of memory?)")
 
 
+@pytest.mark.parametrize(
+    "fault, targets, reason",
+    [
+        ("compiler-segv", KVM_FAILED, "a build command was killed (SIGSEGV)"),  # gcc's driver itself: make's Error 139
+        ("compiler-term", KVM_FAILED, "a build command was killed (SIGTERM)"),  # Error 143
+        ("compiler-bus", KVM_FAILED, "a build command was killed (SIGBUS)"),  # Error 135
+        ("compiler-ill", KVM_FAILED, "a build command was killed (SIGILL)"),  # Error 132
+        ("cc1-segv", KVM_FAILED, "the compiler was killed (cc1: SIGSEGV)"),  # gcc's "internal compiler error: Segmentation fault signal"
+        ("make-not-found", {"config": "FAIL", "make:arch/riscv/kvm/": "SKIP"}, "make not found on the host"),  # no error line at all
+        ("source-not-clean", {"config": "FAIL", "make:arch/riscv/kvm/": "SKIP"},
+         "the source tree was not clean (files an earlier build left in the worktree)"),
+    ],
+)  # fmt: skip
+def test_a_program_killed_by_any_signal_a_missing_make_or_a_dirty_tree_is_infra(fault, targets, reason):
+    """Each once made a FAIL over a stored PASS: the commit never got to be judged."""
+    cell = CELLS["riscv-gcc-defconfig+kvm"]
+    log = fault_log(fault)
+    assert classify.classify(cell, targets, log, read("riscv-gcc-defconfig+kvm", "config"), [], logparse.parse(log.splitlines())) == (
+        Status.INFRA,
+        reason,
+    )
+
+
 def test_a_full_build_directory_is_infra_and_says_where():
     log = fault_log("build-dir-full")
     worktree = re.search(r"/\S+/worktrees/[^/]+", log)[0]  # the worktree this log was built from
@@ -144,6 +167,9 @@ def test_how_a_command_ended_is_evidence_too():
         ('ccache: error: Could not find compiler "riscv64-linux-gnu-gcc" in PATH', "riscv64-linux-gnu-gcc not found on the host"),
         ("riscv64-linux-gnu-gcc: fatal error: cannot execute 'cc1': execvp: No such file or directory", "cc1 not found on the host"),
         ("make[3]: *** [scripts/Makefile.build:250: arch/riscv/kvm/main.o] Error 137", "a build command was killed (SIGKILL, out of memory?)"),
+        ("make[3]: *** [scripts/Makefile.build:250: arch/riscv/kvm/main.o] Segmentation fault (core dumped)", "a build command was killed (SIGSEGV)"),
+        ("clang: error: unable to execute command: Bus error", "the compiler was killed (SIGBUS)"),
+        ("clang: error: clang frontend command failed due to signal (use -v to see invocation)", "the compiler was killed by a signal"),
         ("cc1: out of memory allocating 65536 bytes after a total of 1 bytes", "out of memory"),
     ],
 )
@@ -158,6 +184,8 @@ def test_host_fault_lines(line, reason):
         "make[2]: scripts/Makefile.foo: No such file or directory",
         "arch/riscv/kvm/vcpu.c:12:10: fatal error: asm/foo.h: No such file or directory",  # a header
         '   12 |         pr_err("No space left on device");',  # source the compiler echoes
+        "make[3]: *** [scripts/Makefile.build:250: arch/riscv/kvm/main.o] Error 141",  # SIGPIPE: a recipe's pipeline
+        "make[3]: *** [scripts/Makefile.build:250: arch/riscv/kvm/main.o] Error 1",
     ],
 )
 def test_what_the_commit_did_is_not_a_host_fault(line):

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, command_env, commit_change, descendants, orchestrate, start
+from conftest import PROJECT, command_env, commit_change, descendants, one_error_line, orchestrate, start
 
 from orchestrator import retention
 from orchestrator.models import Outcome
@@ -82,13 +82,6 @@ def site(demo_tree, tmp_path_factory) -> Site:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def one_error_line(run: subprocess.CompletedProcess) -> str:
-    """The run's stderr is exactly one line, an error; no traceback anywhere."""
-    assert "Traceback" not in run.stdout + run.stderr
-    assert run.stderr.count("\n") == 1 and run.stderr.startswith("orchestrate: error: "), run.stderr
-    return run.stderr
 
 
 def attempts(results: Path, sha: str) -> list[tuple[str, str]]:
@@ -275,6 +268,59 @@ def test_a_results_disk_that_fills_up_is_one_line_and_loses_nothing(site, tmp_pa
         (seen / "filler").unlink()
         shown = ns.orchestrate("show", site.a, "--results", str(results), env=site.env())  # SQLite resolves
         assert shown.returncode == 0 and f"{CELL} PASS" in shown.stdout  # /proc/<pid>/root: ask in there
+
+
+def test_a_compiler_killed_by_sigsegv_is_infra_and_keeps_the_stored_pass(site, tmp_path):
+    """gcc's driver itself dies of a signal (a machine fault, or someone's kill): make says Error 139.
+    Once a FAIL that replaced the stored PASS, exit 1."""
+    wrappers = tmp_path / "wrappers"
+    wrappers.mkdir()
+    gcc = wrappers / "riscv64-linux-gnu-gcc"
+    gcc.write_text('#!/bin/sh\ncase "$*" in *arch/riscv/kvm/vcpu_sbi.c*) kill -SEGV $$ ;; esac\nexec /usr/bin/riscv64-linux-gnu-gcc "$@"\n')
+    gcc.chmod(0o755)
+    results = site.results(tmp_path / "results")
+
+    run = site.orchestrate("--commit", site.a, "--rebuild", results=results, PATH=f"{wrappers}:{os.environ['PATH']}", CCACHE_DISABLE="1")
+
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"{CELL}: infrastructure error (a build command was killed (SIGSEGV)); the stored PASS is kept" in run.stdout
+    (result,) = Store(results).builds(site.a)
+    assert result.status == "pass"
+    assert attempts(results, site.a)[-2:] == [("infra", RETRIED), ("infra", KEPT_FINISHED)]
+
+
+def test_make_missing_from_path_is_infra(site, tmp_path):
+    farm = path_without("make", into=tmp_path / "bin")
+    run = site.orchestrate("--commit", site.b, results=tmp_path / "results", PATH=farm)
+    assert run.returncode == 2, run.stdout + run.stderr
+    (result,) = Store(tmp_path / "results").builds(site.b)
+    assert (result.status, result.reason) == ("infra", "make not found on the host")
+
+
+def test_a_read_only_ccache_is_infra_said_before_the_build(site, tmp_path):
+    ccache = tmp_path / "ccache"
+    (ccache / "tmp").mkdir(parents=True)
+    results = site.results(tmp_path / "results")
+    with Namespace() as ns:
+        ns.mount("--bind", str(ccache), str(ccache))
+        ns.mount("-o", "remount,bind,ro", str(ccache))
+        run = ns.orchestrate(*site.args("--commit", site.a, "--rebuild", results=results), env=site.env(CCACHE_DIR=str(ccache)))
+    assert run.returncode == 2, run.stdout + run.stderr
+    reason = f"the ccache directory {ccache} cannot be written (Read-only file system)"
+    assert f"{CELL}: infrastructure error ({reason}); the stored PASS is kept" in run.stdout
+    assert Store(results).attempts(site.a, CELL)[-1].reason == reason
+
+
+def test_a_file_left_in_the_source_worktree_is_cleaned_before_the_next_build(site, tmp_path):
+    """Kbuild refuses a source tree holding a .config ("the source tree is not clean"); one left by an
+    earlier run (a cell id with a space once did it) made every later build of the commit FAIL."""
+    (worktree,) = (site.root / "work" / "worktrees").glob("linux-*")
+    (worktree / ".config").write_text("CONFIG_LEFT_BEHIND=y\n")
+    results = site.results(tmp_path / "results")
+    run = site.orchestrate("--commit", site.a, "--rebuild", results=results)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert attempts(results, site.a)[-1] == ("pass", STORED)
+    assert not (worktree / ".config").exists()
 
 
 # --- the store ----------------------------------------------------------------------------------
