@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ HOST_PATH = os.environ.get("PATH", os.defpath)  # as the worker started
 # tuxmake runs its metadata commands through `sh -c` with the build directory written in: every path it
 # is given must read as one plain word to a shell.
 SHELL_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+@%=:,-]+$")
+TIMED_OUT = "timed out after"  # how a build stopped at the matrix's timeout begins its reason
+TIMEOUT_GRACE = 5.0  # seconds a late build's make gets to stop its jobs after SIGTERM
 ARTIFACTS_LIMIT = 2 * 1024**3  # bytes of one cell's artifacts taken from elsewhere (a worker, an import): more is refused
 # tuxmake's refusals that are about the machine, not the matrix: a missing compiler or engine.
 HOST_REFUSALS = ("CompilerNotFoundError", "RuntimeNotFoundError", "EnvironmentCheckFailed", "KorgGccPreparationFailed")
@@ -48,6 +51,7 @@ class BuildRequest:
     runtime: str
     ccache_dir: str
     work_root: str = ""  # where versioned toolchains get their directory of links
+    timeout: float | None = None  # seconds the build may take (the matrix's `timeout`); None: no limit
 
     @property
     def tuxmake_cell(self) -> Cell:
@@ -106,8 +110,13 @@ def _build_cell(request: BuildRequest, commands: list[Command]) -> Finished | No
         return _refused(request, result, output, f"cannot prepare {error.filename or 'the build'}: {error.strerror}", started)
     except toolchains.NotInstalled as error:
         return _refused(request, result, output, str(error), started)
+    deadline = Deadline(request.timeout)
     try:
-        build = _tuxmake(request, output, build_dir, fragment_files)
+        with deadline:
+            build = _tuxmake(request, output, build_dir, fragment_files)
+        if deadline.expired:  # what it built so far is kept for a look, as an infrastructure error's
+            result.reason = f"{TIMED_OUT} {duration_words(request.timeout or 0)} (the matrix's timeout); its log shows how far it got"
+            return _finish(request, result, output, started)
         if build.passed:  # a failed build's records miss what it never got to: only a pass is complete
             cell = request.tuxmake_cell
             found = inputs.of_build(build_dir, Path(request.source), cell.targets, Architecture(cell.arch).source_arch)
@@ -227,11 +236,17 @@ def _read_build(result: BuildResult, build: Any, request: BuildRequest, output: 
 
 def _kill_leftovers() -> None:
     """End what the build started and left running (make's children, when make itself was killed from
-    outside): they share this worker's process group, and would write into the next build's directory.
-    Only in a worker that leads its own group: never in the caller's."""
+    outside): they share this worker's process group, and would write into the next build's directory."""
+    _signal_group(signal.SIGKILL)
+
+
+def _signal_group(signum: int) -> bool:
+    """Send `signum` to every other process of this worker's process group (make, compilers, tuxmake's
+    commands); False when there is none. Only in a worker that leads its own group: never in the caller's."""
     me = os.getpid()
     if os.getpgrp() != me:
-        return
+        return False
+    found = False
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
@@ -239,9 +254,54 @@ def _kill_leftovers() -> None:
             with open(f"/proc/{entry}/stat") as stat:
                 group = int(stat.read().rsplit(")", 1)[1].split()[2])  # after the name: state, ppid, pgrp
             if group == me:
-                os.kill(int(entry), signal.SIGKILL)
+                os.kill(int(entry), signum)
+                found = True
         except (OSError, ValueError, IndexError):
             continue  # gone already, or not ours to read
+    return found
+
+
+class Deadline:
+    """While entered, stops the build once `seconds` have passed: SIGTERM to what it runs (make ends
+    its jobs), then after TIMEOUT_GRACE SIGKILL, each second until tuxmake returns (it goes on to its
+    next command, and cleans up a container). `expired` says whether it had to. No signal reaches
+    this process itself: tuxmake's handler may already be gone when one would arrive."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.expired = False
+        self._done = threading.Event()
+        self._watch: threading.Thread | None = None
+
+    def __enter__(self) -> Deadline:
+        if self.seconds is not None:
+            self._watch = threading.Thread(target=self._stop_when_late, name="deadline", daemon=True)
+            self._watch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._watch is not None:
+            self._watch.join()
+
+    def _stop_when_late(self) -> None:
+        if self._done.wait(self.seconds):
+            return
+        self.expired = True
+        _signal_group(signal.SIGTERM)
+        if self._done.wait(TIMEOUT_GRACE):
+            return
+        while not self._done.is_set():
+            _signal_group(signal.SIGKILL)
+            self._done.wait(1.0)
+
+
+def duration_words(seconds: float) -> str:
+    """6h, 90m, 45s: a whole number of the largest unit that divides it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _write_fragments(cell: Cell, output: Path) -> list[str]:

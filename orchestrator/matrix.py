@@ -52,6 +52,8 @@ DEFAULT_TARGETS = "kvm"
 TOOLCHAIN_MAKE_VARIABLES = {"clang": {"LLVM": "1"}}
 
 DEFAULT_RETRIES = 1  # an infrastructure error is built once more in the same run before it is reported
+DEFAULT_TIMEOUT = 6 * 3600  # seconds one cell's build may take: a cold allmodconfig on two cores fits
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
 # The shape of matrix.yaml, with what to say when it is broken: shipped for editors too.
 SCHEMA = json.loads(files("orchestrator").joinpath("schemas", "matrix.schema.json").read_text())
 _VALIDATOR = Draft202012Validator(SCHEMA)
@@ -151,6 +153,7 @@ class Matrix:
     trees: list[TreeSpec] = field(default_factory=list)  # what a nightly fetches and builds
     nightly: NightlySettings = field(default_factory=NightlySettings)
     retries: int = DEFAULT_RETRIES
+    timeout: int = DEFAULT_TIMEOUT  # seconds one cell's build may take
     checks: list[Check] = field(default_factory=list)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     kcidb: KcidbSettings = field(default_factory=KcidbSettings)
@@ -280,6 +283,7 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
         trees=trees,
         nightly=_nightly(where, document.get("nightly") or _Mapping(), path.parent),
         retries=document.get("retries", DEFAULT_RETRIES),
+        timeout=_timeout(where, document),
         checks=_checks(document.get("checks")),
         executor=_executor(document.get("executor", "local"), path.parent),
         kcidb=KcidbSettings(**(document.get("kcidb") or {})),
@@ -471,6 +475,17 @@ def _executor(value: Any, base_dir: Path) -> ExecutorSettings:
         tls_cert=path("cert"),
         tls_key=path("key"),
     )
+
+
+def _timeout(where: _Where, document: dict) -> int:
+    """`timeout:` in seconds (its shape checked by the schema): 90m, 6h, 2d, or a number of seconds."""
+    if "timeout" not in document:
+        return DEFAULT_TIMEOUT
+    match = DURATION.match(str(document["timeout"]).strip())
+    seconds = int(float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]) if match else 0
+    if seconds < 1:
+        raise where.error(_line(document, "timeout"), f"timeout '{document['timeout']}' must be at least a second, such as 90m or 6h")
+    return seconds
 
 
 def parse_size(value: Any) -> int | None:

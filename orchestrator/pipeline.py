@@ -286,6 +286,7 @@ def _build(
             runtime=runtimes[cell.id],
             ccache_dir=ccache,
             work_root=str(root),
+            timeout=matrix.timeout,
         )
         for cell in todo
     ]
@@ -306,7 +307,8 @@ def _store_attempts(
         for finished in executor.submit(requests):
             attempt = finished.result
             tries[attempt.cell_id] = tries.get(attempt.cell_id, 0) + 1
-            retrying = attempt.status == Status.INFRA and tries[attempt.cell_id] <= retries
+            # A build stopped at the timeout is not built again: it would most likely take as long again.
+            retrying = attempt.status == Status.INFRA and tries[attempt.cell_id] <= retries and not attempt.reason.startswith(build.TIMED_OUT)
             now = store.publish(attempt, finished.artifacts, run_id, retrying)
             if retrying:
                 say(f"{attempt.cell_id}: infrastructure error ({attempt.reason}); building it again")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, command_env, commit_change, descendants, one_error_line, orchestrate, start
+from conftest import PROJECT, command_env, commit_change, descendants, one_error_line, orchestrate, start, still_running
 
 from orchestrator import retention
 from orchestrator.models import Outcome
@@ -321,6 +321,25 @@ def test_a_file_left_in_the_source_worktree_is_cleaned_before_the_next_build(sit
     assert run.returncode == 0, run.stdout + run.stderr
     assert attempts(results, site.a)[-1] == ("pass", STORED)
     assert not (worktree / ".config").exists()
+
+
+def test_a_build_that_outlives_the_matrix_timeout_is_stopped_and_infra_not_retried(site, tmp_path):
+    (tmp_path / "configs").symlink_to(PROJECT / "configs")
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(f"tree: {{path: {site.tree}}}\ntimeout: 3\ninclude:\n  - {{arch: riscv, toolchain: gcc, fragments: [kvm]}}\n")
+    results = tmp_path / "results"
+    run = start("--commit", site.a, "--matrix", str(matrix), "--results", str(results), "--rebuild", env=site.env(CCACHE_DISABLE="1"))
+    builds: dict = {}
+    while run.poll() is None:  # what the run started, while it runs
+        builds.update(descendants(run.pid))
+        time.sleep(0.1)
+    output = run.stdout.read()
+    assert run.returncode == 2, output
+    (result,) = Store(results).builds(site.a)
+    assert (result.status, result.reason) == ("infra", "timed out after 3s (the matrix's timeout); its log shows how far it got")
+    assert attempts(results, site.a) == [("infra", STORED)]  # not built again: it would take as long
+    assert (results / site.a / CELL / "build.log").is_file()  # how far it got
+    assert still_running(builds) == []
 
 
 # --- the store ----------------------------------------------------------------------------------

@@ -410,7 +410,8 @@ def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
         ),
         (
             "include:\n  - {arch: riscv}\nbogus: 1\n",
-            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, executor, kcidb, defaults, axes, include, exclude, checks",
+            ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, timeout, executor, kcidb, defaults, axes, include, "
+            "exclude, checks",
         ),
         (
             "include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n",

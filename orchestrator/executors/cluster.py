@@ -94,7 +94,7 @@ class DaskExecutor:
             self.client = None
 
     def _submit(self, request: BuildRequest) -> Any:
-        task = on_worker.Task(request.cell, request.sha, self.url, request.runtime, self.jobs, self.run)
+        task = on_worker.Task(request.cell, request.sha, self.url, request.runtime, self.jobs, self.run, request.timeout)
         key = f"orchestrate-{request.cell.id}-{request.sha[:12]}-{uuid.uuid4().hex[:12]}"  # a retry is a new task
         return self.client.submit(on_worker.build, task, key=key, pure=False)
 

@@ -43,6 +43,7 @@ class Task:
     runtime: str
     jobs: int | None  # make -j; None: the worker's cores
     run: str
+    timeout: float | None = None  # seconds the build may take
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def build(task: Task) -> Outcome:
             runtime=task.runtime,
             ccache_dir=str(root / "ccache"),
             work_root=str(root),
+            timeout=task.timeout,
         )
         finished = _build(task.run, request, root)
         if finished is None:
