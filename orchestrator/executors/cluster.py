@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tarfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +27,8 @@ from ..errors import InfraError
 from ..matrix import ExecutorSettings
 from . import Interrupted, Progress, infra_result, on_worker, quiet
 
-CONNECT_TIMEOUT = "10s"  # to reach the scheduler at the start
+CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and hear from it, at the start
+CALL_TIMEOUT = 30.0  # seconds the scheduler has to answer any later call: then it is lost
 POLL = 0.5  # seconds between looks at what runs where
 
 
@@ -54,7 +56,7 @@ class DaskExecutor:
 
     def __enter__(self) -> DaskExecutor:
         self.client = connect(self.settings)
-        workers = len(self.client.scheduler_info().get("workers", {}))
+        workers = len(self._ask("the list of its workers", self.client.scheduler_info).get("workers", {}))
         if workers == 0:
             self.say(f"the Dask scheduler {self.settings.address} has no workers yet: the cells wait for one")
         return self
@@ -83,15 +85,18 @@ class DaskExecutor:
         if self.client is None:
             return
         futures, self.futures = list(self.futures), {}
-        with contextlib.suppress(Exception):  # a lost scheduler: its workers lose the tasks with it
-            self.client.cancel(futures, force=True)
-            self.client.run(on_worker.stop, self.run, wait=True)
+        with contextlib.suppress(Exception):  # a lost or mute scheduler: its workers lose the tasks with it
+            self._ask("to cancel the run's tasks", self.client.cancel, futures, force=True)
+            self._ask("to stop the run's builds", self.client.run, on_worker.stop, self.run, wait=True)
 
     def _close(self) -> None:
         if self.client is not None:
             with contextlib.suppress(Exception):  # a lost scheduler: nothing to close
-                self.client.close(timeout=5)
+                self._ask("to close the connection", self.client.close, timeout=5)
             self.client = None
+
+    def _ask(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return within(CALL_TIMEOUT, f"it did not answer within {CALL_TIMEOUT:g} s when asked {what}", self.settings.address, call, *args, **kwargs)
 
     def _submit(self, request: BuildRequest) -> Any:
         task = on_worker.Task(request.cell, request.sha, self.url, request.runtime, self.jobs, self.run, request.timeout)
@@ -134,7 +139,7 @@ class DaskExecutor:
         try:
             if self.client.status in ("closing", "closed"):
                 raise ConnectionError("the connection closed")
-            processing = self.client.processing()
+            processing = self._ask("what its workers run", self.client.processing)
         except Exception as error:
             raise ClusterError(f"lost during the run ({one_line(str(error))})", address=self.settings.address) from None
         for worker, keys in processing.items():
@@ -162,10 +167,39 @@ def connect(settings: ExecutorSettings) -> Any:
         raise ClusterError("the distributed package is not installed here (pip install distributed)", address=settings.address) from None
     # distributed logs a lost scheduler on stderr by itself; here that is said once, as an error.
     logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+    mute = f"accepts connections but does not answer within {CONNECT_TIMEOUT:g} s (is it a Dask scheduler?)"
     try:
-        return Client(settings.address, security=security(settings), timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return within(CONNECT_TIMEOUT + 5, mute, settings.address, Client, settings.address, security=security(settings),
+                      timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)  # fmt: skip
+    except ClusterError:
+        raise
     except Exception as error:  # OSError, TimeoutError, TLS errors: all mean "cannot use it"
         raise ClusterError(f"cannot be reached ({one_line(str(error)) or type(error).__name__})", address=settings.address) from None
+
+
+def within(seconds: float, silence: str, address: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`call(*args, **kwargs)`, or ClusterError(silence) when it has not returned after `seconds`.
+
+    distributed bounds its calls in parts only: a scheduler that accepts the connection and never
+    answers keeps `Client()` (its handshake) and later calls waiting forever. The call runs in a daemon
+    thread, which is left behind when it does not return (it cannot be stopped, and keeps no exit
+    waiting); this thread stays free to take Ctrl-C or SIGTERM."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call(*args, **kwargs)
+        except BaseException as error:  # handed to the caller, raised there
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="dask-call", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise ClusterError(silence, address=address)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def security(settings: ExecutorSettings) -> Any:
