@@ -178,25 +178,30 @@ def _now() -> str:
 
 
 class Store:
-    def __init__(self, results_dir: Path | str):
+    def __init__(self, results_dir: Path | str, create: bool = True):
+        """The store in `results_dir`. With `create` off (commands that only read), a directory without
+        one is an empty, read-only store held in memory: nothing is left where they looked."""
         # Absolute: tuxmake takes artifact paths relative to its output dir, so a relative one doubles.
         self.root = Path(results_dir).absolute()
         self.path = self.root / DB_NAME
         for path in (self.path, self.path.with_name(DB_NAME + "-wal"), self.path.with_name(DB_NAME + "-shm")):
             if path.is_symlink():  # SQLite would write through it
                 raise StoreError(f"{path.name} is a symbolic link, not a database orchestrate made; remove it", path=self.path)
-        self.read_only = not _writable(self.root, self.path)
-        self.db = _Database(self._connect(), self.path)
+        absent = not create and not self.path.is_file()
+        self.read_only = not absent and not _writable(self.root, self.path)
+        self.db = _Database(self._connect(":memory:" if absent else self.path), self.path)
         self._migrate()
+        self.read_only = self.read_only or absent
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, database: Path | str) -> sqlite3.Connection:
         try:
             if self.read_only:
                 if not self.path.is_file():
                     raise StoreError("does not exist, and its directory is read-only", path=self.path)
                 return _open_read_only(self.path)
-            self.root.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if database != ":memory:":
+                self.root.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(database, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")

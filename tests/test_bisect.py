@@ -134,6 +134,8 @@ def test_commits_that_cannot_be_judged_make_the_answer_a_range(series):
     lines = [line for line in run.stdout.splitlines() if line.startswith("first bad commit")]
     range_ = f"first bad commit is one of: {shas['h3'][:12]} riscv: an unrelated slip (t <t@t.invalid>); {shas['B'][:12]} {SEV_ES}"
     assert len(lines) == 2 and all(line.startswith(range_) for line in lines), run.stdout  # arm64, then riscv
+    reproduce = [line for line in run.stdout.splitlines() if line.strip().startswith("reproduce: ")]
+    assert reproduce and all(all(f" {option} " in line for option in ("--tree", "--matrix", "--results")) for line in reproduce), run.stdout
     for line in lines:
         assert int(line.split("found in ")[1].split()[0]) <= math.ceil(math.log2(7)) + 1
     # why h3 could not be judged: arm64 was INFRA there (stored as such), riscv failed for another reason

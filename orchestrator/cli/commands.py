@@ -64,9 +64,10 @@ def _results(args: Namespace) -> Path:
     return args.results or default_results_dir()
 
 
-def _store(args: Namespace) -> Store:
-    """The results store, with the results an older log parser made parsed again (pipeline.reparse_stale)."""
-    store = Store(_results(args))
+def _store(args: Namespace, create: bool = True) -> Store:
+    """The results store, with the results an older log parser made parsed again (pipeline.reparse_stale).
+    Commands that only read it pass `create=False`: they never leave a new store where they looked."""
+    store = Store(_results(args), create=create)
     parsed = pipeline.reparse_stale(store)
     if parsed:  # on stderr: stdout may be a JSON or markdown report
         print(f"orchestrate: {parsed} stored build log{'s' if parsed != 1 else ''} parsed again: the log parser changed", file=sys.stderr)
@@ -168,7 +169,7 @@ def bisect(args: Namespace, out: Console) -> int:
         with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
             ends.append(pipeline.build_commit(matrix, units, source, sha, store, on_progress=progress.update, **building))
     found = pipeline.verdicts(store, source, ends[1].results, commits[0], say)
-    views.verdicts(out, ends[1].commit, found, pipeline.causes(store, ends[1].commit, found, fail_on_warnings))
+    views.verdicts(out, ends[1].commit, found, pipeline.causes(store, ends[1].commit, found, fail_on_warnings), _rerun(args, source, store))
     answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, fail_on_warnings, **building)
     out.print()
     if not answers:
@@ -216,7 +217,7 @@ def _report(args: Namespace, out: Console) -> int:
 
 def _made_report(args: Namespace, out: Console) -> tuple[Report, matrix_module.Matrix, Store]:
     """The report of args.range over the matrix's cells (or --cells), in matrix order."""
-    store = _store(args)
+    store = _store(args, create=False)
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)
     base = tree.resolve(source, args.base, label="--base") if getattr(args, "base", None) else None
@@ -328,7 +329,7 @@ def show(args: Namespace, out: Console) -> int:
     """A view: exit 0 whatever the stored statuses are (only a judged regression exits 1)."""
     if args.rev.startswith("-"):
         raise RevisionError("a revision may not begin with '-'", label="show", rev=args.rev)
-    store = _store(args)
+    store = _store(args, create=False)
     stored = store.find_shas(args.rev)
     if len(stored) > 1:
         listed = ", ".join(sha[:12] for sha in stored)
@@ -355,6 +356,8 @@ def recover(args: Namespace, out: Console) -> int:
 def parse(args: Namespace, out: Console) -> int:
     """A view of any build log: exit 0 whatever it holds."""
     if args.log == "-":
+        if sys.stdin is None:  # started with standard input closed (`<&-`)
+            raise UserError("parse -: standard input is closed; give a build log file, or pipe one in")
         diagnostics = logparse.parse(sys.stdin.buffer, args.root)
     else:
         try:
