@@ -584,19 +584,27 @@ class Recovered:
 def recover(results_dir: Path | str) -> Recovered:
     """Copy what can still be read of a damaged results.db into a new one at the same place, table by
     table and row by row (a damaged page loses the rows on it, not the store); the damaged file is kept
-    beside it as results.db.damaged-<time>. The schema version is carried over, so nothing migrates."""
+    beside it as results.db.damaged-<time>. The schema version is carried over, so nothing migrates.
+
+    The damaged file is read through a copy whose header is mended where it can be: a file cut short
+    (its last pages lost) says it has more pages than it holds, and SQLite refuses all of it for that."""
     root = Path(results_dir).absolute()
     path = root / DB_NAME
     if not path.is_file():
         raise StoreError("does not exist; nothing to recover", path=path)
-    fresh = root / f"{DB_NAME}.recovering"
-    fresh.unlink(missing_ok=True)
+    fresh, reading = root / f"{DB_NAME}.recovering", root / f"{DB_NAME}.reading"
+    for leftover in (fresh, reading, Path(f"{reading}-wal"), Path(f"{reading}-shm")):
+        leftover.unlink(missing_ok=True)
     try:
-        source = sqlite3.connect(path)
+        shutil.copyfile(path, reading)
+        if Path(f"{path}-wal").is_file():
+            shutil.copyfile(f"{path}-wal", f"{reading}-wal")
+        _mend_page_count(reading)
+        source = sqlite3.connect(reading)
         target = sqlite3.connect(fresh, isolation_level=None)
         version = source.execute("PRAGMA user_version").fetchone()[0]
         schema = source.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type = 'index'").fetchall()
-    except sqlite3.Error as error:
+    except (OSError, sqlite3.Error) as error:
         raise StoreError(f"cannot be read at all ({error}); move it aside to start a new store", path=path) from None
     rows, lost = 0, []
     target.execute("BEGIN")
@@ -604,22 +612,76 @@ def recover(results_dir: Path | str) -> Recovered:
         target.execute(sql)
         if kind != "table":
             continue
-        try:
-            for row in source.execute(f'SELECT * FROM "{name}"'):
-                target.execute(f'INSERT INTO "{name}" VALUES ({",".join("?" * len(row))})', row)
-                rows += 1
-        except sqlite3.Error:
+        copied, met_damage = _copy_rows(source, target, name)
+        rows += copied
+        if met_damage:
             lost.append(name)
     target.execute("COMMIT")
     target.execute(f"PRAGMA user_version = {version}")
     target.close()
     source.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{reading}{suffix}").unlink(missing_ok=True)
     damaged = path.with_name(f"{DB_NAME}.damaged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{path}{suffix}").exists():
             os.replace(f"{path}{suffix}", f"{damaged}{suffix}")
     os.replace(fresh, path)
     return Recovered(damaged, rows, tuple(lost))
+
+
+def _mend_page_count(path: Path) -> None:
+    """A database file cut short keeps the page count of its header (bytes 28-31), larger than the file:
+    SQLite then calls every page malformed. Cut the file to whole pages and make the header say so."""
+    with open(path, "r+b") as handle:
+        header = handle.read(100)
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+            return
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = os.fstat(handle.fileno()).st_size // page_size
+        if pages and int.from_bytes(header[28:32], "big") > pages:
+            handle.truncate(pages * page_size)
+            handle.seek(28)
+            handle.write(pages.to_bytes(4, "big"))
+
+
+def _copy_rows(source: sqlite3.Connection, target: sqlite3.Connection, table: str) -> tuple[int, bool]:
+    """Copy the rows of `table` that can still be read, in rowid order, in batches that shrink to one
+    row around a damaged page; past a row that cannot be read, the next one is sought ever further on
+    (1, 2, 4, ... rowids), not given up. (rows copied, whether damage was met)."""
+    copied, damaged, last, size = 0, False, -(2**63), 500
+    while True:
+        try:
+            batch = source.execute(f'SELECT rowid, * FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT ?', (last, size)).fetchall()
+        except sqlite3.DatabaseError:
+            damaged = True
+            if size > 1:
+                size = 1  # read up to the damage row by row
+                continue
+            found = _next_readable(source, table, last)
+            if found is None:
+                return copied, damaged
+            last = found
+            continue
+        if not batch:
+            return copied, damaged
+        target.executemany(f'INSERT INTO "{table}" VALUES ({",".join("?" * (len(batch[0]) - 1))})', (row[1:] for row in batch))
+        copied, last, size = copied + len(batch), batch[-1][0], min(500, size * 2)
+
+
+def _next_readable(source: sqlite3.Connection, table: str, last: int) -> int | None:
+    """The rowid just before the first readable row found past the unreadable one after `last`."""
+    for power in range(63):
+        start = last + 2**power
+        if start >= 2**63:
+            break
+        try:
+            found = source.execute(f'SELECT rowid FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT 1', (start,)).fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        return None if found is None else found[0] - 1
+    return None
 
 
 def _writable(root: Path, db: Path) -> bool:
