@@ -240,13 +240,12 @@ def _kill_leftovers() -> None:
     _signal_group(signal.SIGKILL)
 
 
-def _signal_group(signum: int) -> bool:
+def _signal_group(signum: int) -> None:
     """Send `signum` to every other process of this worker's process group (make, compilers, tuxmake's
-    commands); False when there is none. Only in a worker that leads its own group: never in the caller's."""
+    commands). Only in a worker that leads its own group: never in the caller's."""
     me = os.getpid()
     if os.getpgrp() != me:
-        return False
-    found = False
+        return
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
@@ -255,10 +254,8 @@ def _signal_group(signum: int) -> bool:
                 group = int(stat.read().rsplit(")", 1)[1].split()[2])  # after the name: state, ppid, pgrp
             if group == me:
                 os.kill(int(entry), signum)
-                found = True
         except (OSError, ValueError, IndexError):
             continue  # gone already, or not ours to read
-    return found
 
 
 class Deadline:

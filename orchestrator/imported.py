@@ -83,7 +83,7 @@ def read_result(directory: Path, cell: Cell, sha: str, origin: str) -> BuildResu
         errors=_typed(results, "errors", int, 0, directory, "results."),
         warnings=_typed(results, "warnings", int, 0, directory, "results."),
     )
-    with os.fdopen(safefile.open_regular(log, os.O_RDONLY), "rb") as stream:  # streamed: a log of gigabytes is never held whole
+    with safefile.open_binary(log) as stream:  # streamed: a log of gigabytes is never held whole
         result.diagnostics = logparse.parse(stream, roots)
     result.parser = logparse.VERSION
     lines = functools.partial(safefile.read_lines, log)  # classify reads the log again only when the build failed
@@ -99,15 +99,15 @@ def scan(directory: Path) -> Artifacts:
     for top, directories, names in os.walk(directory, onerror=_unreadable(directory)):
         for name in directories + names:
             path = Path(top, name)
-            mode = os.lstat(path).st_mode
-            if stat.S_ISDIR(mode):
+            entry = os.lstat(path)
+            if stat.S_ISDIR(entry.st_mode):
                 continue
             relative = str(path.relative_to(directory))
-            if not stat.S_ISREG(mode):
-                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            if not stat.S_ISREG(entry.st_mode):
+                kind = "a symbolic link" if stat.S_ISLNK(entry.st_mode) else "not a regular file"
                 raise ArtifactsError(f"{relative} is {kind}; only regular files are imported", path=directory)
             files.append(relative)
-            total += os.lstat(path).st_size
+            total += entry.st_size
             if len(files) > MAX_FILES or total > ARTIFACTS_LIMIT:
                 limits = f"{MAX_FILES} files or {ARTIFACTS_LIMIT // 1024**3} GiB"
                 raise ArtifactsError(f"holds more than {limits}; import one build's artifacts only", path=directory)
@@ -122,8 +122,8 @@ def copy(artifacts: Artifacts, into: Path) -> None:
     for relative in artifacts.files:
         target = into / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        source = safefile.open_regular(artifacts.directory / relative, os.O_RDONLY)
-        with os.fdopen(source, "rb") as reading, os.fdopen(safefile.open_regular(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as writing:
+        writing_to = safefile.open_regular(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with safefile.open_binary(artifacts.directory / relative) as reading, os.fdopen(writing_to, "wb") as writing:
             shutil.copyfileobj(reading, writing, 1 << 20)
             os.fchmod(writing.fileno(), stat.S_IMODE(os.fstat(reading.fileno()).st_mode) & 0o755)
 

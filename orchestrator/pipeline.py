@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, build, containers, imported, logparse, regress, reuse, tree
+from . import bisect, build, containers, imported, logparse, regress, reuse, safefile, tree
 from .build import BuildRequest
 from .errors import MatrixError, RevisionError, TreeError, UserError, WorkRootError
 from .executors import Executor, Progress, cluster, local, quiet
@@ -614,10 +614,10 @@ def reparse_stale(store: Store) -> int:
 
 def _parsed_again(log: Path) -> list[Diagnostic] | None:
     try:
-        with os.fdopen(os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as stream:  # a planted link is not read
+        with safefile.open_binary(log) as stream:  # a link planted in a copied store is not read
             return logparse.parse(stream)
-    except OSError:
-        return None  # pruned, or unreadable: what was stored stays
+    except (OSError, safefile.LinkedFileError):
+        return None  # pruned, unreadable, or not a file of ours: what was stored stays
 
 
 def work_lock(work_root: Path) -> Lock:

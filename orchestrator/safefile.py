@@ -14,7 +14,7 @@ import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from .errors import InfraError
 
@@ -72,14 +72,19 @@ def is_inside(root: Path, path: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
 
 
+def open_binary(path: Path) -> BinaryIO:
+    """A regular file, to read (a link is not followed: LinkedFileError)."""
+    return os.fdopen(open_regular(path, os.O_RDONLY), "rb")
+
+
 def read_lines(path: Path) -> Iterator[str]:
     """The lines of a file (a link is not followed), decoded leniently, one at a time."""
-    with os.fdopen(os.open(path, os.O_RDONLY | NO_FOLLOW), "rb") as handle:
+    with open_binary(path) as handle:
         for raw in handle:
             yield raw.decode("utf-8", "replace").rstrip("\r\n")
 
 
 def read_bytes(path: Path, limit: int) -> bytes:
     """A file's first `limit` bytes (a link is not followed)."""
-    with os.fdopen(os.open(path, os.O_RDONLY | NO_FOLLOW), "rb") as handle:
+    with open_binary(path) as handle:
         return handle.read(limit)
