@@ -1,6 +1,7 @@
 """The uapi-abi classifier, on layouts read from the DWARF of small headers compiled here for real by
 each ABI's own compiler (gcc -m64/-m32/-mx32, clang for riscv32)."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -102,6 +103,41 @@ def test_what_one_abi_ifdefs_out_is_a_one_side_note(tmp_path):
         ("struct only64", Kind.ONE_SIDE, "note"),
         ("struct s.high", Kind.ONE_SIDE, "note"),
     ]
+
+
+SIGCONTEXT = """typedef unsigned short __u16;
+#ifdef __i386__
+struct sigcontext { __u16 gs, __gsh; __u16 fs, __fsh; __u32 di; __u16 cs, __csh; };
+#else
+struct sigcontext { __u64 r8; __u64 di; __u16 cs; __u16 gs; __u16 fs; __u16 ss; };
+#endif
+"""
+EQUAL = re.compile(r"(?<![\w.])(\S+) (?:bytes )?on x86_64, \1 on i386")  # "2 on x86_64, 2 on i386": no difference at all
+
+
+def test_a_struct_each_abi_defines_on_its_own_lines_is_one_arch_type_note(tmp_path):
+    """arch/x86/include/uapi/asm/sigcontext.h: its members only share names; once three false
+    alignment errors, "__u16 is aligned to 2 bytes on x86_64, 2 on i386"."""
+    found = differences(tmp_path, SIGCONTEXT)
+    assert [(d.where, d.kind, d.severity) for d in found] == [("struct sigcontext", Kind.ARCH_TYPE, "note")]
+    assert "defined separately for each ABI (linux/t.h:10 on x86_64, linux/t.h:8 on i386)" in found[0].message
+
+
+def test_a_member_each_abi_declares_on_its_own_line_is_an_arch_type_note(tmp_path):
+    text = "struct m { __u32 a;\n#ifdef __x86_64__\n__u32 pad; __u64 b;\n#else\n__u64 b;\n#endif\n__u32 c; };\n"
+    found = {d.where: (d.kind, d.severity) for d in differences(tmp_path, text)}
+    assert found == {"struct m.pad": (Kind.ONE_SIDE, "note"), "struct m.b": (Kind.ARCH_TYPE, "note")}
+
+
+def test_a_shift_alignment_does_not_explain_is_never_called_alignment(tmp_path):
+    text = "struct e { __u32 a;\n#ifdef __x86_64__\n__u32 extra;\n#endif\n__u32 c; };\n"
+    found = differences(tmp_path, text)
+    assert sorted((d.where, d.kind, d.severity) for d in found) == [
+        ("struct e.c", Kind.ONE_SIDE, "note"),
+        ("struct e.extra", Kind.ONE_SIDE, "note"),
+    ]
+    assert "moved by a member before it that one ABI leaves out" in next(d.message for d in found if d.where == "struct e.c")
+    assert not [d.message for d in found if EQUAL.search(d.message)]
 
 
 def test_bit_fields_are_placed_alike_by_gcc_and_clang(tmp_path):

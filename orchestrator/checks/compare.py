@@ -10,7 +10,9 @@ Classes, most specific first:
   so compat code usually converts it on purpose; uapi should not add such members (a warning).
 - inherited: a member whose own struct type differs (that type is reported itself too).
 - arch type: a member whose type resolves to another scalar (`__kernel_uid_t`: u16 on i386, u32 on
-  x86_64); the arch's headers chose that, compat code converts it (a note).
+  x86_64), or a type or member each ABI's headers define on their own lines (`struct sigcontext`
+  under `#ifdef __i386__` and under `#else`); the arch's headers chose that, compat code converts
+  it (a note). Such types are never compared member by member: their members only share names.
 - alignment: nothing but alignment explains the shift (`__u64` is 8-byte aligned on x86_64 and
   4-byte aligned on i386): the trap of the seed thread.
 - tail padding: every member in place, but the size differs at the end: `_IOW()` numbers differ.
@@ -134,6 +136,11 @@ class _Comparison:
                 return []
             side = self.wide.abi if a else self.narrow.abi
             return [self._difference(present, "", Kind.ONE_SIDE, present.line, "", f"defined on {side} only")]
+        if (a.file, a.line) != (b.file, b.line):
+            where = f"{a.file}:{a.line} on {self.wide.abi}, {b.file}:{b.line} on {self.narrow.abi}"
+            if _laid_out(a) == _laid_out(b):
+                return []
+            return [self._difference(a, "", Kind.ARCH_TYPE, a.line, "", f"defined separately for each ABI ({where})")]
         return self._aggregate(a, b, _Within(a, "", "", 0, 0), "")
 
     def _aggregate(self, a: Aggregate, b: Aggregate, within: _Within, word: str) -> list[Difference]:
@@ -196,6 +203,9 @@ class _Comparison:
             detail = f"offset {_bytes(at[0])} on {self.wide.abi}, {_bytes(at[1])} on {self.narrow.abi}"
         if word:
             return self._difference(top, path, Kind.WORD, ma.line, detail, _word_why(word))
+        if ma.line != mb.line:  # `#ifdef __x86_64__` around the member: each ABI has its own declaration
+            why = f"declared separately for each ABI (line {ma.line} on {self.wide.abi}, {mb.line} on {self.narrow.abi})"
+            return self._difference(top, path, Kind.ARCH_TYPE, ma.line, detail, why)
         inner = self.worst(ma.ref) if ma.ref and ma.ref == mb.ref else None
         if inner is not None:
             kind = Kind.INHERITED if SEVERITY[inner] == "error" else inner
@@ -203,6 +213,8 @@ class _Comparison:
         if ma.size != mb.size:
             why = f"{ma.type} is {ma.resolved} on {self.wide.abi}, {mb.resolved} on {self.narrow.abi}"
             return self._difference(top, path, Kind.ARCH_TYPE, ma.line, detail, why)
+        if ma.align == mb.align:  # not alignment: a member before it is on one ABI only (reported itself)
+            return self._difference(top, path, Kind.ONE_SIDE, ma.line, detail, "moved by a member before it that one ABI leaves out")
         why = (
             f"{ma.type} is aligned to {ma.align} bytes on {self.wide.abi}, {mb.align} on {self.narrow.abi}: "
             f"32-bit userspace sees another layout"
@@ -246,6 +258,11 @@ def _match(a: tuple[Member, ...], b: tuple[Member, ...]) -> list[tuple[Member | 
     keyed_a, keyed_b = key(a), key(b)
     pairs: list[tuple[Member | None, Member | None]] = [(m, keyed_b.get(k)) for k, m in keyed_a.items()]
     return pairs + [(None, m) for k, m in keyed_b.items() if k not in keyed_a]
+
+
+def _laid_out(aggregate: Aggregate) -> tuple:
+    """What an aggregate looks like to a program: its size and each member's name, offset and size."""
+    return aggregate.size, tuple((m.name, m.offset, m.size, _laid_out(m.nested) if m.nested else m.resolved) for m in aggregate.members)
 
 
 def _label(member: Member) -> str:
