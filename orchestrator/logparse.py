@@ -98,15 +98,21 @@ TEMP_OBJECT = re.compile(r"^/tmp/cc\w+\.o$")  # what gcc compiles to when it com
 # Where a system's own files live: a path there is not a file of the tree, whatever its directories are named.
 SYSTEM_DIRS = ("/usr/include/", "/usr/local/include/", "/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/lib/", "/lib64/")
 
-# Prefixes CI systems write before each line of a log: clock times (ts, LAVA), dmesg-style seconds,
-# ISO timestamps (GitHub Actions; GitLab adds a stream marker such as 00O). The first that most of a
-# log's first lines carry is cut from all of its lines.
+# Prefixes CI systems write before each line of a log. The first that most of a log's first lines
+# carry is cut from all of its lines; failing those, a constant one (`build: `, `>> `).
 LINE_PREFIXES = (
-    r"\d{2}:\d{2}:\d{2}(?:\.\d+)? ",
-    r"\[\s*\d+(?:\.\d+)?\] ",
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})? (?:\d{2}[OE]\+? )?",
-    r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} ",
+    r"\d{2}:\d{2}:\d{2}(?:\.\d+)? ",  # clock time: ts, LAVA
+    r"\[\s*\d+(?:\.\d+)?\] ",  # dmesg-style seconds: ts -s '[%.s]'
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})? (?:\d{2}[OE]\+? )?",  # ISO (GitHub Actions), GitLab's 00O after it
+    r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}(?:\.\d+)? ",  # syslog's time, ts's default, with or without fractions
+    r"\d+\.\d+ ",  # seconds since the start: ts -s '%.s'
+    r"\x1b_bk;t=\d+\x07",  # Buildkite's timestamp escape
+    r"\[[^\]\n]{1,64}\] ",  # a bracketed tag or time: `[build] `, Jenkins' `[2024-05-01 10:00:00] `
+    r"[\w.-]{1,64} *\| ",  # docker-compose: `kernel-build_1  | `
 )
+CONSTANT_PREFIX_END = re.compile(r"[^\s\w]\s")  # `build: `, `>> `, `--- `: a constant prefix ends in a mark and a space
+# Lines a build log starts with by itself: never taken for a CI's prefix, however many there are.
+OWN_STARTS = ("make", "gcc", "cc", "clang", "ld", "In file", "from", "$ ", "# ", "I: ", "W: ", "E: ")
 PREFIX_SAMPLE = 200  # lines looked at to decide
 PREFIX_SHARE = 0.6  # of the non-empty ones that must carry the same prefix
 PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LINE_PREFIXES)
@@ -114,8 +120,8 @@ PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LIN
 # Bumped whenever the records of a log may change (files, messages, fingerprints): results stored by an
 # older version are parsed again from their build.log before they are judged (pipeline.reparse_stale),
 # so that an unchanged error never shows as one gone and one new. 2: the root cause, ld's source files,
-# system headers, make's explanations.
-VERSION = 2
+# system headers, make's explanations. 3: more CI line prefixes, failures said in lines no rule reads.
+VERSION = 3
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -128,6 +134,11 @@ BLOCK_SIZE = 1 << 22
 # A longer line is cut here: no compiler writes one, and a generated line of gigabytes must not be held
 # whole (nor grow a buffer block by block, which is quadratic).
 MAX_LINE = 1 << 16
+# A line saying a build failed, anywhere in it: read only when no rule read the line, and only to say
+# that an error was there (a log whose shape is new must not pass for a clean one).
+UNREAD_FAILURE = re.compile(r": (?:fatal )?error: |\*\*\* \[[^\]]*\] Error \d+|\*\*\* .*Stop\.")
+UNREAD_MESSAGE = "the log says the build failed, in lines no rule here reads (a prefix or tool not known?); they are the notes"
+MAX_UNREAD = 5
 SKIP_LINES = ("cc1: some warnings being treated as errors", "cc1: all warnings being treated as errors")
 LINKER_FAILED = re.compile(r"^(?:\S*/)?collect2: error: (?P<msg>(?:\S*ld\S*) returned \d+ exit status)$")
 
@@ -159,6 +170,7 @@ class LogParser:
         self.open_place = 0
         self.first_seen: dict[tuple, int] = {}  # key → the place of its first occurrence
         self.failure_place: int | None = None  # records opened before make's first `***`
+        self.unread_failures: list[str] = []  # lines that say an error in a shape no rule here reads
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -170,6 +182,8 @@ class LogParser:
             if sample and sum(1 for line in sample if pattern.match(line)) >= PREFIX_SHARE * len(sample):
                 self.prefix = pattern
                 return
+        if (constant := _constant_prefix(sample)) is not None:
+            self.prefix = re.compile("^" + re.escape(constant), re.MULTILINE)
 
     def feed(self, raw: str | bytes) -> None:
         """One line (its newline may be there or not)."""
@@ -320,6 +334,9 @@ class LogParser:
             return self._add(Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker"), "lld")
         if (match := TOOL_DIAG.match(line)) is not None:
             return self._tool_diagnostic(match)
+        if len(self.unread_failures) < MAX_UNREAD and UNREAD_FAILURE.search(line):  # an error said in a shape not known here
+            self.unread_failures.append(line)
+            self._learn_source_root(line)  # `<tree>/Makefile:NNN` names the tree wherever it is in the line
         return None
 
     def _continues(self, line: str) -> bool:
@@ -498,6 +515,11 @@ class LogParser:
             # make's own failure, when no compiler, linker, modpost or make explanation says more
             self._add(Diagnostic("error", match["target"], None, None, f"make target failed: Error {match['code']}", tool="make"), "")
             self._close()
+        if not any(d.severity == "error" for d in self.found.values()) and self.unread_failures:
+            # Never "0 errors" for a log that says it failed: say so, with the lines that said it.
+            unread = Diagnostic("error", "", None, None, UNREAD_MESSAGE, tool="make", notes=[line[:500] for line in self.unread_failures])
+            self._add(unread, "")
+            self._close()
         self._mark_root_cause()
         # Sorted by place, not by the order make -j happened to print them in.
         return sorted(self.found.values(), key=_place)
@@ -671,6 +693,19 @@ def _source_root(line: str) -> str | None:
         if start >= 0 and (end := SOURCE_ROOT_END.search(word, start + 2)) is not None:
             return word[start : end.start()]
     return None
+
+
+def _constant_prefix(sample: list[str]) -> str | None:
+    """The text most of the sample's lines start with, when it ends in a mark and a space and is no
+    start a build log has of itself (`make[1]: `, `gcc `): what a script wrote before every line."""
+    counts: dict[str, int] = {}
+    for line in sample:
+        if line[:1].isspace() or line.startswith(OWN_STARTS):
+            continue
+        for end in CONSTANT_PREFIX_END.finditer(line, 0, 64):
+            counts[line[: end.end()]] = counts.get(line[: end.end()], 0) + 1
+    common = [prefix for prefix, n in counts.items() if n >= PREFIX_SHARE * len(sample)]
+    return max(common, key=len, default=None)
 
 
 def _plain_option(option: str) -> str:

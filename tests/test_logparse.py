@@ -115,6 +115,8 @@ def test_streaming_keeps_one_record_per_distinct_problem():
 # --- logs as other CIs write them -------------------------------------------------------------------
 
 TIMESTAMPED = ["riscv-gcc-missing-member-ts-clock", "riscv-gcc-missing-member-ts-iso", "riscv-gcc-missing-member-ts-uptime"]
+# The same log as other CI systems prefix it (tests/data/logs/make_corpus.py: PREFIXED)
+PREFIXED = [f"riscv-gcc-missing-member-{how}" for how in ("tagged", "jenkins", "compose", "ts-seconds", "syslog", "gitlab", "buildkite", "constant")]
 SEED_ERROR = ("arch/riscv/kvm/vcpu_sbi.c", 87, 26, "'struct <anonymous>' has no member named 'flags'")
 
 
@@ -127,7 +129,14 @@ def test_a_log_whose_lines_a_ci_prefixed_with_times_parses_as_if_they_were_not()
     assert error.function == "kvm_riscv_vcpu_sbi_system_reset" and error.excerpt[0].lstrip().startswith("87 |")
 
 
-@pytest.mark.parametrize("name", [n for n in CORPUS if n not in TIMESTAMPED])
+@pytest.mark.parametrize("name", PREFIXED)
+def test_a_log_any_ci_prefixed_parses_as_the_plain_one(name):
+    """[build], Jenkins, docker-compose, ts -s, syslog with fractions, GitLab, Buildkite, a constant
+    `kernel: `: each once put the prefix in the file field, or found no error at all in a failed build."""
+    assert parsed(name) == parsed(TIMESTAMPED[0])
+
+
+@pytest.mark.parametrize("name", [n for n in CORPUS if n not in TIMESTAMPED + PREFIXED])
 def test_a_log_without_prefixes_is_never_taken_for_one(name):
     parser = logparse.LogParser()
     parser.detect_prefix((LOGS / f"{name}.log").read_text(errors="replace").splitlines())

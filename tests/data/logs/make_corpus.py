@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,31 @@ PLAIN = {
     "riscv-gcc-missing-member-ts-uptime": ([RISCV_FLAGS], RISCV_KVM, ["ts", "-s", "[%.s]"]),  # seconds since the start
 }
 
+# The same plain-make log as other CI systems write it: the ts-clock log with its clock cut (exactly what
+# make printed), then through the tool each CI prefixes lines with. name: the filter.
+PREFIXED_FROM = "riscv-gcc-missing-member-ts-clock"
+BUILDKITE = r'{printf "\033_bk;t=%d%03d\007%s\n", systime(), NR % 1000, $0; fflush()}'
+PREFIXED = {
+    "riscv-gcc-missing-member-tagged": ["sed", "-u", "s/^/[build] /"],  # a script's own tag
+    "riscv-gcc-missing-member-jenkins": ["ts", "[%Y-%m-%d %H:%M:%S]"],  # Jenkins' timestamper plugin
+    "riscv-gcc-missing-member-compose": ["sed", "-u", "s/^/kernel-build_1  | /"],  # docker-compose logs
+    "riscv-gcc-missing-member-ts-seconds": ["ts", "-s", "%.s"],  # seconds since the start, bare
+    "riscv-gcc-missing-member-syslog": ["ts", "%b %d %H:%M:%.S"],  # syslog's time with fractions
+    "riscv-gcc-missing-member-gitlab": ["ts", "%Y-%m-%dT%H:%M:%.SZ 00O"],  # GitLab's raw job log
+    "riscv-gcc-missing-member-buildkite": ["awk", BUILDKITE],  # Buildkite's timestamp escape
+    "riscv-gcc-missing-member-constant": ["sed", "-u", "s/^/kernel: /"],  # any constant prefix
+    "riscv-gcc-missing-member-unknown-prefix": ["awk", '{print "L" NR ": " $0}'],  # one no rule detects: the failure is still said
+}
+
+
+def make_prefixed(name: str) -> Path:
+    raw = re.sub(rb"(?m)^\d{2}:\d{2}:\d{2} ", b"", (HERE / f"{PREFIXED_FROM}.log").read_bytes())
+    with open(HERE / f"{name}.log", "wb") as log:
+        subprocess.run(PREFIXED[name], input=raw, stdout=log, check=True, env={**os.environ, "LANG": "C", "TZ": "UTC"})
+    if name != "riscv-gcc-missing-member-unknown-prefix":
+        shutil.copy(HERE / f"{PREFIXED_FROM}.expected.json", HERE / f"{name}.expected.json")  # the same records
+    return HERE / f"{name}.log"
+
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
@@ -202,6 +228,8 @@ def make_plain(name: str, tree: Path, work: Path) -> Path:
 
 
 def make(name: str, tree: Path, work: Path) -> Path:
+    if name in PREFIXED:
+        return make_prefixed(name)
     if name in PLAIN:
         return make_plain(name, tree, work)
     spec, edits = SCENARIOS[name]
@@ -248,7 +276,7 @@ def plain_make(clone: Path, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tree", type=Path, default=PROJECT / "build" / "linux")
-    parser.add_argument("--only", nargs="*", default=[*SCENARIOS, *PLAIN])
+    parser.add_argument("--only", nargs="*", default=[*SCENARIOS, *PLAIN, *PREFIXED])
     parser.add_argument("--show", metavar="NAME", help="print what the parser finds in NAME.log, to compare")
     args = parser.parse_args()
     if args.show:
