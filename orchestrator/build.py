@@ -24,7 +24,7 @@ from typing import Any
 
 from tuxmake.arch import Architecture
 
-from . import classify, containers, inputs, logparse, safefile, toolchains
+from . import accepted, classify, containers, inputs, logparse, safefile, toolchains
 from .classify import Command, one_line
 from .lock import Lock
 from .models import BuildResult, Cell, Status, Unit
@@ -224,7 +224,8 @@ def _read_build(result: BuildResult, build: Any, request: BuildRequest, output: 
     roots = [request.source, str(build_dir)]
     try:
         with log_path.open("rb") as log:  # streamed: a runaway log of gigabytes is never held whole
-            result.diagnostics = logparse.parse(log, roots)
+            result.diagnostics = accepted.mark(logparse.parse(log, roots), request.cell.accepted, ("warning",))
+        result.warnings = max(0, result.warnings - sum(d.count for d in result.diagnostics if d.known and d.severity == "warning"))
         log_lines: classify.Log = functools.partial(safefile.read_lines, log_path)
     except OSError:
         log_lines = ""

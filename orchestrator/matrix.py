@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from tuxmake.runtime import Runtime
 from tuxmake.target import Target
 from tuxmake.toolchain import Toolchain
 
+from . import accepted
 from .errors import MatrixError, UserError
 from .models import Cell, Check, Fragment, MailSettings, Unit, toolchain_family
 
@@ -157,6 +158,7 @@ class Matrix:
     checks: list[Check] = field(default_factory=list)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     kcidb: KcidbSettings = field(default_factory=KcidbSettings)
+    accepted: Path | None = None  # the file of findings accepted as known (`accepted:`), if it names one
 
     @property
     def units(self) -> list[Unit]:
@@ -275,18 +277,23 @@ def load(path: Path | str, configs_dir: Path | str | None = None) -> Matrix:
     configs = Path(configs_dir) if configs_dir else path.parent / "configs"
     defaults = document.get("defaults") or _Mapping()
     trees = _tree_specs(where, document, path.parent)
+    known_file = path.parent / document["accepted"] if "accepted" in document else None
+    known = accepted.load(known_file) if known_file else {}
     return Matrix(
         path=path,
         tree=trees[0] if trees else TreeSpec(),
-        cells=_cells(where, _specs(where, document, defaults), configs) if _declares_cells(document) else [],
+        cells=[replace(c, accepted=known.get(c.id, frozenset())) for c in _cells(where, _specs(where, document, defaults), configs)]
+        if _declares_cells(document)
+        else [],
         jobs=None if defaults.get("jobs") in (None, "auto") else defaults["jobs"],
         trees=trees,
         nightly=_nightly(where, document.get("nightly") or _Mapping(), path.parent),
         retries=document.get("retries", DEFAULT_RETRIES),
         timeout=_timeout(where, document),
-        checks=_checks(document.get("checks")),
+        checks=[replace(c, accepted=known.get(c.id, frozenset())) for c in _checks(document.get("checks"))],
         executor=_executor(document.get("executor", "local"), path.parent),
         kcidb=KcidbSettings(**(document.get("kcidb") or {})),
+        accepted=known_file,
     )
 
 

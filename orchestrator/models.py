@@ -56,6 +56,7 @@ class Cell:
     make_targets: tuple[str, ...]  # plain Kbuild targets ("arch/x86/kvm/")
     make_variables: tuple[tuple[str, str], ...] = ()
     runtime: str = "null"
+    accepted: frozenset[str] = frozenset()  # fingerprints of warnings the matrix accepts as known
 
     @property
     def required_options(self) -> dict[str, str]:
@@ -77,6 +78,8 @@ class Cell:
             "make_targets": list(self.make_targets),
             "make_variables": list(self.make_variables),
         }
+        if self.accepted:  # results judged with another accepted set are judged again, not compared
+            payload["accepted"] = sorted(self.accepted)
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -101,10 +104,13 @@ class Check:
     narrow: str  # the 32-bit ABI its kernel serves too: "i386"
     headers: tuple[str, ...] = ()  # installed headers to compare ("linux/kvm.h"); () for every one
     runtime: str = "null"  # checks run on the host
+    accepted: frozenset[str] = frozenset()  # fingerprints of findings the matrix accepts as known
 
     @property
     def definition(self) -> str:
         payload = {"kind": self.kind, "wide": self.wide, "narrow": self.narrow, "headers": list(self.headers), "version": CHECK_VERSION}
+        if self.accepted:  # results judged with another accepted set are judged again, not compared
+            payload["accepted"] = sorted(self.accepted)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -203,6 +209,7 @@ class Diagnostic:
     count: int = 1  # occurrences in the log (a header error reached from N files is one diagnostic)
     fingerprint: str = ""
     root_cause: bool = False  # the error that ended the build (one per failed build log)
+    known: bool = False  # accepted in the matrix's `accepted:` file: counted and shown, never judged
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: its deep copies dominate exporting a large report.
@@ -221,6 +228,7 @@ class Diagnostic:
             "count": self.count,
             "fingerprint": self.fingerprint,
             "root_cause": self.root_cause,
+            "known": self.known,
         }
 
     @classmethod
@@ -259,8 +267,9 @@ class Verdict:
     status: Status  # the build's own status
     base_sha: str | None = None
     reused_from: str = ""  # the commit whose build the result is, when reused (BuildResult.reused_from)
-    errors: int = 0  # distinct error diagnostics now
+    errors: int = 0  # distinct error diagnostics now, known ones aside
     warnings: int = 0
+    known: int = 0  # distinct errors and warnings the matrix's accepted file lists: never judged
     new_errors: list[Diagnostic] = field(default_factory=list)
     gone_errors: list[Diagnostic] = field(default_factory=list)
     new_warnings: list[Diagnostic] = field(default_factory=list)

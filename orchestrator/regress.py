@@ -16,9 +16,10 @@ from .models import BuildResult, Diagnostic, FirstBad, RootCause, Row, Status, V
 
 
 def _by_fingerprint(diagnostics: Iterable[Diagnostic], severity: str) -> dict[str, Diagnostic]:
+    """The diagnostics of a severity, known ones aside: a finding the matrix accepts is never judged."""
     found: dict[str, Diagnostic] = {}
     for diagnostic in diagnostics:
-        if diagnostic.severity == severity:
+        if diagnostic.severity == severity and not diagnostic.known:
             found.setdefault(diagnostic.fingerprint, diagnostic)
     return found
 
@@ -41,6 +42,7 @@ def compare(current: BuildResult, baseline: BuildResult | None, history_cut: boo
         reused_from=current.reused_from,
         errors=len(errors),
         warnings=len(warnings),
+        known=len({d.fingerprint for d in current.diagnostics if d.known}),
         reason=current.reason,
     )
     if current.status == Status.INFRA:

@@ -163,6 +163,10 @@ MIGRATIONS = [
     """
     ALTER TABLE builds ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';
     """,
+    # A finding the matrix's accepted file lists (1): counted and shown as known, never judged.
+    """
+    ALTER TABLE diagnostics ADD COLUMN known INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
@@ -369,8 +373,8 @@ class Store:
     def _insert_diagnostics(self, build_id: int | None, diagnostics: list[Diagnostic]) -> None:
         self.db.executemany(
             """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
-                   function, include_chain, excerpt, notes, count, fingerprint, root_cause)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   function, include_chain, excerpt, notes, count, fingerprint, root_cause, known)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
                     build_id,
@@ -389,6 +393,7 @@ class Store:
                     d.count,
                     d.fingerprint,
                     int(d.root_cause),
+                    int(d.known),
                 )
                 for position, d in enumerate(diagnostics)
             ],
@@ -807,6 +812,7 @@ def _diagnostic(row: sqlite3.Row) -> Diagnostic:
         count=row["count"],
         fingerprint=row["fingerprint"],
         root_cause=bool(row["root_cause"]),
+        known=bool(row["known"]),
     )
 
 

@@ -196,3 +196,34 @@ def test_a_result_from_the_cache_is_the_result_computed_afresh(checked, tmp_path
     assert "findings reused" not in (results / sha / I386 / "build.log").read_text()
     after = {r.cell_id: [d.to_dict() for d in r.diagnostics] for r in Store(results).builds(sha)}
     assert after == before and len(after[I386]) > 20
+
+
+def test_accepting_6_1s_findings_makes_it_green_and_the_seed_trap_still_turns_it_red(checked, tmp_path):
+    """`orchestrate accept`: what Linux 6.1 already lays out differently is known, counted and shown,
+    never a FAIL; the seed's trap, one commit later, is exactly one new error and exit 1."""
+    root, shas = checked["root"], checked["shas"]
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "matrix.yaml").write_text(f"tree: {{path: {root / 'linux'}}}\naccepted: configs/accepted.txt\n" + MATRIX.split("\n", 1)[1])
+    env = {"ORCHESTRATOR_WORK": str(root / "work"), "ORCHESTRATOR_RESULTS": str(tmp_path / "results")}
+    first = orchestrate("--commit", shas["base"], cwd=tmp_path, env=env)
+    assert first.returncode == 0 and " FAIL " in first.stdout  # a check with no baseline is no regression, but red
+
+    accepted = orchestrate("accept", shas["base"], "--cells", "uapi-abi-*", cwd=tmp_path, env=env)
+
+    assert accepted.returncode == 0, accepted.stderr
+    text = (tmp_path / "configs" / "accepted.txt").read_text()
+    base_errors = checked["verdicts"]["base"][I386]["errors"]
+    assert f"findings accepted as known in configs/accepted.txt ({I386} " in accepted.stdout
+    assert text.count(f"{I386}\t") >= base_errors and f"# orchestrate accept {shas['base'][:12]} --cells 'uapi-abi-*'" in text
+    green = orchestrate("--commit", shas["base"], cwd=tmp_path, env=env)  # judged with the accepted set: run again
+    assert green.returncode == 0 and " FAIL " not in green.stdout and "known" in green.stdout, green.stdout
+    (result,) = [r for r in Store(tmp_path / "results").builds(shas["base"]) if r.cell_id == I386 and r.status == "pass"]
+    assert result.errors == 0 and sum(d.known for d in result.diagnostics) >= base_errors
+
+    trap = orchestrate("--commit", shas["A"], "--cells", I386, cwd=tmp_path, env=env)
+
+    assert trap.returncode == 1, trap.stdout + trap.stderr
+    report = orchestrate("report", shas["A"], "--format", "json", cwd=tmp_path, env=env)
+    [verdict] = [v for v in json.loads(report.stdout)["commits"][-1]["verdicts"] if v["cell"] == I386]
+    assert verdict["verdict"] == "NEW FAIL" and fingerprints(verdict["new_errors"]) == [TRAP] and verdict["errors"] == 1
+    assert verdict["known"] >= base_errors

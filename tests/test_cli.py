@@ -185,7 +185,8 @@ def test_a_missing_cross_compiler_is_an_infrastructure_error(demo_tree, tmp_path
         (["--commit", "HEAD...HEAD"], "--commit 'HEAD...HEAD': A...B (commits on either side) is not a line of history; give A..B"),
         (
             ["frobnicate"],
-            "unknown command 'frobnicate'; the commands are plan, show, report, bisect, nightly, export, import, parse, images, demo-tree, recover",
+            "unknown command 'frobnicate'; the commands are plan, show, accept, report, bisect, nightly, export, import, parse, images, "
+            "demo-tree, recover",
         ),
         (["--commit", "HEAD", "--executor", "http://10.0.0.1:8786"], "--executor 'http://10.0.0.1:8786' must be local, dask://HOST:PORT or tls://HOST:PORT"),
         (

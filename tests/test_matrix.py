@@ -411,7 +411,7 @@ def test_the_shipped_matrix_validates_against_the_schema_as_editors_see_it():
         (
             "include:\n  - {arch: riscv}\nbogus: 1\n",
             ":3: top level: unknown field 'bogus'; allowed: tree, trees, nightly, retries, timeout, executor, kcidb, defaults, axes, include, "
-            "exclude, checks",
+            "exclude, accepted, checks",
         ),
         (
             "include:\n  - {arch: riscv}\naxes:\n  arch: [riscv]\n  kconfig: ['-x']\n",
@@ -436,3 +436,29 @@ def test_the_executor_is_local_unless_the_matrix_names_a_scheduler_and_certifica
 def test_of_several_problems_the_first_in_the_file_is_told(tmp_path):
     path = write(tmp_path, "axes:\n  arch: [risc-v]\ninclude:\n  - {arch: riscv, toolchain: icc}\n")
     assert error_of(path).startswith(f"{path}:2: arch 'risc-v' is not one of")
+
+
+def test_the_accepted_file_the_matrix_names_gives_each_check_and_cell_its_known_findings(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "accepted.txt").write_text("uapi-abi-x86_64-i386\tf1\tshown\nriscv-gcc-defconfig\tw1\tshown\n")
+    path = tmp_path / "matrix.yaml"
+    path.write_text("accepted: configs/accepted.txt\ninclude:\n  - {arch: riscv}\nchecks: {uapi-abi: {pairs: [x86_64-i386, x86_64-x32]}}\n")
+    loaded = matrix.load(path)
+    assert loaded.accepted == tmp_path / "configs" / "accepted.txt"
+    assert {u.id: u.accepted for u in loaded.units} == {
+        "riscv-gcc-defconfig": frozenset({"w1"}),
+        "uapi-abi-x86_64-i386": frozenset({"f1"}),
+        "uapi-abi-x86_64-x32": frozenset(),
+    }
+    # a result judged with another accepted set is never compared with one judged with this set
+    path.write_text(path.read_text().replace("accepted: configs/accepted.txt\n", ""))
+    plain = {u.id: u.definition for u in matrix.load(path).units}
+    assert plain["uapi-abi-x86_64-i386"] != loaded.checks[0].definition and plain["uapi-abi-x86_64-x32"] == loaded.checks[1].definition
+
+
+@pytest.mark.parametrize("value", ["/etc/passwd", "../elsewhere.txt", "configs/../../x.txt", "a b.txt"])
+def test_an_accepted_file_outside_the_matrixs_directory_is_refused(tmp_path, value):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(f"accepted: '{value}'\ninclude:\n  - {{arch: riscv}}\n")
+    with pytest.raises(InputError, match=rf"^{path}:1: accepted '.*' must be a file below the matrix's directory"):
+        matrix.load(path)

@@ -174,3 +174,11 @@ def test_an_answer_explains_a_cause_of_its_cells_and_diagnostics_where_seen_or_f
     assert not regress.explains(FirstBad(["arm64-gcc"], seed, "a", ["b"], 2, tip="tip"), cause)
     other = [d.fingerprint for d in OTHER_ERROR]
     assert not regress.explains(FirstBad(["riscv-gcc"], other, "a", ["b"], 2, tip="tip"), cause)  # another regression's
+
+
+def test_a_known_warning_is_counted_as_known_and_never_new_or_gone():
+    known = [replace(d, known=True) for d in WARNING]
+    verdict = regress.compare(build("b", found=known), build("a"))
+    assert verdict.kind == VerdictKind.UNCHANGED and verdict.new_warnings == [] and verdict.warnings == 0
+    assert verdict.known == 1 and not verdict.is_regression(fail_on_warnings=True)
+    assert regress.compare(build("c"), build("b", found=known)).gone_warnings == []  # accepted, then gone: not news either

@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .. import accepted
 from ..build import BuildRequest, Finished, partial_dir
 from ..classify import one_line
 from ..errors import InfraError
@@ -52,6 +53,7 @@ def run(request: BuildRequest) -> Finished:
         result.status, result.reason = Status.FAIL, one_line(f"make headers_install failed: {error}")
         result.diagnostics = [Diagnostic(severity="error", file="", line=None, column=None, message=result.reason, tool="make",
                                          fingerprint=f"{check.wide}-{check.narrow}|headers_install|failed")]  # fmt: skip
+        result.errors, result.inputs = 1, read_whole(check)
     except CompileFailed as error:
         result.reason = one_line(f"the installed headers did not compile: {error}")
     except InfraError as error:  # git could not read the checkout
@@ -59,14 +61,9 @@ def run(request: BuildRequest) -> Finished:
     except OSError as error:  # a full or failing disk under the work root
         result.reason = one_line(f"uapi-abi cache: {error.strerror or error} ({error.filename or ''})")
     else:
-        result.diagnostics, log, result.compiler = found
-        errors = [d for d in result.diagnostics if d.severity == "error"]
-        result.status = Status.FAIL if errors else Status.PASS
-        result.reason = errors[0].message if errors else ""
-    if result.status != Status.INFRA:
+        diagnostics, log, result.compiler = found
+        _judge(result, accepted.mark(diagnostics, check.accepted))
         result.inputs = read_whole(check)
-    result.errors = sum(d.severity == "error" for d in result.diagnostics)
-    result.warnings = sum(d.severity == "warning" for d in result.diagnostics)
     result.targets = {check.kind: "FAIL" if result.status == Status.FAIL else "PASS" if result.status == Status.PASS else "SKIP"}
     result.duration = time.monotonic() - started
     try:
@@ -74,6 +71,17 @@ def run(request: BuildRequest) -> Finished:
     except OSError:
         return Finished(request, result, None)
     return Finished(request, result, partial)
+
+
+def _judge(result: BuildResult, diagnostics: list[Diagnostic]) -> None:
+    """FAIL when a finding of the error class is not known (accepted in the matrix), else PASS; the
+    counts leave the known ones out."""
+    result.diagnostics = diagnostics
+    errors = [d for d in diagnostics if d.severity == "error" and not d.known]
+    result.status = Status.FAIL if errors else Status.PASS
+    result.reason = errors[0].message if errors else ""
+    result.errors = len(errors)
+    result.warnings = sum(d.severity == "warning" and not d.known for d in diagnostics)
 
 
 def read_whole(check: Check) -> frozenset[str]:
@@ -194,10 +202,12 @@ def _findings_log(check: Check, sides: dict[str, Layouts], installed: dict[str, 
 def _write_log(path: Path, check: Check, result: BuildResult, log: list[str]) -> None:
     """build.log of a check: what was compared, what was left out, then each finding as a compiler
     would print it."""
-    counts = {s: sum(d.severity == s for d in result.diagnostics) for s in ("error", "warning", "note")}
+    counts = {s: sum(d.severity == s and not d.known for d in result.diagnostics) for s in ("error", "warning", "note")}
+    counts["known"] = sum(d.known for d in result.diagnostics)
     body = [f"uapi-abi check {check.wide} against {check.narrow}, headers: {', '.join(check.headers) or 'every installed one'}", *log]
-    body += [f"{d.location}: {d.severity}: {d.message} [{d.option}]" for d in result.diagnostics]
-    body.append(result.reason if result.status == Status.INFRA else ", ".join(f"{n} {s}s" for s, n in counts.items()))
+    body += [f"{d.location}: {d.severity}: {d.message} [{d.option}]{' (known)' if d.known else ''}" for d in result.diagnostics]
+    totals = ", ".join(f"{n} {s}" if s == "known" else f"{n} {s}s" for s, n in counts.items())
+    body.append(result.reason if result.status == Status.INFRA else totals)
     _write_atomically(path, "\n".join(body) + "\n")
 
 

@@ -65,6 +65,18 @@ def parser() -> ArgumentParser:
     _common(show, cells=False)
     show.set_defaults(func=commands.show)
 
+    accept = sub.add_parser(
+        "accept",
+        help="accept the stored findings of a commit as known (the matrix's accepted file)",
+        description="Write the errors and warnings stored for REV (checks) and the warnings (cells) into the file the matrix names "
+        "with `accepted:`, replacing the entries of the cells chosen. Known findings are counted and shown, never judged; only "
+        "what a later commit adds is. Review the file's diff like any other change.",
+    )
+    accept.add_argument("rev", help="commit whose stored findings to accept: sha (or a prefix of one stored), branch or tag")
+    accept.add_argument("--only", choices=("errors", "warnings"), help="accept only these (default: errors and warnings)")
+    _common(accept)
+    accept.set_defaults(func=commands.accept)
+
     report = sub.add_parser(
         "report",
         help="the regression table: commits x cells, oldest first",
@@ -180,7 +192,7 @@ def parser() -> ArgumentParser:
     return top
 
 
-COMMANDS = ("plan", "show", "report", "bisect", "nightly", "export", "import", "parse", "images", "demo-tree", "recover")
+COMMANDS = ("plan", "show", "accept", "report", "bisect", "nightly", "export", "import", "parse", "images", "demo-tree", "recover")
 
 
 def _nightly(parser: argparse.ArgumentParser) -> None:

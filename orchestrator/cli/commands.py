@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 from rich.console import Console
 
+from .. import accepted, logparse, pipeline, tree
 from .. import images as container_images
-from .. import logparse, pipeline, tree
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
 from ..demotree import make_demo_tree
@@ -29,7 +29,7 @@ from ..errors import RevisionError, UserError
 from ..executors import Progress
 from ..inert import inert
 from ..lock import Busy
-from ..models import Report, Unit
+from ..models import Report, Status, Unit, is_check
 from ..store import Store, default_results_dir
 from ..store import recover as recover_store
 from ..views import console as views
@@ -330,17 +330,51 @@ def show(args: Namespace, out: Console) -> int:
     if args.rev.startswith("-"):
         raise RevisionError("a revision may not begin with '-'", label="show", rev=args.rev)
     store = _store(args, create=False)
-    stored = store.find_shas(args.rev)
-    if len(stored) > 1:
-        listed = ", ".join(sha[:12] for sha in stored)
-        raise RevisionError(f"ambiguous: the store holds {listed}; give more digits", label="show", rev=args.rev)
-    sha = stored[0] if stored else tree.resolve(pipeline.source_tree(matrix_module.load(args.matrix), args.tree), args.rev, label="show")
+    sha = _stored_sha(store, args.rev, lambda: matrix_module.load(args.matrix), args.tree, "show")
     commit = store.commit(sha)
     results = store.builds(sha)
     if commit is None or not results:
         raise RevisionError(f"no stored results for {sha[:12]}", label="show", rev=args.rev, topic="unbuilt")
     views.show(out, commit, results, store.root, {r.cell_id: store.attempts(sha, r.cell_id) for r in results})
     return 0
+
+
+def accept(args: Namespace, out: Console) -> int:
+    """Write the findings stored for a commit into the matrix's accepted file."""
+    if args.rev.startswith("-"):
+        raise RevisionError("a revision may not begin with '-'", label="accept", rev=args.rev)
+    matrix = matrix_module.load(args.matrix)
+    if matrix.accepted is None:
+        raise UserError(f"{args.matrix}: names no accepted file: add `accepted: configs/accepted.txt` and run again", topic="matrix")
+    units = matrix_module.select(matrix.units, args.cells, label="--cells")
+    store = _store(args, create=False)
+    sha = _stored_sha(store, args.rev, lambda: matrix, args.tree, "accept")
+    stored = {r.cell_id: r for r in store.builds(sha)}
+    finished = [(u, stored[u.id]) for u in units if u.id in stored and stored[u.id].status in (Status.PASS, Status.FAIL)]
+    if not finished:
+        raise RevisionError(f"no finished result of {', '.join(args.cells) or 'any cell'} is stored", label="accept", rev=args.rev, topic="unbuilt")
+    # A check accepts its errors and warnings; a build its warnings only (an error stopped it).
+    severities = {"errors": ("error",), "warnings": ("warning",), None: ("error", "warning")}[args.only]
+    entries = {
+        u.id: accepted.lines(u.id, [d for d in r.diagnostics if d.severity in severities and (is_check(u.id) or d.severity == "warning")])
+        for u, r in finished
+    }
+    before = matrix.accepted.read_text(encoding="utf-8") if matrix.accepted.is_file() else ""
+    why = " ".join([f"orchestrate accept {sha[:12]}", *(f"--cells '{p}'" for p in args.cells), *([f"--only {args.only}"] if args.only else [])])
+    accepted.write(matrix.accepted, accepted.merged(before, entries, why))
+    say = _sayer(out)
+    each = ", ".join(f"{unit_id} {len(lines)}" for unit_id, lines in entries.items())
+    say(f"{sum(map(len, entries.values()))} findings accepted as known in {matrix.accepted} ({each})")
+    return 0
+
+
+def _stored_sha(store: Store, rev: str, matrix: Callable[[], matrix_module.Matrix], tree_override: Path | None, label: str) -> str:
+    """The full sha of `rev`: a stored commit it is a prefix of, else what the matrix's tree resolves
+    it to (the matrix is read only then: `show` of a stored sha needs none)."""
+    stored = store.find_shas(rev)
+    if len(stored) > 1:
+        raise RevisionError(f"ambiguous: the store holds {', '.join(sha[:12] for sha in stored)}; give more digits", label=label, rev=rev)
+    return stored[0] if stored else tree.resolve(pipeline.source_tree(matrix(), tree_override), rev, label=label)
 
 
 def recover(args: Namespace, out: Console) -> int:

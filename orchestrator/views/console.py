@@ -147,6 +147,9 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
     table.add_column("status", no_wrap=True)
     table.add_column("errors", justify="right")
     table.add_column("warnings", justify="right")
+    known = {r.cell_id: len({d.fingerprint for d in r.diagnostics if d.known}) for r in results}
+    if any(known.values()):  # findings the matrix accepts: counted here, never judged
+        table.add_column("known", justify="right", style="dim")
     table.add_column("duration", justify="right")
     table.add_column("first error / reason", overflow="fold")
     for result in results:
@@ -158,6 +161,7 @@ def summary(console: Console, commit: Commit, results: list[BuildResult], built:
             status_text(result.status),
             str(result.errors),
             str(result.warnings),
+            *([str(known[result.cell_id])] if any(known.values()) else []),
             duration(result.duration),
             Text(inert(result.reason)),  # words from a log: never markup
         )
@@ -208,12 +212,15 @@ def show(
     for result in results:
         console.print()
         _how_it_ran(console, result, root, (attempts or {}).get(result.cell_id, []))
-        errors = [d for d in result.diagnostics if d.severity == "error"]
-        warnings = [d for d in result.diagnostics if d.severity == "warning"]
+        errors = [d for d in result.diagnostics if d.severity == "error" and not d.known]
+        warnings = [d for d in result.diagnostics if d.severity == "warning" and not d.known]
         for diagnostic in errors + warnings[:warnings_shown]:
             diagnostic_lines(console, diagnostic)
         if len(warnings) > warnings_shown:
             console.print(f"  ... and {len(warnings) - warnings_shown} more warnings", style="dim")
+        known = sum(d.known for d in result.diagnostics)
+        if known:
+            console.print(f"  and {known} known finding{'s' if known != 1 else ''} (listed in the matrix's accepted file; in build.log)", style="dim")
         notes = sum(d.severity == "note" for d in result.diagnostics)
         if notes:
             console.print(f"  and {notes} note{'s' if notes != 1 else ''} (differences that need no action; in build.log)", style="dim")

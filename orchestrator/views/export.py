@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from ..inert import inert_json, inert_text
 from ..models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.5"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.6"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -230,6 +230,7 @@ def _verdict_dict(verdict: Verdict, fail_on_warnings: bool, rerun: Sequence[str]
         "baseline": verdict.base_sha,
         "errors": verdict.errors,
         "warnings": verdict.warnings,
+        "known": verdict.known,
         "new_errors": [d.to_dict() for d in verdict.new_errors],
         "gone_errors": [d.to_dict() for d in verdict.gone_errors],
         "new_warnings": [d.to_dict() for d in verdict.new_warnings],
