@@ -121,7 +121,8 @@ PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LIN
 # older version are parsed again from their build.log before they are judged (pipeline.reparse_stale),
 # so that an unchanged error never shows as one gone and one new. 2: the root cause, ld's source files,
 # system headers, make's explanations. 3: more CI line prefixes, failures said in lines no rule reads.
-VERSION = 3
+# 4: a subdirectory's Makefile is never the tree's root.
+VERSION = 4
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -498,7 +499,7 @@ class LogParser:
         # `<tree>/Makefile:NNN` names the tree; `<tree>/scripts/kconfig/Makefile:94` would name scripts/kconfig
         root = _source_root(line)
         if root is not None and "/scripts/" not in root + "/":
-            self.relative.learn(root)
+            self.relative.learn(_above_target(root, line))
 
     # --- output --------------------------------------------------------------------------------
 
@@ -693,6 +694,23 @@ def _source_root(line: str) -> str | None:
         if start >= 0 and (end := SOURCE_ROOT_END.search(word, start + 2)) is not None:
             return word[start : end.start()]
     return None
+
+
+def _above_target(root: str, line: str) -> str:
+    """The tree a subdirectory's Makefile lies in: `[<tree>/arch/arm64/kvm/hyp/nvhe/Makefile:44:
+    arch/arm64/kvm/hyp/nvhe/hyp-main.nvhe.o]` names the target from the tree, so the directories the
+    root and the target's path share at its end are the tree's own, never part of its root."""
+    start = line.find("*** [")
+    if start < 0 or (error := MAKE_ERROR.match(line[start + 4 :])) is None:
+        return root
+    directories = error["target"].split("/")[:-1]
+    if ".." in directories:
+        directories = directories[: directories.index("..")]
+    for count in range(len(directories), 0, -1):
+        below = "/" + "/".join(directories[:count])
+        if root.endswith(below) and len(root) > len(below):
+            return root[: -len(below)]
+    return root
 
 
 def _constant_prefix(sample: list[str]) -> str | None:

@@ -178,3 +178,13 @@ def test_the_root_cause_is_the_first_error_before_makes_first_failure():
     for name, found in roots.items():
         errors = [d for d in parsed(name) if d.severity == "error"]
         assert len(found) == (1 if errors else 0), name
+
+
+def test_a_subdirectory_makefile_that_fails_is_never_taken_for_the_trees_root():
+    """`make[6]: *** [<tree>/arch/arm64/kvm/hyp/nvhe/Makefile:44: ...]` once made nvhe the root: the
+    next error became `../exception.c`, a second record of the same error under another fingerprint."""
+    errors = [d for d in parsed("arm64-gcc-nvhe-subdir-makefile") if d.severity == "error"]
+    assert [(d.file, d.line, d.count, d.root_cause) for d in errors] == [
+        ("arch/arm64/kvm/hyp/exception.c", 42, 2, False),  # compiled for vhe and for nvhe (nvhe/../exception.c)
+        ("arch/arm64/kvm/hyp/nvhe/hyp-main.c", 30, 1, True),
+    ]

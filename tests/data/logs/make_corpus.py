@@ -156,6 +156,20 @@ PLAIN = {
     "x86_64-gcc-selftests-m32-system-header": (  # 32-bit userspace without gcc-multilib's headers
         [], [["make", "-s", "headers_install"], [*SELFTESTS, "CC=gcc -m32"]], None,
     ),
+    # A subdirectory's own Makefile fails (nvhe/Makefile:44 compiles hyp objects): not the tree's root
+    "arm64-gcc-nvhe-subdir-makefile": (
+        [
+            ("arch/arm64/kvm/hyp/nvhe/hyp-main.c", "\tfpsimd_lazy_switch_to_guest(kern_hyp_va(vcpu));\n",
+             "\tfpsimd_lazy_switch_to_guest(kern_hyp_va(vcpu));\n\tvcpu->arch.no_such_member = 1;\n"),
+            ("arch/arm64/kvm/hyp/exception.c", "static void __vcpu_write_spsr(struct kvm_vcpu *vcpu, u64 val)\n{\n",
+             "static void __vcpu_write_spsr(struct kvm_vcpu *vcpu, u64 val)\n{\n\tundeclared_in_exception = 1;\n"),
+        ],
+        [
+            ["make", "-s", "-j2", "O={build}", "ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "defconfig"],
+            ["make", "-k", "-j2", "O={build}", "ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "arch/arm64/kvm/"],
+        ],
+        None,
+    ),
     "riscv-gcc-missing-member-ts-clock": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%H:%M:%S"]),  # ts, LAVA
     "riscv-gcc-missing-member-ts-iso": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%Y-%m-%dT%H:%M:%.SZ"]),  # GitHub Actions
     "riscv-gcc-missing-member-ts-uptime": ([RISCV_FLAGS], RISCV_KVM, ["ts", "-s", "[%.s]"]),  # seconds since the start
