@@ -301,6 +301,15 @@ def test_parse_prints_any_logs_records_with_its_root_cause_and_needs_no_store(tm
     assert list(tmp_path.iterdir()) == []  # no results directory, no store
 
 
+def test_parse_shows_each_records_include_chain_and_notes_as_text():
+    """Once only in --format json: where a header error was reached from, and what the compiler
+    said to explain an error."""
+    header = orchestrate("parse", str(LOGS / "arm64-gcc-header-unknown-type.log")).stdout.splitlines()
+    assert header[3:5] == ["    included from arch/arm64/kvm/sys_regs.c:33", "    10 | extern orchestrator_undefined_t orchestrator_bogus;"]
+    nvhe = orchestrate("parse", str(LOGS / "arm64-gcc-nvhe-subdir-makefile.log")).stdout
+    assert "    note: arch/arm64/kvm/hyp/exception.c:42:9: each undeclared identifier is reported only once" in nvhe
+
+
 def test_parse_as_json_follows_its_schema_and_reads_standard_input(tmp_path):
     log = LOGS / "x86_64-gcc-no-such-defconfig.log"
     run = orchestrate("parse", "-", "--format", "json", cwd=tmp_path, input=log.read_text())

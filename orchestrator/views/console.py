@@ -260,15 +260,24 @@ def diagnostic_lines(console: Console, diagnostic: Diagnostic) -> None:
     console.file.write("\n".join(diagnostic_painted(Painter(console), diagnostic)) + "\n")
 
 
+NOTES_SHOWN = 5  # a record's notes printed under it; ld.lld's >>> lines can run to hundreds
+
+
 def diagnostic_painted(paint: Painter, diagnostic: Diagnostic) -> list[str]:
-    """`file:line:col: severity: message [-Wopt] (xN)`, then the first excerpt line."""
+    """`file:line:col: severity: message [-Wopt] (xN)`, then where it was included from, the first
+    excerpt line and its notes (what the compiler said to explain it)."""
     option = paint(f" [{inert(diagnostic.option)}]", "dim") if diagnostic.option else ""
     count = paint(f" (x{diagnostic.count})", "dim") if diagnostic.count > 1 else ""
     root = paint(" (root cause)", "bold") if diagnostic.root_cause else ""
     severity = paint(f"{diagnostic.severity}:", "bold red" if diagnostic.severity == "error" else "yellow")
     lines = [f"  {paint(inert(diagnostic.location) + ':', 'bold')} {severity} {inert(diagnostic.message)}{option}{count}{root}"]
+    if diagnostic.include_chain:
+        lines.append(paint("    included from " + inert(", ".join(diagnostic.include_chain)), "dim"))
     if diagnostic.excerpt:
         lines.append(paint("    " + inert(diagnostic.excerpt[0].strip()), "dim"))
+    lines += [paint(f"    note: {inert(note)}", "dim") for note in diagnostic.notes[:NOTES_SHOWN]]
+    if len(diagnostic.notes) > NOTES_SHOWN:
+        lines.append(paint(f"    ... and {len(diagnostic.notes) - NOTES_SHOWN} more notes", "dim"))
     return lines
 
 
