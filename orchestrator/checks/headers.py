@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -20,7 +21,9 @@ from ..lock import Lock
 from ..tree import git
 from .cache import touch
 
-INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
+FOR_LINUX = re.compile(r"^\s*(?:defined\s*\(?\s*__linux__\s*\)?|__linux__)\s*(?:/[/*].*)?$")  # `#if defined(__linux__)`, `#ifdef __linux__`
 # What a freestanding compiler provides itself (-nostdinc keeps its own include directory only).
 FREESTANDING = frozenset({"stddef.h", "stdint.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h"})
 # Included by the headers that need them; included first, they conflict with each other.
@@ -80,7 +83,7 @@ def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[
     """The headers to compile (`wanted`, or every installed one) and those left out, with why: a header
     that includes what only libc has (<sys/socket.h>), or what this ARCH does not install."""
     installed = {str(p.relative_to(include)) for p in include.rglob("*.h")}
-    includes = {h: INCLUDE.findall((include / h).read_text(errors="replace")) for h in installed}
+    includes = {h: includes_of(h, (include / h).read_text(errors="replace"), installed) for h in installed}
     reasons: dict[str, str] = {}
 
     def missing(header: str) -> str:
@@ -103,6 +106,37 @@ def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[
         else:
             kept.append(header)
     return kept, left_out
+
+
+def includes_of(header: str, text: str, installed: set[str]) -> list[str]:
+    """What a header includes, as installed names: `#include "drm.h"` in drm/drm_mode.h is drm/drm.h
+    (beside it first, as the compiler looks). Not what it includes in a branch a compiler for Linux
+    never takes: drm.h's `#else /* One of the BSDs */ #include <sys/ioccom.h>`."""
+    found = []
+    branches: list[list[bool]] = []  # per open #if: [a branch for Linux was seen, this branch is never taken]
+    for line in text.splitlines():
+        if "#" not in line:
+            continue
+        if (conditional := CONDITIONAL.match(line)) is not None:
+            _branch(branches, conditional[1], conditional[2])
+        elif (included := INCLUDE.match(line)) is not None and not any(never for _, never in branches):
+            name = included[2]
+            beside = posixpath.normpath(posixpath.join(posixpath.dirname(header), name))
+            found.append(beside if included[1] == '"' and beside in installed else name)
+    return found
+
+
+def _branch(branches: list[list[bool]], word: str, condition: str) -> None:
+    """Follow one #if/#elif/#else/#endif: which branches after one for Linux are never taken."""
+    if word in ("if", "ifdef", "ifndef"):
+        linux = word != "ifndef" and FOR_LINUX.match(condition) is not None
+        branches.append([linux, False])
+    elif branches and word in ("elif", "else"):
+        seen = branches[-1][0]
+        branches[-1][1] = seen  # after the branch for Linux, every other one is for another system
+        branches[-1][0] = seen or (word == "elif" and FOR_LINUX.match(condition) is not None)
+    elif branches and word == "endif":
+        branches.pop()
 
 
 def _why_missing(name: str) -> str:

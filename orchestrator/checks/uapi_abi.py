@@ -32,7 +32,7 @@ from .compare import Difference, compare
 from .layouts import Abi, CompileFailed, CompilerMissing, abis, compiler_version, layouts
 from .records import Layouts
 
-CACHE_VERSION = "4"  # of the cached layouts and findings: bump when their contents change meaning
+CACHE_VERSION = "5"  # of the cached layouts and findings: bump when their contents change meaning
 
 
 def run(request: BuildRequest) -> Finished:
