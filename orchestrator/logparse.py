@@ -77,6 +77,10 @@ LLD_LOCATION = re.compile(r"\((?P<path>[^()\s]+?):(?P<line>\d+)\)$")
 LLD_OBJECT = re.compile(r"^(?P<obj>[^\s:()]+\.o):\((?P<symbol>[^)]*)\)")
 MODPOST = re.compile(r"^(?P<sev>WARNING|ERROR|FATAL): modpost: (?P<msg>.*)$")
 KCONFIG = re.compile(r"^WARNING: (?P<msg>unmet direct dependencies detected for \S+)$")
+# `Kconfig:20:error: recursive dependency detected!` is followed by the cycle, one link a line
+KCONFIG_CYCLE = re.compile(r"^(?P<where>[^\s:]+:\d+):\t(?P<link>.*)$")
+KCONFIG_CYCLE_ADVICE = ("For a resolution refer to", "subsection ")
+LD_CANNOT_FIND = re.compile(r"^(?:\S*/)?\S*ld(?:\.bfd|\.gold)?: (?P<msg>cannot find .+)$")
 KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
 MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?|(?P<file>[^\s:]+):(?P<line>\d+)): \*\*\* (?P<msg>.*)$")
 MAKE_DIRECTORY = re.compile(r"^\S*make(?:\[(?P<level>\d+)\])?: (?P<what>Entering|Leaving) directory [`'](?P<dir>/[^']*)'$")
@@ -121,8 +125,8 @@ PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LIN
 # older version are parsed again from their build.log before they are judged (pipeline.reparse_stale),
 # so that an unchanged error never shows as one gone and one new. 2: the root cause, ld's source files,
 # system headers, make's explanations. 3: more CI line prefixes, failures said in lines no rule reads.
-# 4: a subdirectory's Makefile is never the tree's root.
-VERSION = 4
+# 4: a subdirectory's Makefile is never the tree's root. 5: ld's `cannot find`, Kconfig's cycles.
+VERSION = 5
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -307,7 +311,7 @@ class LogParser:
         if (match := KCONFIG_FILE.match(line)) is not None:  # ".config:1309:warning: override: ..."
             severity = "error" if match["sev"] == "error" else "warning"
             diagnostic = Diagnostic(severity, match["file"], int(match["line"]), None, match["msg"], tool="kconfig")
-            return self._add(diagnostic, "")
+            return self._add(diagnostic, "cycle" if match["msg"].startswith("recursive dependency") else "")
         if line.startswith(SKIP_LINES):
             return None
         if (match := CONTEXT.match(line)) is not None:
@@ -335,6 +339,8 @@ class LogParser:
             return self._add(Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker"), "lld")
         if (match := TOOL_DIAG.match(line)) is not None:
             return self._tool_diagnostic(match)
+        if "cannot find" in line and (match := LD_CANNOT_FIND.match(line)) is not None:  # a library or object the link needs
+            return self._add(Diagnostic("error", "", None, None, match["msg"], tool="linker"), "")
         if len(self.unread_failures) < MAX_UNREAD and UNREAD_FAILURE.search(line):  # an error said in a shape not known here
             self.unread_failures.append(line)
             self._learn_source_root(line)  # `<tree>/Makefile:NNN` names the tree wherever it is in the line
@@ -357,10 +363,7 @@ class LogParser:
         if kind == "lld" and line.startswith(">>> "):
             self._lld_note(line[4:].strip(), record)
             return True
-        if (kind == "modpost" and ": " not in line and not line.startswith(("make", " "))) or (kind == "kconfig" and line.startswith("  ")):
-            record.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them.", Kconfig's details
-            return True
-        return False
+        return _explains(kind, record, line)
 
     def _lld_note(self, note: str, record: Diagnostic) -> None:
         """ld.lld's `>>> referenced by` lines: where the reference is (a source line, else an object)."""
@@ -694,6 +697,17 @@ def _source_root(line: str) -> str | None:
         if start >= 0 and (end := SOURCE_ROOT_END.search(word, start + 2)) is not None:
             return word[start : end.start()]
     return None
+
+
+def _explains(kind: str, record: Diagnostic, line: str) -> bool:
+    """Lines modpost and Kconfig print under a record to explain it: its notes (True: taken)."""
+    if (kind == "modpost" and ": " not in line and not line.startswith(("make", " "))) or (kind == "kconfig" and line.startswith("  ")):
+        record.notes.append(line.strip())  # "Set CONFIG_SECTION_MISMATCH_WARN_ONLY=y to allow them.", Kconfig's details
+        return True
+    if kind == "cycle" and ((link := KCONFIG_CYCLE.match(line)) is not None or line.startswith(KCONFIG_CYCLE_ADVICE)):
+        record.notes.append(f"{link['where']}: {link['link']}" if link else line.strip())  # the cycle, symbol by symbol
+        return True
+    return False
 
 
 def _above_target(root: str, line: str) -> str:

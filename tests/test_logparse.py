@@ -188,3 +188,12 @@ def test_a_subdirectory_makefile_that_fails_is_never_taken_for_the_trees_root():
         ("arch/arm64/kvm/hyp/exception.c", 42, 2, False),  # compiled for vhe and for nvhe (nvhe/../exception.c)
         ("arch/arm64/kvm/hyp/nvhe/hyp-main.c", 30, 1, True),
     ]
+
+
+def test_kconfigs_recursive_dependency_keeps_its_cycle_and_lds_cannot_find_is_the_root_cause():
+    [cycle] = parsed("riscv-gcc-kconfig-recursive-dependency")
+    assert (cycle.file, cycle.line, cycle.message, cycle.root_cause) == ("arch/riscv/kvm/Kconfig", 20, "recursive dependency detected!", True)
+    assert cycle.notes[:2] == ["arch/riscv/kvm/Kconfig:20: symbol KVM depends on KVM_XFER_TO_GUEST_WORK",
+                               "virt/kvm/Kconfig:84: symbol KVM_XFER_TO_GUEST_WORK is selected by KVM"]  # fmt: skip
+    [missing] = parsed("x86_64-gcc-selftests-cannot-find-library")  # once: "ld returned 1 exit status"
+    assert (missing.tool, missing.message, missing.root_cause) == ("linker", "cannot find -lorchestrator_missing: No such file or directory", True)

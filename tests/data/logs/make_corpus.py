@@ -170,6 +170,18 @@ PLAIN = {
         ],
         None,
     ),
+    # A commit makes a Kconfig symbol depend on what it selects: conf stops
+    "riscv-gcc-kconfig-recursive-dependency": (
+        [("arch/riscv/kvm/Kconfig", "\tdepends on RISCV_SBI && MMU\n", "\tdepends on RISCV_SBI && MMU && KVM_XFER_TO_GUEST_WORK\n")],
+        [["make", "-s", "-j2", "O={build}", "ARCH=riscv", "CROSS_COMPILE=riscv64-linux-gnu-", "defconfig"]],
+        None,
+    ),
+    # A commit links a selftest with a library the machine does not have
+    "x86_64-gcc-selftests-cannot-find-library": (
+        [("tools/testing/selftests/size/Makefile", "TEST_GEN_PROGS := get_size\n", "TEST_GEN_PROGS := get_size\nLDLIBS += -lorchestrator_missing\n")],
+        [["make", "-C", "tools/testing/selftests/size"]],
+        None,
+    ),
     "riscv-gcc-missing-member-ts-clock": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%H:%M:%S"]),  # ts, LAVA
     "riscv-gcc-missing-member-ts-iso": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%Y-%m-%dT%H:%M:%.SZ"]),  # GitHub Actions
     "riscv-gcc-missing-member-ts-uptime": ([RISCV_FLAGS], RISCV_KVM, ["ts", "-s", "[%.s]"]),  # seconds since the start
@@ -199,8 +211,6 @@ def make_prefixed(name: str) -> Path:
     if name != "riscv-gcc-missing-member-unknown-prefix":
         shutil.copy(HERE / f"{PREFIXED_FROM}.expected.json", HERE / f"{name}.expected.json")  # the same records
     return HERE / f"{name}.log"
-
-
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
