@@ -14,12 +14,11 @@ Pure, but for reading and writing the file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from . import safefile
 from .errors import MatrixError
 from .models import Diagnostic
 
@@ -78,12 +77,7 @@ def merged(text: str, replaced: dict[str, list[str]], why: str) -> str:
 def write(path: Path, text: str) -> None:
     """Atomically (a reader sees the old file or the new one), readable like any file of the checkout."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8") as stream:
-        stream.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(stream.name, 0o666 & ~umask)
-    os.replace(stream.name, path)
+    safefile.write_text_atomic(path, text)
 
 
 def mark(diagnostics: list[Diagnostic], accepted: frozenset[str], severities: tuple[str, ...] = ("error", "warning")) -> list[Diagnostic]:
