@@ -34,6 +34,11 @@ path relative to where make was (`make[1]: Entering directory '...'`) is resolve
 System headers (/usr/include/...) stay absolute: they are not files of the tree. Temporary objects
 (/tmp/ccXXXXXX.o) become `{temporary object}`, so that the same error fingerprints alike every time.
 
+An error gcc places inside a shared header's macro (BUILD_BUG_ON at compiler_types.h, a printk format at
+kern_levels.h) is placed at its outermost `in expansion of macro` in the tree's own file: the line the
+developer wrote, as clang places it; gcc's place stays as the first note. Names the kernel makes unique with
+__COUNTER__ (`__compiletime_assert_759`) are shown as written and fingerprinted without the number.
+
 The root cause is the error that ended the build: the first error printed before make's first `***`
 line, else make's own explanation; it is marked (`root_cause`) and every other error stays listed.
 """
@@ -96,6 +101,13 @@ ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"()\[\],;`]+")
 # one-character look behind, not the whole path: a path matched from every start of a long word is quadratic.
 LOCATION_NUMBERS = re.compile(r"(?<=[\w./{}-])(?P<extension>\.\w+):\d+(?::\d+)?")
 HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
+# Names the kernel's macros make unique with gcc's __COUNTER__ (BUILD_BUG_ON's `__compiletime_assert_123`,
+# `__UNIQUE_ID_ddebug45`): the number changes with every unrelated use before it, so it is no identity.
+COUNTER_NAME = re.compile(r"\b(?P<name>__compiletime_assert_|__UNIQUE_ID_[A-Za-z_]*?)\d+\b")
+# gcc's `in expansion of macro 'X'` notes, outermost last: where the line the developer wrote is
+EXPANSION_NOTE = re.compile(r"^(?P<path>[^\s:]+):(?P<line>\d+):(?:(?P<col>\d+):)? in expansion of macro ")
+# Headers every file includes: an error gcc places inside one of their macros is the user's line's
+SHARED_HEADER = re.compile(r"^(?:/|include/|arch/[^/]+/include/|tools/include/|<)")
 TEMP_ASSEMBLER_INPUT = re.compile(r"^(?:\{standard input\}|/tmp/cc\w+\.s)$")
 SOURCE_SUFFIXES = (".c", ".S", ".s", ".cc", ".cpp", ".rs")
 TEMP_OBJECT = re.compile(r"^/tmp/cc\w+\.o$")  # what gcc compiles to when it compiles and links in one step
@@ -126,7 +138,8 @@ PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LIN
 # so that an unchanged error never shows as one gone and one new. 2: the root cause, ld's source files,
 # system headers, make's explanations. 3: more CI line prefixes, failures said in lines no rule reads.
 # 4: a subdirectory's Makefile is never the tree's root. 5: ld's `cannot find`, Kconfig's cycles.
-VERSION = 5
+# 6: errors in macros at the tree's own line, no __COUNTER__ in fingerprints, -Werror= as written.
+VERSION = 6
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -176,6 +189,8 @@ class LogParser:
         self.first_seen: dict[tuple, int] = {}  # key → the place of its first occurrence
         self.failure_place: int | None = None  # records opened before make's first `***`
         self.unread_failures: list[str] = []  # lines that say an error in a shape no rule here reads
+        self.note_excerpts: list[list[str]] = []  # the open record's notes' own excerpts, note by note
+        self.open_context = ("", "")  # the file and function gcc said the open record is in
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -352,9 +367,11 @@ class LogParser:
         if record is None:
             return False
         if kind == "excerpt" or kind == "note":
-            if line[0] in EXCERPT_START and GCC_EXCERPT.match(line):  # "   87 |  code" and "      |   ^": a note's own excerpt is skipped
+            if line[0] in EXCERPT_START and GCC_EXCERPT.match(line):  # "   87 |  code" and "      |   ^"
                 if kind == "excerpt":
                     self._excerpt(line)
+                elif self.note_excerpts and len(self.note_excerpts[-1]) < 8:  # kept in case the record moves there
+                    self.note_excerpts[-1].append(line)
                 return True
             if kind == "excerpt" and not record.excerpt and not _anchor(line):
                 self.held = line  # clang prints the bare source line: its caret line will tell
@@ -399,11 +416,7 @@ class LogParser:
         file, message = match["file"], match["msg"]
         line, column = int(match["line"]), int(match["col"]) if match["col"] else None
         if severity == "note":
-            if self.open is not None and self.open_kind != "lld":
-                where = _joined(self.directories[-1], file) if self.directories else file
-                self.open.notes.append(f"{where}:{line}{f':{column}' if column else ''}: {message}")
-                self.open_kind = "note"
-            return
+            return self._note(file, f"{line}{f':{column}' if column else ''}", message)
         tool = "compiler"
         if match["sev"][0].isupper():  # GNU as writes "Error:" and "Warning:"
             tool = "assembler"
@@ -415,7 +428,7 @@ class LogParser:
         message, option = _split_option(message)
         if option.startswith("-Werror"):
             severity = "error"
-        diagnostic = Diagnostic(severity, file, line, column, message, option=_plain_option(option), tool=tool)
+        diagnostic = Diagnostic(severity, file, line, column, message, option=option, tool=tool)
         if tool == "compiler":
             if file == self.context_file:
                 diagnostic.function = self.context_function
@@ -425,6 +438,17 @@ class LogParser:
             elif self.chain_file != file:
                 self.chain = []
         self._add(diagnostic, "excerpt" if tool == "compiler" else "")
+        context_file = _joined(self.directories[-1], self.context_file) if self.directories else self.context_file
+        self.open_context = (context_file, self.context_function)
+
+    def _note(self, file: str, numbers: str, message: str) -> None:
+        if self.chain and self.chain_file is None:  # the include chain printed right before was this note's
+            self.chain_file = file
+        if self.open is not None and self.open_kind != "lld":
+            where = _joined(self.directories[-1], file) if self.directories else file
+            self.open.notes.append(f"{where}:{numbers}: {message}")
+            self.open_kind = "note"
+            self.note_excerpts.append([])
 
     def _tool_diagnostic(self, match: re.Match) -> None:
         program, message = match["file"], match["msg"]
@@ -469,6 +493,7 @@ class LogParser:
                 diagnostic.include_chain = [_joined(where, location) for location in diagnostic.include_chain]
         self.open, self.open_kind = diagnostic, kind
         self.open_place, self.opened = self.opened, self.opened + 1
+        self.note_excerpts, self.open_context = [], ("", "")
 
     def _excerpt(self, line: str) -> None:
         if self.open is not None and len(self.open.excerpt) < 8:
@@ -481,6 +506,10 @@ class LogParser:
         if diagnostic is None:
             return
         _normalize(diagnostic, self.relative)
+        if diagnostic.tool == "compiler" and _shared_header(diagnostic.file) and diagnostic.notes:
+            context = (self.relative(self.open_context[0]), self.open_context[1])
+            if _move_to_expansion(diagnostic, self.note_excerpts, context):
+                diagnostic.fingerprint = fingerprint(diagnostic)
         key = (diagnostic.fingerprint, diagnostic.line, diagnostic.column)
         found = self.found.get(key)
         if found is None:
@@ -573,12 +602,14 @@ def parse(log: Iterable[str | bytes] | BinaryIO, roots: Sequence[str] = ()) -> l
 
 def fingerprint(diagnostic: Diagnostic) -> str:
     """Identity across commits: file, severity, tool, option and message; never line, column or path roots."""
-    return _fingerprint(diagnostic.severity, diagnostic.tool, diagnostic.file, diagnostic.option, diagnostic.message)
+    return _fingerprint(diagnostic.severity, diagnostic.tool, diagnostic.file, _plain_option(diagnostic.option), diagnostic.message)
 
 
 @lru_cache(maxsize=8192)  # the same problem recurs many times in one log, and across logs
 def _fingerprint(severity: str, tool: str, file: str, option: str, message: str) -> str:
     message = HEX.sub("0x", LOCATION_NUMBERS.sub(r"\g<extension>", message))
+    if "__" in message:
+        message = COUNTER_NAME.sub(r"\g<name>", message)
     text = "\0".join((severity, tool, file, option, message))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -644,15 +675,43 @@ class _Relativizer:
 
 def _normalize(diagnostic: Diagnostic, relative: _Relativizer) -> None:
     diagnostic.file = relative(diagnostic.file)
-    message = diagnostic.message
-    if "\u2018" in message or "\u2019" in message:  # gcc's quotes in a UTF-8 locale
-        message = message.replace("\u2018", "'").replace("\u2019", "'")
-    diagnostic.message = relative.text(message)
+    diagnostic.message = relative.text(_ascii_quotes(diagnostic.message))
     if diagnostic.include_chain:
         diagnostic.include_chain = [_relative_location(loc, relative) for loc in diagnostic.include_chain]
     if diagnostic.notes:
-        diagnostic.notes = [_relative_note(note, relative) for note in diagnostic.notes]
+        diagnostic.notes = [_relative_note(_ascii_quotes(note), relative) for note in diagnostic.notes]
     diagnostic.fingerprint = fingerprint(diagnostic)
+
+
+def _ascii_quotes(text: str) -> str:
+    """gcc's quotes in a UTF-8 locale are the C locale's ' (so the same error fingerprints alike in both)."""
+    if "\u2018" in text or "\u2019" in text:
+        return text.replace("\u2018", "'").replace("\u2019", "'")
+    return text
+
+
+def _shared_header(path: str) -> bool:
+    return bool(SHARED_HEADER.match(path))
+
+
+def _move_to_expansion(diagnostic: Diagnostic, note_excerpts: list[list[str]], context: tuple[str, str]) -> bool:
+    """An error gcc places inside a shared header's macro (BUILD_BUG_ON's compiler_types.h:357, printk's
+    format in kern_levels.h) is placed at the outermost expansion in a file of the tree's own, the line
+    its author wrote; where gcc pointed stays, as the first note (True: moved)."""
+    for index in range(len(diagnostic.notes) - 1, -1, -1):
+        expansion = EXPANSION_NOTE.match(diagnostic.notes[index])
+        if expansion is not None and not _shared_header(expansion["path"]):
+            break
+    else:
+        return False
+    inside = f"{diagnostic.location}: where the compiler points, inside the macro"
+    diagnostic.file, diagnostic.line = expansion["path"], int(expansion["line"])
+    diagnostic.column = int(expansion["col"]) if expansion["col"] else None
+    diagnostic.excerpt = list(note_excerpts[index]) if len(note_excerpts) == len(diagnostic.notes) else []
+    diagnostic.include_chain = []  # how the header was reached; the tree's own file is where it starts
+    diagnostic.function = context[1] if context[0] == diagnostic.file else diagnostic.function
+    diagnostic.notes.insert(0, inside)
+    return True
 
 
 @lru_cache(maxsize=4096)  # the same few paths, over and over

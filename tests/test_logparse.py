@@ -197,3 +197,45 @@ def test_kconfigs_recursive_dependency_keeps_its_cycle_and_lds_cannot_find_is_th
                                "virt/kvm/Kconfig:84: symbol KVM_XFER_TO_GUEST_WORK is selected by KVM"]  # fmt: skip
     [missing] = parsed("x86_64-gcc-selftests-cannot-find-library")  # once: "ld returned 1 exit status"
     assert (missing.tool, missing.message, missing.root_cause) == ("linker", "cannot find -lorchestrator_missing: No such file or directory", True)
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_an_error_inside_a_shared_headers_macro_is_placed_at_the_line_its_author_wrote(compiler):
+    """gcc places BUILD_BUG_ON at compiler_types.h:387 and a printk format at kern_levels.h:5: the line
+    the developer wrote is the outermost expansion in the tree's own file, and gcc's place stays a note.
+    clang places them there itself: both compilers name the same lines."""
+    found = {(d.file, d.line): d for d in parsed(f"x86_64-{compiler}-macros-and-header-note")}
+    asserts = [found[("kernel/exit.c", 1941)], found[("kernel/exit.c", 1946)]]
+    assert all("BUILD_BUG_ON failed" in d.message and not d.include_chain for d in asserts)
+    if compiler == "gcc":
+        assert asserts[0].notes[0] == "include/linux/compiler_types.h:387:45: where the compiler points, inside the macro"
+        assert asserts[0].excerpt[0].strip() == "1941 |         BUILD_BUG_ON(sizeof(int) != 8);"  # the author's line, not the macro's
+        assert [d.function for d in asserts] == ["orchestrator_corpus_asserts", "orchestrator_corpus_asserts_again"]
+        printk = found[("kernel/panic.c", 820)]
+        assert printk.option == "-Werror=format="
+        assert printk.notes[0] == "include/linux/kern_levels.h:5:25: where the compiler points, inside the macro"
+    assert not any(d.file.startswith("include/") for d in found.values())
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_build_bug_ons_fingerprint_carries_no_counter(compiler):
+    """`__compiletime_assert_759` and `_760`: gcc's __COUNTER__ moves with every unrelated use before it,
+    so two equal assertions are one problem, wherever they are and whatever was compiled before."""
+    first, again = (d for d in parsed(f"x86_64-{compiler}-macros-and-header-note") if "BUILD_BUG_ON" in d.message)
+    assert "__compiletime_assert_759" in first.message and "__compiletime_assert_760" in again.message  # as the compiler wrote it
+    assert first.fingerprint == again.fingerprint
+
+
+def test_an_include_chain_printed_before_a_note_is_the_notes_never_the_next_errors():
+    """gcc prints `In file included from ... panic.c:14` for the note on kstrtox.h:72; the error after
+    it, in panic.c itself, was once shown as included from panic.c."""
+    found = {(d.file, d.line): d for d in parsed("x86_64-gcc-macros-and-header-note")}
+    assert found[("kernel/panic.c", 821)].notes == ["include/linux/kstrtox.h:72:40: expected 'const char *' but argument is of type 'int'"]
+    assert found[("kernel/panic.c", 823)].include_chain == []
+
+
+def test_an_option_is_kept_as_the_compiler_wrote_it_and_fingerprints_as_the_warning():
+    """`[-Werror=unused-variable]`, `[-Werror,-Wunused-variable]`: shown as written, one identity."""
+    [gcc], [clang] = parsed("x86_64-gcc-unused-variable"), parsed("x86_64-clang-unused-variable")
+    assert (gcc.option, clang.option) == ("-Werror=unused-variable", "-Werror,-Wunused-variable")
+    assert logparse.fingerprint(gcc) == logparse.fingerprint(replace(gcc, option="-Wunused-variable"))

@@ -136,6 +136,34 @@ SELFTEST_CALL = (
     "int main(int argc, char *argv[])\n{\n",
     "void orchestrator_missing_helper(void);\n\nint main(int argc, char *argv[])\n{\n\torchestrator_missing_helper();\n",
 )
+# BUILD_BUG_ON fails after parsing (gcc's middle end), so only in a file with no other error; and once
+# a function (what follows the failed assertion's call is unreachable)
+MACROS = """
+void orchestrator_corpus_asserts(void)
+{
+\tBUILD_BUG_ON(sizeof(int) != 8);
+}
+
+void orchestrator_corpus_asserts_again(void)
+{
+\tBUILD_BUG_ON(sizeof(int) != 8);
+}
+"""
+HEADER_NOTE = """
+void orchestrator_corpus_calls(int *out)
+{
+\tpr_info("orchestrator %d\\n", 1UL);
+\tif (kstrtoint(42, 10, out))
+\t\treturn;
+\torchestrator_undeclared = 1;
+}
+"""
+PANIC_END = 'early_param("panic_on_taint", panic_on_taint_setup);\n'
+MACRO_EDITS = [
+    ("kernel/panic.c", PANIC_END, PANIC_END + HEADER_NOTE),
+    ("kernel/exit.c", "EXPORT_SYMBOL(abort);\n", "EXPORT_SYMBOL(abort);\n" + MACROS),
+    ("kernel/fork.c", "#include <linux/slab.h>\n", "#include <linux/slab.h>\n#include <linux/orchestrator_missing.h>\n"),
+]
 RISCV_FLAGS = ("arch/riscv/kvm/vcpu_sbi.c", "run->system_event.ndata = 1;", "run->system_event.flags = 1;")
 SELFTESTS = ["make", "-C", "tools/testing/selftests/kvm", "-j2", "-k"]  # -k: every broken test, as tuxmake keeps going
 RISCV_KVM = [
@@ -180,6 +208,24 @@ PLAIN = {
     "x86_64-gcc-selftests-cannot-find-library": (
         [("tools/testing/selftests/size/Makefile", "TEST_GEN_PROGS := get_size\n", "TEST_GEN_PROGS := get_size\nLDLIBS += -lorchestrator_missing\n")],
         [["make", "-C", "tools/testing/selftests/size"]],
+        None,
+    ),
+    # Errors inside macros (a printk format; BUILD_BUG_ON twice, in a second file), a note on a header's line
+    # printed after its include chain and before the next error, and a fatal error in a third file (make -k)
+    "x86_64-gcc-macros-and-header-note": (
+        MACRO_EDITS,
+        [
+            ["make", "-s", "-j2", "O={build}", "defconfig"],
+            ["make", "-k", "-j2", "O={build}", "kernel/panic.o", "kernel/exit.o", "kernel/fork.o"],
+        ],
+        None,
+    ),
+    "x86_64-clang-macros-and-header-note": (
+        MACRO_EDITS,
+        [
+            ["make", "-s", "-j2", "O={build}", "LLVM=1", "defconfig"],
+            ["make", "-k", "-j2", "O={build}", "LLVM=1", "kernel/panic.o", "kernel/exit.o", "kernel/fork.o"],
+        ],
         None,
     ),
     "riscv-gcc-missing-member-ts-clock": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%H:%M:%S"]),  # ts, LAVA
