@@ -3,6 +3,7 @@ each ABI's own compiler (gcc -m64/-m32/-mx32, clang for riscv32)."""
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -158,15 +159,47 @@ def test_a_struct_that_moves_in_its_header_keeps_its_fingerprints(tmp_path):
     assert [d.line + 10 for d in before] == [d.line for d in after]
 
 
-def test_a_header_that_does_not_compile_for_an_abi_is_dropped_with_the_compilers_reason(tmp_path):
+def test_a_header_that_conflicts_with_one_before_it_is_compiled_in_a_unit_of_its_own(tmp_path):
+    """b.h redefines a.h's struct (as linux/time.h and libc's <sys/time.h> both define struct timeval):
+    compiled apart, both are compared. d.h fails even alone, as patchkey.h does: left out, with why."""
     include = tmp_path / "include"
     (include / "linux").mkdir(parents=True)
     (include / "linux" / "a.h").write_text("struct clash { int x; };\n")
-    (include / "linux" / "b.h").write_text("struct clash { long y; };\nstruct fine_b { int z; };\n")
+    (include / "linux" / "b.h").write_text("struct clash { int x; };\nstruct fine_b { int z; };\n")
     (include / "linux" / "c.h").write_text("struct fine_c { int z; };\n")
-    found = layouts.layouts(ABIS["x86_64"], include, ["linux/a.h", "linux/b.h", "linux/c.h"], tmp_path / "work")
-    assert set(found.dropped) == {"linux/b.h"} and "redefinition of" in found.dropped["linux/b.h"]
-    assert set(found.types) == {"struct clash", "struct fine_c"}
+    (include / "linux" / "d.h").write_text('#error "d.h included directly"\n')
+    found = layouts.layouts(ABIS["x86_64"], include, ["linux/a.h", "linux/b.h", "linux/c.h", "linux/d.h"], tmp_path / "work")
+    assert set(found.types) == {"struct clash", "struct fine_b", "struct fine_c"}
+    assert list(found.dropped) == ["linux/d.h"] and "d.h included directly" in found.dropped["linux/d.h"]
+
+
+def test_the_abis_c_library_headers_are_part_of_what_is_compiled(tmp_path):
+    """uapi headers include <sys/socket.h>, <sys/time.h>: each ABI compiles them against its own glibc,
+    whose version is part of what the layouts depend on (the cache's identity)."""
+    include = tmp_path / "include"
+    (include / "linux").mkdir(parents=True)
+    (include / "linux" / "uses_libc.h").write_text("#include <sys/time.h>\nstruct stamped { struct timeval tv; int x; };\n")
+    for name in ("x86_64", "i386", "riscv32"):
+        found = layouts.layouts(ABIS[name], include, ["linux/uses_libc.h"], tmp_path / name)
+        assert not found.dropped and "struct stamped" in found.types, name
+        assert re.search(r", glibc \d+\.\d+$", found.compiler), found.compiler
+    again = {n: layouts.layouts(ABIS[n], include, ["linux/uses_libc.h"], tmp_path / f"{n}-2") for n in ("x86_64", "i386")}
+    sizes = {n: found.types["struct stamped"].size for n, found in again.items()}
+    assert sizes == {"x86_64": 24, "i386": 12}  # glibc's 32-bit time_t on i386
+
+
+def test_an_abi_without_its_c_library_headers_names_the_package_that_has_them(tmp_path):
+    absent = replace(ABIS["riscv32"], libc_flags=("-isystem", "/usr/riscv64-linux-gnu/include"))  # without the stand-in
+    with pytest.raises(layouts.CompilerMissing, match=r"the C library headers for riscv32 are not on the host \(install libc6-dev-riscv64-cross\)"):
+        layouts.compiler_version(absent)
+
+
+def test_a_member_of_a_c_library_type_that_differs_is_an_arch_type_with_its_own_cause(tmp_path):
+    """struct timeval is glibc's (<sys/time.h>), 16 bytes on x86_64 and 8 on i386: no installed header
+    defines it, so the member says why, and never as two equal spellings."""
+    found = differences(tmp_path, "#include <sys/time.h>\nstruct stamped { struct timeval tv; __u32 x; };\n")
+    assert [(d.where, d.kind, d.detail) for d in found] == [("struct stamped.tv", Kind.ARCH_TYPE, "size 16 on x86_64, 8 on i386")]
+    assert "its type struct timeval is the C library's" in found[0].message
 
 
 def test_a_missing_compiler_names_the_package_that_has_it(tmp_path):

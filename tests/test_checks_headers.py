@@ -45,10 +45,28 @@ def test_the_drm_headers_and_what_includes_them_are_in_scope(tmp_path):
         "drm/drm_mode.h": '#include "drm.h"\nstruct drm_mode_modeinfo { int x; };\n',
         "linux/types.h": "",
         "asm/ioctl.h": "",
-        "linux/needs_libc.h": "#include <sys/socket.h>\n",
+        "linux/needs_libc.h": "#include <sys/socket.h>\n#include <stdint.h>\n",
+        "linux/needs_xen.h": "#include <xen/interface/xen.h>\n",
     }.items():
         (include / name).parent.mkdir(parents=True, exist_ok=True)
         (include / name).write_text(text)
     kept, left_out = headers.scope(include)
-    assert kept == ["asm/ioctl.h", "drm/drm.h", "drm/drm_mode.h", "linux/types.h"]
-    assert left_out == {"linux/needs_libc.h": "needs <sys/socket.h>, which only libc provides"}
+    assert kept == ["asm/ioctl.h", "drm/drm.h", "drm/drm_mode.h", "linux/needs_libc.h", "linux/types.h"]  # the ABI's libc has <sys/socket.h>
+    assert left_out == {"linux/needs_xen.h": "needs <xen/interface/xen.h>, which this ARCH does not install"}
+
+
+def test_the_kernels_own_header_test_skips_are_read_from_the_tree(tmp_path):
+    (tmp_path / "usr" / "include").mkdir(parents=True)
+    makefile = "no-header-test += linux/patchkey.h\nno-header-test += xen/gntdev.h\nheader-test-y += x.h\n"
+    (tmp_path / "usr" / "include" / "Makefile").write_text(makefile)
+    assert headers.kernel_test_skips(tmp_path) == {"linux/patchkey.h", "xen/gntdev.h"}
+    assert headers.kernel_test_skips(tmp_path / "elsewhere") == frozenset()  # no such tree: none
+
+
+def test_a_headers_closure_is_every_installed_header_it_reaches(tmp_path):
+    """What the layouts compile uses to drop at once every header that reaches one that failed (asm/signal.h
+    after libc's <signal.h>), instead of one a round."""
+    for name, text in {"linux/a.h": "#include <linux/b.h>\n", "linux/b.h": '#include "c.h"\n#include <sys/socket.h>\n', "linux/c.h": ""}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert headers.closures(tmp_path, ["linux/a.h", "linux/c.h"]) == {"linux/a.h": {"linux/b.h", "linux/c.h"}, "linux/c.h": frozenset()}

@@ -130,7 +130,8 @@ class _Comparison:
         a, b = self.wide.types.get(name), self.narrow.types.get(name)
         if a is None or b is None:
             present = a or b
-            assert present is not None
+            if present is None:  # no installed header defines it (the C library's struct timeval): a member says it
+                return []
             # Only a type whose header both sides read is #ifdef'd out; else that header did not compile there.
             if present.file not in self.wide.files or present.file not in self.narrow.files:
                 return []
@@ -210,6 +211,9 @@ class _Comparison:
         if inner is not None:
             kind = Kind.INHERITED if SEVERITY[inner] == "error" else inner
             return self._difference(top, path, kind, ma.line, detail, f"its type {ma.ref} differs between the ABIs ({inner})")
+        if ma.size != mb.size and ma.ref and ma.ref == mb.ref and ma.ref not in self.wide.types.keys() | self.narrow.types.keys():
+            why = f"its type {ma.ref} is the C library's, which lays it out for each ABI"
+            return self._difference(top, path, Kind.ARCH_TYPE, ma.line, detail, why)
         if ma.size != mb.size:
             why = f"{ma.type} is {ma.resolved} on {self.wide.abi}, {mb.resolved} on {self.narrow.abi}"
             return self._difference(top, path, Kind.ARCH_TYPE, ma.line, detail, why)

@@ -27,9 +27,9 @@ AGGREGATES = ("DW_TAG_structure_type", "DW_TAG_union_type")
 QUALIFIERS = ("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type")
 
 
-def read_dwarf(shared_object: Path, include: Path) -> tuple[dict[str, Aggregate], frozenset[str]]:
-    """Every named struct and union of the unit (and anonymous ones named by a typedef), and the
-    installed headers it read."""
+def read_dwarf(shared_object: Path, include: Path, known: frozenset[str] = frozenset()) -> tuple[dict[str, Aggregate], frozenset[str]]:
+    """Every named struct and union of the unit (and anonymous ones named by a typedef) but those
+    `known` already (from an earlier unit), and the installed headers it read."""
     with shared_object.open("rb") as stream:
         dwarf = ELFFile(stream).get_dwarf_info(relocate_dwarf_sections=False)
         types: dict[str, Aggregate] = {}
@@ -37,7 +37,7 @@ def read_dwarf(shared_object: Path, include: Path) -> tuple[dict[str, Aggregate]
         for unit in dwarf.iter_CUs():
             reader = _UnitReader(dwarf, unit, str(include))
             files.update(f for f in reader.files if f)
-            types.update(reader.aggregates())
+            types.update(reader.aggregates(known | types.keys()))
     return types, frozenset(files)
 
 
@@ -82,16 +82,18 @@ class _UnitReader:
                 self.aligns[self.spell(self.target(member), resolved=True)] = align
                 self.aligns_by_size.setdefault(self.size(self.target(member)), align)
 
-    def aggregates(self) -> dict[str, Aggregate]:
-        """Named structs and unions, and anonymous ones a typedef names, declared in installed headers."""
+    def aggregates(self, known: frozenset[str] | set[str] = frozenset()) -> dict[str, Aggregate]:
+        """Named structs and unions, and anonymous ones a typedef names, declared in installed headers
+        (but the `known` ones: reading a type is most of the cost)."""
         found: dict[str, Aggregate] = {}
         for die in self.top.iter_children():
             if _is_aggregate(die) and _name(die) and not _name(die).startswith(PROBE_PREFIX):
-                found.setdefault(self.spell(die), self.aggregate(die, self.spell(die)))
-            elif die.tag == "DW_TAG_typedef":
+                if (name := self.spell(die)) not in found and name not in known:
+                    found[name] = self.aggregate(die, name)
+            elif die.tag == "DW_TAG_typedef" and (name := _name(die)) not in found and name not in known:
                 target = self.target(die)
                 if target is not None and _is_aggregate(target) and not _name(target):
-                    found.setdefault(_name(die), self.aggregate(target, _name(die), die))
+                    found[name] = self.aggregate(target, name, die)
         return {name: aggregate for name, aggregate in found.items() if aggregate.file}  # not the compiler's own
 
     def aggregate(self, die: DIE, name: str, named_by: DIE | None = None) -> Aggregate:

@@ -24,8 +24,8 @@ from .cache import touch
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 CONDITIONAL = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)$")
 FOR_LINUX = re.compile(r"^\s*(?:defined\s*\(?\s*__linux__\s*\)?|__linux__)\s*(?:/[/*].*)?$")  # `#if defined(__linux__)`, `#ifdef __linux__`
-# What a freestanding compiler provides itself (-nostdinc keeps its own include directory only).
-FREESTANDING = frozenset({"stddef.h", "stdint.h", "stdarg.h", "stdbool.h", "float.h", "stdalign.h", "stdnoreturn.h"})
+# Where the C library's headers are: the ABI's libc provides them (layouts.py compiles against it).
+LIBC_DIRECTORIES = ("sys/", "netinet/", "arpa/", "bits/", "net/", "gnu/")
 # Included by the headers that need them; included first, they conflict with each other.
 NOT_ON_THEIR_OWN = ("asm-generic/",)
 INPUTS = (*(d.rstrip("/") for d in UAPI_DIRECTORIES), "scripts/headers_install.sh", "scripts/unifdef.c")
@@ -81,8 +81,8 @@ def _make(source: Path, karch: str, scratch: Path, jobs: int) -> None:
 
 def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
     """The headers to compile (`wanted`, or every installed one) and those left out, with why: a header
-    that includes what only libc has (<sys/socket.h>), or what this ARCH does not install."""
-    installed = {str(p.relative_to(include)) for p in include.rglob("*.h")}
+    that includes what this ARCH does not install. What the C library has (<sys/socket.h>) is there."""
+    installed = installed_headers(include)
     includes = {h: includes_of(h, (include / h).read_text(errors="replace"), installed) for h in installed}
     reasons: dict[str, str] = {}
 
@@ -90,15 +90,14 @@ def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[
         if header not in reasons:
             reasons[header] = ""  # first, so that headers including each other end the walk
             for name in includes.get(header, []):
-                found = missing(name) if name in installed else "" if name in FREESTANDING else _why_missing(name)
+                found = missing(name) if name in installed else _why_missing(name)
                 if found:
                     reasons[header] = found
                     break
         return reasons[header]
 
-    chosen = list(wanted) if wanted else sorted(h for h in installed if not h.startswith(NOT_ON_THEIR_OWN))
     kept, left_out = [], {}
-    for header in chosen:
+    for header in chosen(installed, wanted):
         if header not in installed:
             left_out[header] = "not installed for this ARCH"
         elif reason := missing(header):
@@ -106,6 +105,47 @@ def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[
         else:
             kept.append(header)
     return kept, left_out
+
+
+def chosen(installed: set[str], wanted: tuple[str, ...] = ()) -> list[str]:
+    """The headers a check compares: `wanted`, or every installed one that can be included on its own."""
+    return list(wanted) if wanted else sorted(h for h in installed if not h.startswith(NOT_ON_THEIR_OWN))
+
+
+def installed_headers(include: Path) -> set[str]:
+    return {str(p.relative_to(include)) for p in include.rglob("*.h")}
+
+
+def closures(include: Path, roots: list[str]) -> dict[str, frozenset[str]]:
+    """Every installed header each of `roots` reaches, directly or through others (and so for every
+    header on the way): only those are read, so a check of one header reads a few dozen files."""
+    names = installed_headers(include)
+    direct: dict[str, list[str]] = {}
+
+    def includes(header: str) -> list[str]:
+        if header not in direct:
+            text = (include / header).read_text(errors="replace") if header in names else ""
+            direct[header] = [n for n in includes_of(header, text, names) if n in names]
+        return direct[header]
+
+    found: dict[str, frozenset[str]] = {}
+    for header in roots:
+        seen, todo = set(), list(includes(header))
+        while todo:
+            if (name := todo.pop()) not in seen:
+                seen.add(name)
+                todo.extend(includes(name))
+        found[header] = frozenset(seen)
+    return found
+
+
+def kernel_test_skips(source: Path) -> frozenset[str]:
+    """The headers the kernel's own header test (usr/include/Makefile) leaves out: `no-header-test += x.h`."""
+    try:
+        text = (source / "usr" / "include" / "Makefile").read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(m[1] for m in re.finditer(r"^no-header-test\s*\+=\s*(\S+)\s*$", text, re.MULTILINE))
 
 
 def includes_of(header: str, text: str, installed: set[str]) -> list[str]:
@@ -140,8 +180,10 @@ def _branch(branches: list[list[bool]], word: str, condition: str) -> None:
 
 
 def _why_missing(name: str) -> str:
-    libc = "/" not in name or name.startswith(("sys/", "netinet/", "arpa/", "bits/", "net/"))
-    return f"needs <{name}>, " + ("which only libc provides" if libc else "which this ARCH does not install")
+    """Why a header that includes `name`, not installed, cannot be compiled ("": the C library has it)."""
+    if "/" not in name or name.startswith(LIBC_DIRECTORIES):
+        return ""
+    return f"needs <{name}>, which this ARCH does not install"
 
 
 def source_path(source: Path, karch: str, installed: str) -> str:

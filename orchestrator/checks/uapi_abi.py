@@ -32,7 +32,7 @@ from .compare import Difference, compare
 from .layouts import Abi, CompileFailed, CompilerMissing, abis, compiler_version, layouts
 from .records import Layouts
 
-CACHE_VERSION = "5"  # of the cached layouts and findings: bump when their contents change meaning
+CACHE_VERSION = "6"  # of the cached layouts and findings: bump when their contents change meaning
 
 
 def run(request: BuildRequest) -> Finished:
@@ -111,7 +111,7 @@ def judge(check: Check, source: Path, cache: Path, jobs: int = 1) -> tuple[list[
     differences = compare(sides[check.wide], sides[check.narrow])
     lines = _SourceLines(source, wide.karch, installed[check.wide].include)
     diagnostics = sorted((_diagnostic(d, lines) for d in differences), key=lambda d: (d.file, d.line or 0, d.message))
-    log = _findings_log(check, sides, installed)
+    log = _findings_log(check, sides, installed, headers.kernel_test_skips(source))
     _write_atomically(findings, json.dumps({"diagnostics": [d.to_dict() for d in diagnostics], "log": log}))
     return diagnostics, log, compiler
 
@@ -188,14 +188,20 @@ def _bare(line: str) -> str:
     return "".join(line.split())
 
 
-def _findings_log(check: Check, sides: dict[str, Layouts], installed: dict[str, headers.Installed]) -> list[str]:
+def _findings_log(check: Check, sides: dict[str, Layouts], installed: dict[str, headers.Installed], skips: frozenset[str]) -> list[str]:
+    """What was compared, per ABI, and each header left out with why (and whether the kernel's own
+    header test leaves it out too)."""
     lines = []
     for name, side in sides.items():
+        total = len(headers.chosen(headers.installed_headers(installed[name].include), check.headers))
+        compared = total - len(side.dropped)
         lines.append(f"{name}: {side.compiler}; headers of ARCH={installed[name].karch} (key {installed[name].key}); "
+                     f"{compared} of {total} headers compared ({100 * compared / max(total, 1):.1f}%), "
                      f"{len(side.types)} structs and unions")  # fmt: skip
     for name, side in sides.items():
         for header, why in sorted(side.dropped.items()):
-            lines.append(f"{name}: left out {header}: {why}")
+            also = "; the kernel's own header test leaves it out too (usr/include/Makefile)" if header in skips else ""
+            lines.append(f"{name}: left out {header}: {why}{also}")
     return lines
 
 
