@@ -56,6 +56,7 @@ class _UnitReader:
         self.address_size = int(unit["address_size"])
         self.aligns: dict[str, int] = {}  # scalar type, as this compiler names it → alignment
         self.aligns_by_size: dict[int, int] = {}  # for scalars not probed (enums): by their size
+        self.aggregate_aligns: dict[int, int] = {}  # DIE offset → alignment
         self._probe()
 
     def _installed(self, program: Any, entry: Any) -> str:
@@ -192,11 +193,15 @@ class _UnitReader:
         return self.aligns_by_size.get(size, max(1, min(size, 8)))
 
     def _aggregate_align(self, die: DIE) -> int:
+        if (known := self.aggregate_aligns.get(die.offset)) is not None:  # asked once per member that holds it
+            return known
         members = [m for m in die.iter_children() if m.tag == "DW_TAG_member"]
-        align = max((self._member_align(m) for m in members), default=1)
+        aligns = [self._member_align(m) for m in members]
+        align = max(aligns, default=1)
         size = _attr(die, "DW_AT_byte_size", 0)
-        misplaced = any(_offset(m) % (8 * self._member_align(m)) for m in members if "DW_AT_bit_size" not in m.attributes)
-        return 1 if misplaced or size % align else align  # laid out packed
+        misplaced = any(_offset(m) % (8 * a) for m, a in zip(members, aligns, strict=True) if "DW_AT_bit_size" not in m.attributes)
+        self.aggregate_aligns[die.offset] = found = 1 if misplaced or size % align else align  # 1: laid out packed
+        return found
 
     def _member_align(self, member: DIE) -> int:
         return int(_attr(member, "DW_AT_alignment", 0)) or self.align(self.target(member))

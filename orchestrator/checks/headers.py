@@ -6,6 +6,7 @@ script, so a commit that touches none of them reuses what an earlier commit inst
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
@@ -13,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +109,15 @@ def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[
     return kept, left_out
 
 
-def chosen(installed: set[str], wanted: tuple[str, ...] = ()) -> list[str]:
+def chosen(installed: AbstractSet[str], wanted: tuple[str, ...] = ()) -> list[str]:
     """The headers a check compares: `wanted`, or every installed one that can be included on its own."""
     return list(wanted) if wanted else sorted(h for h in installed if not h.startswith(NOT_ON_THEIR_OWN))
 
 
-def installed_headers(include: Path) -> set[str]:
-    return {str(p.relative_to(include)) for p in include.rglob("*.h")}
+@functools.lru_cache(maxsize=16)  # asked by scope, closures and the log: a cache entry never changes once made
+def installed_headers(include: Path) -> frozenset[str]:
+    prefix = len(str(include).rstrip("/")) + 1
+    return frozenset(str(path)[prefix:] for path in include.rglob("*.h"))
 
 
 def closures(include: Path, roots: list[str]) -> dict[str, frozenset[str]]:
@@ -148,7 +152,7 @@ def kernel_test_skips(source: Path) -> frozenset[str]:
     return frozenset(m[1] for m in re.finditer(r"^no-header-test\s*\+=\s*(\S+)\s*$", text, re.MULTILINE))
 
 
-def includes_of(header: str, text: str, installed: set[str]) -> list[str]:
+def includes_of(header: str, text: str, installed: AbstractSet[str]) -> list[str]:
     """What a header includes, as installed names: `#include "drm.h"` in drm/drm_mode.h is drm/drm.h
     (beside it first, as the compiler looks). Not what it includes in a branch a compiler for Linux
     never takes: drm.h's `#else /* One of the BSDs */ #include <sys/ioccom.h>`."""

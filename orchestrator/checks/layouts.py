@@ -94,9 +94,10 @@ def _libc_version(abi: Abi) -> str:
     return f"glibc {parts.get('', '?')}.{parts.get('_MINOR', '?')}"
 
 
-def layouts(abi: Abi, include: Path, headers: list[str], workdir: Path) -> Layouts:
-    """Compile `headers` (relative to `include`) for `abi` and read every struct and union they define."""
-    version = compiler_version(abi)
+def layouts(abi: Abi, include: Path, headers: list[str], workdir: Path, version: str = "") -> Layouts:
+    """Compile `headers` (relative to `include`) for `abi` and read every struct and union they define
+    (`version`: the compiler_version() the caller asked already)."""
+    version = version or compiler_version(abi)
     workdir.mkdir(parents=True, exist_ok=True)
     shared_objects, dropped = _compile(abi, include, headers, workdir)
     types: dict = {}
@@ -132,8 +133,9 @@ def _compile(abi: Abi, include: Path, headers: list[str], workdir: Path) -> tupl
 
 def _compile_unit(abi: Abi, include: Path, headers: list[str], stem: Path, reaches: dict[str, frozenset[str]]) -> tuple[Path, dict[str, str]]:
     """One unit of `headers`, dropping those that fail until the rest compile: its shared object and
-    the headers dropped, with the compiler's first error for each. Only the unit that compiles is
-    compiled with debug info and linked; the rounds before check its syntax, several times faster.
+    the headers dropped, with the compiler's first error for each. The first try compiles it with debug
+    info and links it (most units compile); after a failure the rounds check syntax only, several times
+    faster, and the unit that passes is then compiled and linked.
     An error inside a header another one includes (asm/signal.h's sigset_t, after libc's <signal.h>)
     would fail the next header including it in the next round, and so on: every header that reaches
     it is dropped at once (it gets its own reason in a later unit, or compiles there)."""
@@ -142,13 +144,14 @@ def _compile_unit(abi: Abi, include: Path, headers: list[str], stem: Path, reach
     build = [*abi.flags, "-gdwarf-5", "-fno-eliminate-unused-debug-types", "-I", str(include), "-nostdlib", "-shared", "-fPIC", "-w",
              "-o", output.name, source.name]  # fmt: skip
     kept, dropped = list(headers), dict[str, str]()
-    for _ in range(MAX_ROUNDS):
+    for attempt in range(MAX_ROUNDS):
         if not kept:
             return output, dropped
         source.write_text(_unit(kept))
-        done = subprocess.run(check, capture_output=True, text=True, check=False, cwd=stem.parent, env=C_LOCALE)
+        done = subprocess.run(check if attempt else build, capture_output=True, text=True, check=False, cwd=stem.parent, env=C_LOCALE)
         if done.returncode == 0:
-            done = subprocess.run(build, capture_output=True, text=True, check=False, cwd=stem.parent, env=C_LOCALE)
+            if attempt:  # its syntax passed: now the shared object
+                done = subprocess.run(build, capture_output=True, text=True, check=False, cwd=stem.parent, env=C_LOCALE)
             if done.returncode != 0:
                 raise CompileFailed(_first_error(done.stderr) or f"{abi.cc[0]} exited with {done.returncode}")
             return output, dropped

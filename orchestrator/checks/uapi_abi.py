@@ -127,7 +127,7 @@ def _layouts(abi: Abi, installed: headers.Installed, wanted: tuple[str, ...], ca
             if not path.is_file():
                 kept, left_out = headers.scope(installed.include, wanted)
                 with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{abi.name}-") as scratch:
-                    found = layouts(abi, installed.include, kept, Path(scratch))
+                    found = layouts(abi, installed.include, kept, Path(scratch), compiler)
                 _write_atomically(path, json.dumps(found.to_dict() | {"left_out": left_out, "compiled": kept}))
     if left_out is None:  # compiled before, or by a sibling pair while this one waited: read it
         data = json.loads(path.read_text())
