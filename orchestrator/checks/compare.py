@@ -211,7 +211,7 @@ class _Comparison:
         if inner is not None:
             kind = Kind.INHERITED if SEVERITY[inner] == "error" else inner
             return self._difference(top, path, kind, ma.line, detail, f"its type {ma.ref} differs between the ABIs ({inner})")
-        if ma.size != mb.size and ma.ref and ma.ref == mb.ref and ma.ref not in self.wide.types.keys() | self.narrow.types.keys():
+        if ma.size != mb.size and ma.ref and ma.ref == mb.ref and ma.ref not in self.wide.types and ma.ref not in self.narrow.types:
             why = f"its type {ma.ref} is the C library's, which lays it out for each ABI"
             return self._difference(top, path, Kind.ARCH_TYPE, ma.line, detail, why)
         if ma.size != mb.size:

@@ -85,7 +85,7 @@ def scope(include: Path, wanted: tuple[str, ...] = ()) -> tuple[list[str], dict[
     """The headers to compile (`wanted`, or every installed one) and those left out, with why: a header
     that includes what this ARCH does not install. What the C library has (<sys/socket.h>) is there."""
     installed = installed_headers(include)
-    includes = {h: includes_of(h, (include / h).read_text(errors="replace"), installed) for h in installed}
+    includes = included_by(include)
     reasons: dict[str, str] = {}
 
     def missing(header: str) -> str:
@@ -120,25 +120,24 @@ def installed_headers(include: Path) -> frozenset[str]:
     return frozenset(str(path)[prefix:] for path in include.rglob("*.h"))
 
 
+@functools.lru_cache(maxsize=16)  # read once for scope and for closures, as installed_headers
+def included_by(include: Path) -> dict[str, tuple[str, ...]]:
+    """What each installed header includes (includes_of), installed or not."""
+    installed = installed_headers(include)
+    return {h: tuple(includes_of(h, (include / h).read_text(errors="replace"), installed)) for h in installed}
+
+
 def closures(include: Path, roots: list[str]) -> dict[str, frozenset[str]]:
-    """Every installed header each of `roots` reaches, directly or through others (and so for every
-    header on the way): only those are read, so a check of one header reads a few dozen files."""
-    names = installed_headers(include)
-    direct: dict[str, list[str]] = {}
-
-    def includes(header: str) -> list[str]:
-        if header not in direct:
-            text = (include / header).read_text(errors="replace") if header in names else ""
-            direct[header] = [n for n in includes_of(header, text, names) if n in names]
-        return direct[header]
-
+    """Every installed header each of `roots` reaches, directly or through others."""
+    names, includes = installed_headers(include), included_by(include)
     found: dict[str, frozenset[str]] = {}
     for header in roots:
-        seen, todo = set(), list(includes(header))
+        seen: set[str] = set()
+        todo = list(includes.get(header, ()))
         while todo:
-            if (name := todo.pop()) not in seen:
+            if (name := todo.pop()) not in seen and name in names:
                 seen.add(name)
-                todo.extend(includes(name))
+                todo.extend(includes[name])
         found[header] = frozenset(seen)
     return found
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .dwarf import PROBE_PREFIX, PROBED_TYPES, read_dwarf
 from .headers import closures
-from .records import Layouts
+from .records import Aggregate, Layouts
 
 MAX_ROUNDS = 40  # compile attempts per unit; each drops at least one header
 MAX_UNITS = 8  # units of headers dropped from the one before; then each header left on its own
@@ -33,7 +33,6 @@ STANDINS = "libc-standins"  # beside this file: what a libc package lacks for an
 # glibc's headers are shared by the ABIs of an arch; gnu/stubs.h includes the one file of each ABI
 # (stubs-32.h, stubs-x32.h, stubs-hard.h...), which only that ABI's libc package installs.
 LIBC_PROBE = "#include <features.h>\n#include <gnu/stubs.h>\n"
-C_LOCALE = {**os.environ, "LC_ALL": "C"}  # the reasons quoted with ' as in the C locale, whatever the user's
 GLIBC_VERSION = re.compile(r"^#define __GLIBC(?P<part>_MINOR)?__ (?P<number>\d+)$", re.MULTILINE)
 INCLUDE_LINE = re.compile(r"(?:In file included|\s+) from ([^:\s]+):(\d+)[:,]")
 ERROR_LINE = re.compile(r"^([^:\s]+):(\d+):(?:\d+:)? (?:fatal )?error: (.*)$")
@@ -100,7 +99,7 @@ def layouts(abi: Abi, include: Path, headers: list[str], workdir: Path, version:
     version = version or compiler_version(abi)
     workdir.mkdir(parents=True, exist_ok=True)
     shared_objects, dropped = _compile(abi, include, headers, workdir)
-    types: dict = {}
+    types: dict[str, Aggregate] = {}
     files: set[str] = set()
     for shared_object in shared_objects:
         unit_types, unit_files = read_dwarf(shared_object, include, frozenset(types))  # the first unit's, if both have it
@@ -148,10 +147,10 @@ def _compile_unit(abi: Abi, include: Path, headers: list[str], stem: Path, reach
         if not kept:
             return output, dropped
         source.write_text(_unit(kept))
-        done = subprocess.run(check if attempt else build, capture_output=True, text=True, check=False, cwd=stem.parent, env=C_LOCALE)
+        done = _run(check if attempt else build, stem.parent)
         if done.returncode == 0:
             if attempt:  # its syntax passed: now the shared object
-                done = subprocess.run(build, capture_output=True, text=True, check=False, cwd=stem.parent, env=C_LOCALE)
+                done = _run(build, stem.parent)
             if done.returncode != 0:
                 raise CompileFailed(_first_error(done.stderr) or f"{abi.cc[0]} exited with {done.returncode}")
             return output, dropped
@@ -166,6 +165,11 @@ def _compile_unit(abi: Abi, include: Path, headers: list[str], stem: Path, reach
                 dropped[header] = f"does not compile for {abi.name} after another header: it includes what that one failed in"
         kept = [h for h in kept if h not in dropped]
     raise CompileFailed(f"the headers still do not compile for {abi.name} after dropping {len(dropped)}")
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The compiler in the C locale, so that its reasons quote with ' whatever the user's locale is."""
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd, env={**os.environ, "LC_ALL": "C"})
 
 
 def _unit(headers: list[str]) -> str:
