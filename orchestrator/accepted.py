@@ -62,7 +62,7 @@ def lines(unit_id: str, diagnostics: Iterable[Diagnostic]) -> list[str]:
     for diagnostic in diagnostics:
         if diagnostic.severity in ("error", "warning"):
             chosen.setdefault(diagnostic.fingerprint, diagnostic)
-    shown = {f: f"{d.location}: {d.severity}: {d.message}" for f, d in chosen.items()}
+    shown = {f: f"{d.location}: {d.said}: {d.message}" for f, d in chosen.items()}
     return [f"{unit_id}\t{f}\t{_one_field(shown[f])}" for f in sorted(chosen)]
 
 

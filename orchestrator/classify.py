@@ -186,7 +186,7 @@ def classify(
         return Status.MATRIX_ERROR, f"this tree has no {cell.kconfig} for {cell.arch}; name one it has, e.g. defconfig"
     if errors:  # the headline: the error that ended the build, else the first one
         diagnostic = next((d for d in errors if d.root_cause), errors[0])
-        return Status.FAIL, one_line(f"{diagnostic.location}: error: {diagnostic.message}")
+        return Status.FAIL, one_line(f"{diagnostic.location}: {diagnostic.said}: {diagnostic.message}")
     return Status.FAIL, first_error(log, prefixes)
 
 

@@ -210,6 +210,8 @@ class Diagnostic:
     fingerprint: str = ""
     root_cause: bool = False  # the error that ended the build (one per failed build log)
     known: bool = False  # accepted in the matrix's `accepted:` file: counted and shown, never judged
+    label: str = ""  # the tool's own word when it is not the severity: "fatal error", gas's "Error", modpost's "FATAL"
+    program: str = ""  # who said it when no file is named: "clang", "ld.lld", "make"
 
     def to_dict(self) -> dict:
         # Not dataclasses.asdict: its deep copies dominate exporting a large report.
@@ -229,6 +231,8 @@ class Diagnostic:
             "fingerprint": self.fingerprint,
             "root_cause": self.root_cause,
             "known": self.known,
+            "label": self.label,
+            "program": self.program,
         }
 
     @classmethod
@@ -237,8 +241,19 @@ class Diagnostic:
 
     @property
     def location(self) -> str:
-        parts = [self.file or f"<{self.tool}>"] + [str(n) for n in (self.line, self.column) if n is not None]
+        parts = [self.file or self.program or f"<{self.tool}>"] + [str(n) for n in (self.line, self.column) if n is not None]
         return ":".join(parts)
+
+    @property
+    def said(self) -> str:
+        """The severity as the tool wrote it: what a developer searches the log for."""
+        return self.label or self.severity
+
+    @property
+    def headline(self) -> str:
+        """The record's first line, the way its tool prints it: `x.c:3:5: fatal error: msg [-Wopt]`."""
+        option = f" [{self.option}]" if self.option else ""
+        return f"{self.location}: {self.said}: {self.message}{option}"
 
 
 # --- judging: what regress makes, the views show --------------------------------------------------

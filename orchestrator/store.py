@@ -167,6 +167,11 @@ MIGRATIONS = [
     """
     ALTER TABLE diagnostics ADD COLUMN known INTEGER NOT NULL DEFAULT 0;
     """,
+    # The tool's own word for the severity ("fatal error"), and the program that said it when no file is named.
+    """
+    ALTER TABLE diagnostics ADD COLUMN label TEXT NOT NULL DEFAULT '';
+    ALTER TABLE diagnostics ADD COLUMN program TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 READ_ONLY = "is read-only: show and report work, building needs a writable results directory"
@@ -373,8 +378,8 @@ class Store:
     def _insert_diagnostics(self, build_id: int | None, diagnostics: list[Diagnostic]) -> None:
         self.db.executemany(
             """INSERT INTO diagnostics (build_id, position, severity, file, line, col, message, option, tool,
-                   function, include_chain, excerpt, notes, count, fingerprint, root_cause, known)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   function, include_chain, excerpt, notes, count, fingerprint, root_cause, known, label, program)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
                     build_id,
@@ -394,6 +399,8 @@ class Store:
                     d.fingerprint,
                     int(d.root_cause),
                     int(d.known),
+                    d.label,
+                    d.program,
                 )
                 for position, d in enumerate(diagnostics)
             ],
@@ -813,6 +820,8 @@ def _diagnostic(row: sqlite3.Row) -> Diagnostic:
         fingerprint=row["fingerprint"],
         root_cause=bool(row["root_cause"]),
         known=bool(row["known"]),
+        label=row["label"],
+        program=row["program"],
     )
 
 

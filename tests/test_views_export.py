@@ -66,7 +66,7 @@ def test_the_schema_names_exactly_the_codes_statuses_kinds_and_states():
     assert branch["state"]["enum"] == [s.value for s in BranchState]
     diagnostic, fields = defs["diagnostic"], set(Diagnostic("error", "", None, None, "").to_dict())
     assert set(diagnostic["properties"]) == fields
-    assert fields - set(diagnostic["required"]) == {"root_cause", "known"}  # since 1.3 and 1.6: older documents stay valid
+    assert fields - set(diagnostic["required"]) == {"root_cause", "known", "label", "program"}  # since 1.3, 1.6, 1.7: older documents stay valid
 
 
 def test_junit_reads_back_with_junitparser():

@@ -269,7 +269,7 @@ def diagnostic_painted(paint: Painter, diagnostic: Diagnostic) -> list[str]:
     option = paint(f" [{inert(diagnostic.option)}]", "dim") if diagnostic.option else ""
     count = paint(f" (x{diagnostic.count})", "dim") if diagnostic.count > 1 else ""
     root = paint(" (root cause)", "bold") if diagnostic.root_cause else ""
-    severity = paint(f"{diagnostic.severity}:", "bold red" if diagnostic.severity == "error" else "yellow")
+    severity = paint(f"{diagnostic.said}:", "bold red" if diagnostic.severity == "error" else "yellow")
     lines = [f"  {paint(inert(diagnostic.location) + ':', 'bold')} {severity} {inert(diagnostic.message)}{option}{count}{root}"]
     if diagnostic.include_chain:
         lines.append(paint("    included from " + inert(", ".join(diagnostic.include_chain)), "dim"))

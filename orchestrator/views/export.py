@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from ..inert import inert_json, inert_text
 from ..models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
 
-SCHEMA_VERSION = "1.6"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
+SCHEMA_VERSION = "1.7"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
 
 SYMBOL = {
@@ -157,9 +157,7 @@ def causes_count(causes: list[RootCause]) -> str:
 
 
 def diagnostic_line(diagnostic: Diagnostic) -> str:
-    option = f" [{diagnostic.option}]" if diagnostic.option else ""
-    root = " (root cause)" if diagnostic.root_cause else ""
-    return f"{diagnostic.location}: {diagnostic.severity}: {diagnostic.message}{option}{root}"
+    return diagnostic.headline + (" (root cause)" if diagnostic.root_cause else "")
 
 
 # --- markdown ---------------------------------------------------------------------------------

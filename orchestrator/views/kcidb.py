@@ -139,6 +139,5 @@ def log_excerpt(result: BuildResult) -> str:
 
 
 def _printed(diagnostic: Diagnostic) -> list[str]:
-    option = f" [{diagnostic.option}]" if diagnostic.option else ""
     head = [f"In file included from {step}" for step in diagnostic.include_chain]
-    return [*head, f"{diagnostic.location}: {diagnostic.severity}: {diagnostic.message}{option}", *diagnostic.excerpt]
+    return [*head, diagnostic.headline, *diagnostic.excerpt]
