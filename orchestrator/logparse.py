@@ -85,7 +85,7 @@ KCONFIG = re.compile(r"^WARNING: (?P<msg>unmet direct dependencies detected for 
 # `Kconfig:20:error: recursive dependency detected!` is followed by the cycle, one link a line
 KCONFIG_CYCLE = re.compile(r"^(?P<where>[^\s:]+:\d+):\t(?P<link>.*)$")
 KCONFIG_CYCLE_ADVICE = ("For a resolution refer to", "subsection ")
-LD_CANNOT_FIND = re.compile(r"^(?:\S*/)?\S*ld(?:\.bfd|\.gold)?: (?P<msg>cannot find .+)$")
+LD_CANNOT_FIND = re.compile(r"^(?P<prog>\S*ld(?:\.bfd|\.gold)?): (?P<msg>cannot find .+)$")
 KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
 MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?|(?P<file>[^\s:]+):(?P<line>\d+)): \*\*\* (?P<msg>.*)$")
 MAKE_DIRECTORY = re.compile(r"^\S*make(?:\[(?P<level>\d+)\])?: (?P<what>Entering|Leaving) directory [`'](?P<dir>/[^']*)'$")
@@ -139,7 +139,8 @@ PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LIN
 # system headers, make's explanations. 3: more CI line prefixes, failures said in lines no rule reads.
 # 4: a subdirectory's Makefile is never the tree's root. 5: ld's `cannot find`, Kconfig's cycles.
 # 6: errors in macros at the tree's own line, no __COUNTER__ in fingerprints, -Werror= as written.
-VERSION = 6
+# 7: the tool's word ("fatal error") and the program when no file is named; make targets are no files.
+VERSION = 7
 
 # Top-level directories of a kernel tree: the fallback for absolute paths under an unknown root.
 KERNEL_TOP = {
@@ -288,11 +289,10 @@ class LogParser:
         if failure.startswith(MAKE_CHATTER):
             return
         message = failure.removesuffix("Stop.").rstrip(" .")
-        if (no_rule := NO_RULE.match(failure)) is not None:
-            diagnostic = Diagnostic("error", no_rule["target"], None, None, message, tool="make")
-        else:  # "Can't find default configuration ...!", "missing separator", ...
-            line_number = int(match["line"]) if match["line"] else None
-            diagnostic = Diagnostic("error", match["file"] or "", line_number, None, message, tool="make")
+        if match["file"]:  # "Makefile:12: *** missing separator"
+            diagnostic = Diagnostic("error", match["file"], int(match["line"]), None, message, tool="make")
+        else:  # "No rule to make target 'x.o'" (a target is no file of the tree), "Can't find default configuration"
+            diagnostic = Diagnostic("error", "", None, None, message, tool="make", program="make")
         self._add(diagnostic, "")
         self.explained = diagnostic
 
@@ -301,7 +301,7 @@ class LogParser:
         goes with make's last explanation."""
         explanation = " ".join(banner for banner in self.banners if banner)
         if explanation:
-            self._add(Diagnostic("error", "", None, None, explanation, tool="make"), "")
+            self._add(Diagnostic("error", "", None, None, explanation, tool="make", program="make"), "")
             self.explained = self.open
         self.banners = []
         if self.explained is not None:
@@ -351,11 +351,12 @@ class LogParser:
             self.ld_object, self.ld_function = match["obj"], match["fn"]
             return None
         if (match := LLD_DIAG.match(line)) is not None:
-            return self._add(Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker"), "lld")
+            program = posixpath.basename(match["prog"])
+            return self._add(Diagnostic(match["sev"], "", None, None, match["msg"], tool="linker", program=program), "lld")
         if (match := TOOL_DIAG.match(line)) is not None:
             return self._tool_diagnostic(match)
         if "cannot find" in line and (match := LD_CANNOT_FIND.match(line)) is not None:  # a library or object the link needs
-            return self._add(Diagnostic("error", "", None, None, match["msg"], tool="linker"), "")
+            return self._add(Diagnostic("error", "", None, None, match["msg"], tool="linker", program=posixpath.basename(match["prog"])), "")
         if len(self.unread_failures) < MAX_UNREAD and UNREAD_FAILURE.search(line):  # an error said in a shape not known here
             self.unread_failures.append(line)
             self._learn_source_root(line)  # `<tree>/Makefile:NNN` names the tree wherever it is in the line
@@ -425,10 +426,11 @@ class LogParser:
         elif file.endswith((".config", "Kconfig")) or file == "<stdin>":
             tool = "kconfig"
         severity = "error" if severity.startswith(("fatal", "error")) else "warning"
+        label = match["sev"] if match["sev"] != severity else ""  # "fatal error", gas's "Error": as written
         message, option = _split_option(message)
         if option.startswith("-Werror"):
             severity = "error"
-        diagnostic = Diagnostic(severity, file, line, column, message, option=option, tool=tool)
+        diagnostic = Diagnostic(severity, file, line, column, message, option=option, tool=tool, label=label)
         if tool == "compiler":
             if file == self.context_file:
                 diagnostic.function = self.context_function
@@ -453,12 +455,15 @@ class LogParser:
     def _tool_diagnostic(self, match: re.Match) -> None:
         program, message = match["file"], match["msg"]
         severity = "error" if match["sev"] != "warning" else "warning"
+        label = match["sev"] if match["sev"] != severity else ""
         if message.startswith("objtool: "):
             self._add(Diagnostic(severity, program, None, None, message, tool="objtool"), "")
-        elif LD_PROGRAM.match(posixpath.basename(program)):
-            self._add(Diagnostic(severity, "", None, None, message, tool="linker"), "")
-        else:  # cc1, gcc, clang: a tool error with no source location
-            self._add(Diagnostic(severity, "", None, None, f"{posixpath.basename(program)}: {message}"), "")
+            return
+        program = posixpath.basename(program)
+        tool = "linker" if LD_PROGRAM.match(program) else "compiler"  # else cc1, gcc, clang: no source location
+        self._add(Diagnostic(severity, "", None, None, message, tool=tool, label=label, program=program), "")
+        if severity == "error" and tool == "compiler":
+            self.explained = self.open  # the target make says failed next is the file it was compiling
 
     def _ld_reference(self, match: re.Match) -> None:
         """`main.c:(.text+0x41): undefined reference to ...` after `init/main.o: in function ...`: the
@@ -481,7 +486,7 @@ class LogParser:
         elif (module := re.search(r"\[(?P<file>[^\[\]]+\.ko)\]", message)) is not None:
             file = module["file"]
         severity = "warning" if match["sev"] == "WARNING" else "error"  # ERROR, and FATAL: modpost's verdict
-        self._add(Diagnostic(severity, file, None, None, message, tool="modpost"), "modpost")
+        self._add(Diagnostic(severity, file, None, None, message, tool="modpost", label=match["sev"], program="" if file else "modpost"), "modpost")
 
     def _add(self, diagnostic: Diagnostic, kind: str) -> None:
         self._close()
@@ -542,11 +547,12 @@ class LogParser:
             self._line(held)
         self._close()
         if self.linker_failed and not any(d.severity == "error" and d.tool == "linker" for d in self.found.values()):
-            self._add(Diagnostic("error", "", None, None, self.linker_failed, tool="linker"), "")
+            self._add(Diagnostic("error", "", None, None, self.linker_failed, tool="linker", program="collect2"), "")
             self._close()
         if not any(d.severity == "error" for d in self.found.values()) and (match := MAKE_ERROR.match(self.first_make_error)):
             # make's own failure, when no compiler, linker, modpost or make explanation says more
-            self._add(Diagnostic("error", match["target"], None, None, f"make target failed: Error {match['code']}", tool="make"), "")
+            failed = f"target '{self.relative(match['target'])}' failed: Error {match['code']}"
+            self._add(Diagnostic("error", "", None, None, failed, tool="make", program="make"), "")
             self._close()
         if not any(d.severity == "error" for d in self.found.values()) and self.unread_failures:
             # Never "0 errors" for a log that says it failed: say so, with the lines that said it.
@@ -601,8 +607,10 @@ def parse(log: Iterable[str | bytes] | BinaryIO, roots: Sequence[str] = ()) -> l
 
 
 def fingerprint(diagnostic: Diagnostic) -> str:
-    """Identity across commits: file, severity, tool, option and message; never line, column or path roots."""
-    return _fingerprint(diagnostic.severity, diagnostic.tool, diagnostic.file, _plain_option(diagnostic.option), diagnostic.message)
+    """Identity across commits: file (else program), severity, tool, option and message; never line,
+    column, path roots or the tool's word for the severity."""
+    where = diagnostic.file or diagnostic.program
+    return _fingerprint(diagnostic.severity, diagnostic.tool, where, _plain_option(diagnostic.option), diagnostic.message)
 
 
 @lru_cache(maxsize=8192)  # the same problem recurs many times in one log, and across logs

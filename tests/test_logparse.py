@@ -239,3 +239,31 @@ def test_an_option_is_kept_as_the_compiler_wrote_it_and_fingerprints_as_the_warn
     [gcc], [clang] = parsed("x86_64-gcc-unused-variable"), parsed("x86_64-clang-unused-variable")
     assert (gcc.option, clang.option) == ("-Werror=unused-variable", "-Werror,-Wunused-variable")
     assert logparse.fingerprint(gcc) == logparse.fingerprint(replace(gcc, option="-Wunused-variable"))
+
+
+def test_each_record_reads_as_its_tool_wrote_it():
+    """`fatal error`, gas's `Error`, the program when no file is named: what a developer greps the log for."""
+    fatal = next(d for d in parsed("x86_64-gcc-macros-and-header-note") if d.file == "kernel/fork.c")
+    assert fatal.headline == "kernel/fork.c:17:10: fatal error: linux/orchestrator_missing.h: No such file or directory"
+    [gas] = parsed("x86_64-gcc-assembler-error")
+    assert gas.said == "Error" and gas.severity == "error"
+    [lld] = [d for d in parsed("x86_64-clang-tinyconfig-undefined-reference") if d.tool == "linker"]
+    assert lld.headline.startswith("init/main.o: error: undefined symbol")  # ld.lld's >>> line named the object
+    [ld] = parsed("x86_64-gcc-selftests-cannot-find-library")
+    assert ld.headline == "ld: error: cannot find -lorchestrator_missing: No such file or directory"
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_a_drivers_error_names_its_program_and_the_target_make_failed(compiler):
+    [driver] = parsed(f"x86_64-{compiler}-driver-unknown-option")
+    assert driver.location == compiler and driver.file == "" and driver.root_cause
+    assert driver.message.endswith("'-morchestrator-no-such-option'") and not driver.message.startswith(compiler)
+    assert driver.notes == ["target: kernel/panic.o (scripts/Makefile.build)"]
+
+
+def test_a_make_target_is_never_taken_for_a_file_of_the_tree():
+    """`No rule to make target 'x.o'`: x.o does not exist; the record is make's, as make printed it."""
+    [no_rule] = parsed("riscv-gcc-no-rule")
+    assert no_rule.file == "" and no_rule.headline.startswith("make: error: No rule to make target 'arch/riscv/kvm/orchestrator_missing.o'")
+    failed = logparse.parse([b"make[1]: *** [/src/Makefile:1234: vmlinux] Error 2"])
+    assert [(d.file, d.headline) for d in failed] == [("", "make: error: target 'vmlinux' failed: Error 2")]

@@ -164,6 +164,7 @@ MACRO_EDITS = [
     ("kernel/exit.c", "EXPORT_SYMBOL(abort);\n", "EXPORT_SYMBOL(abort);\n" + MACROS),
     ("kernel/fork.c", "#include <linux/slab.h>\n", "#include <linux/slab.h>\n#include <linux/orchestrator_missing.h>\n"),
 ]
+DRIVER_FLAG = ("kernel/Makefile", "KMSAN_SANITIZE_kcov.o := n\n", "KMSAN_SANITIZE_kcov.o := n\nCFLAGS_panic.o += -morchestrator-no-such-option\n")
 RISCV_FLAGS = ("arch/riscv/kvm/vcpu_sbi.c", "run->system_event.ndata = 1;", "run->system_event.flags = 1;")
 SELFTESTS = ["make", "-C", "tools/testing/selftests/kvm", "-j2", "-k"]  # -k: every broken test, as tuxmake keeps going
 RISCV_KVM = [
@@ -226,6 +227,17 @@ PLAIN = {
             ["make", "-s", "-j2", "O={build}", "LLVM=1", "defconfig"],
             ["make", "-k", "-j2", "O={build}", "LLVM=1", "kernel/panic.o", "kernel/exit.o", "kernel/fork.o"],
         ],
+        None,
+    ),
+    # A commit gives one file a flag the compiler does not know: the driver's error names no file
+    "x86_64-gcc-driver-unknown-option": (
+        [DRIVER_FLAG],
+        [["make", "-s", "-j2", "O={build}", "defconfig"], ["make", "-j2", "O={build}", "kernel/panic.o"]],
+        None,
+    ),
+    "x86_64-clang-driver-unknown-option": (
+        [DRIVER_FLAG],
+        [["make", "-s", "-j2", "O={build}", "LLVM=1", "defconfig"], ["make", "-j2", "O={build}", "LLVM=1", "kernel/panic.o"]],
         None,
     ),
     "riscv-gcc-missing-member-ts-clock": ([RISCV_FLAGS], RISCV_KVM, ["ts", "%H:%M:%S"]),  # ts, LAVA
@@ -353,7 +365,9 @@ def main() -> None:
         from orchestrator import logparse
 
         with open(HERE / f"{args.show}.log", "rb") as log:
-            print(json.dumps([d.to_dict() for d in logparse.parse(log)], indent=1))
+            records = [d.to_dict() for d in logparse.parse(log)]
+        unset = {"known": False, "label": "", "program": ""}  # left out when unset, as the expected files have them
+        print(json.dumps([{k: v for k, v in r.items() if unset.get(k, ...) != v} for r in records], indent=1))
         return
     work = Path(tempfile.mkdtemp(prefix="orch-corpus-"))
     try:
