@@ -50,10 +50,11 @@ class ImageSpec:
         return suite == SUITE and set(self.packages) <= set(packages.split(","))
 
 
-def image_name(arch: str, toolchain: str) -> str:
-    """The image tuxmake's container runtimes use for a cell: docker.io/tuxmake/riscv_gcc."""
+def image_name(arch: str, toolchain: str, registry: str = REGISTRY) -> str:
+    """The image tuxmake's container runtimes use for a cell: docker.io/tuxmake/riscv_gcc. Tests name
+    another registry, so that they never replace the user's images."""
     target, chain = Architecture(arch), Toolchain(toolchain)
-    return f"{REGISTRY}/{target.get_image(chain) or chain.get_image(target)}"
+    return f"{registry}/{target.get_image(chain) or chain.get_image(target)}"
 
 
 def packages_for(arch: str, toolchain: str) -> list[str]:
@@ -69,10 +70,10 @@ def packages_for(arch: str, toolchain: str) -> list[str]:
     return [CROSS_GCC[triplet]]
 
 
-def spec_for(pairs: list[tuple[str, str]]) -> ImageSpec:
+def spec_for(pairs: list[tuple[str, str]], registry: str = REGISTRY) -> ImageSpec:
     """One image for every (arch, toolchain) pair, named once per pair: the toolchains share a base."""
     packages = sorted(set(BASE_PACKAGES).union(*(packages_for(a, t) for a, t in pairs)))
-    return ImageSpec(names=sorted({image_name(a, t) for a, t in pairs}), packages=packages)
+    return ImageSpec(names=sorted({image_name(a, t, registry) for a, t in pairs}), packages=packages)
 
 
 def podman() -> str:
@@ -95,7 +96,19 @@ def inspect(name: str) -> tuple[str, str] | None:
     return image_id, recipe
 
 
-def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) -> bool:
+def mmdebstrap_rootfs(spec: ImageSpec, rootfs: Path, say: Callable[[str], None]) -> None:
+    """A Debian root filesystem with the spec's packages, as a tar file."""
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise ToolError("mmdebstrap is not installed: run scripts/setup (or apt-get install mmdebstrap)")
+    say(f"mmdebstrap {SUITE} with {len(spec.packages)} packages: {' '.join(spec.packages)}")
+    _run([mmdebstrap, "--variant=apt", "--quiet", f"--include={','.join(spec.packages)}", SUITE, str(rootfs)], "mmdebstrap")
+
+
+RootfsMaker = Callable[[ImageSpec, Path, Callable[[str], None]], None]
+
+
+def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None, make_rootfs: RootfsMaker = mmdebstrap_rootfs) -> bool:
     """Make the image unless every name has one whose packages cover the spec's; True when it was built."""
     found = {name: inspect(name) for name in spec.names}
     current = {name: image[0] for name, image in found.items() if image and spec.satisfied_by(image[1])}
@@ -103,13 +116,9 @@ def build(spec: ImageSpec, say: Callable[[str], None] = lambda message: None) ->
         for name, image_id in current.items():
             say(f"{name}: up to date (image {image_id[:12]})")
         return False
-    mmdebstrap = shutil.which("mmdebstrap")
-    if mmdebstrap is None:
-        raise ToolError("mmdebstrap is not installed: run scripts/setup (or apt-get install mmdebstrap)")
     with tempfile.TemporaryDirectory(prefix="orchestrator-image-", dir=os.environ.get("TMPDIR")) as scratch:
         rootfs = Path(scratch) / "rootfs.tar"
-        say(f"mmdebstrap {SUITE} with {len(spec.packages)} packages: {' '.join(spec.packages)}")
-        _run([mmdebstrap, "--variant=apt", "--quiet", f"--include={','.join(spec.packages)}", SUITE, str(rootfs)], "mmdebstrap")
+        make_rootfs(spec, rootfs, say)
         first, *others = spec.names
         _run(
             [podman(), "import", "--quiet", "--change", f"LABEL {RECIPE_LABEL}={spec.recipe}", "--change", 'CMD ["/bin/bash"]', str(rootfs), first],
