@@ -134,7 +134,7 @@ PREFIX_SHARE = 0.6  # of the non-empty ones that must carry the same prefix
 PREFIX_PATTERNS = tuple(re.compile("^" + prefix, re.MULTILINE) for prefix in LINE_PREFIXES)
 
 # Bumped whenever the records of a log may change (files, messages, fingerprints): results stored by an
-# older version are parsed again from their build.log before they are judged (pipeline.reparse_stale),
+# older version are parsed again from their build.log before they are judged (reparse.stale),
 # so that an unchanged error never shows as one gone and one new. 2: the root cause, ld's source files,
 # system headers, make's explanations. 3: more CI line prefixes, failures said in lines no rule reads.
 # 4: a subdirectory's Makefile is never the tree's root. 5: ld's `cannot find`, Kconfig's cycles.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, build, containers, imported, logparse, regress, reuse, safefile, tree
+from . import bisect, build, containers, imported, regress, reuse, tree
 from .build import BuildRequest
 from .errors import MatrixError, RevisionError, TreeError, UserError, WorkRootError
 from .executors import Executor, Progress, cluster, local, quiet
@@ -21,7 +21,6 @@ from .models import (
     Cell,
     Check,
     Commit,
-    Diagnostic,
     FirstBad,
     Report,
     ReuseAudit,
@@ -31,7 +30,6 @@ from .models import (
     Unit,
     Verdict,
     VerdictKind,
-    is_check,
 )
 from .store import Store
 from .views import export
@@ -593,31 +591,6 @@ def first_bad_commits(
         answer.commits = {sha: stored.get(sha) or tree.commit_info(source, sha) for sha in answer.candidates}
         store.add_first_bad(answer)  # `orchestrate report` names it too
     return answers
-
-
-def reparse_stale(store: Store) -> int:
-    """Results whose diagnostics an older log parser made, parsed again from their build.log with
-    today's (once: they are stored so), for a verdict never to compare fingerprints of two parsers.
-    A result whose log is gone keeps its diagnostics. Returns how many were parsed again."""
-    if store.read_only:
-        return 0
-    parsed = 0
-    for build_id, cell, artifacts in store.stale_builds(logparse.VERSION):
-        if is_check(cell):
-            store.reparsed(build_id, 0, None)  # a check's findings never came from a log
-        else:
-            diagnostics = _parsed_again(store.root / artifacts / "build.log") if artifacts else None
-            store.reparsed(build_id, logparse.VERSION, diagnostics)
-            parsed += diagnostics is not None
-    return parsed
-
-
-def _parsed_again(log: Path) -> list[Diagnostic] | None:
-    try:
-        with safefile.open_binary(log) as stream:  # a link planted in a copied store is not read
-            return logparse.parse(stream)
-    except (OSError, safefile.LinkedFileError):
-        return None  # pruned, unreadable, or not a file of ours: what was stored stays
 
 
 def work_lock(work_root: Path) -> Lock:

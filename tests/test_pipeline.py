@@ -2,13 +2,12 @@
 range, --base, baselines found before the range, and the exit codes of a commit and of a range."""
 
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import SEED, UNUSED
 
-from orchestrator import logparse, pipeline, regress
+from orchestrator import pipeline
 from orchestrator.errors import RevisionError
 from orchestrator.models import BuildResult, Cell, Commit, Diagnostic, ReuseAudit, Status, VerdictKind
 from orchestrator.store import Store
@@ -95,41 +94,6 @@ def test_a_failure_whose_history_is_cut_off_is_not_a_regression(history):
     assert found[0].kind == VerdictKind.BASELINE_UNKNOWN and not found[0].is_regression()
     assert pipeline.exit_code([failing], found) == 2
     assert pipeline.history_cut_note(repo, found).startswith(f"{repo} is a shallow clone with no remote")
-
-
-# --- results an older log parser made -----------------------------------------------------------------
-
-LOGS = Path(__file__).resolve().parent / "data" / "logs"
-LD_CELL = "x86_64-gcc-tinyconfig"
-
-
-def test_results_of_an_older_parser_are_parsed_again_so_an_unchanged_error_stays_unchanged(tmp_path):
-    """Parser 1 named GNU ld's undefined reference by its object (init/main.o); today's names the source
-    file (init/main.c), with another fingerprint. The same error at the next commit is not new."""
-    store = Store(tmp_path)
-    a, b = "a" * 40, "b" * 40
-    store.add_commit(Commit(a, "a", "2022-12-11T14:15:00+00:00"))
-    log = (LOGS / "x86_64-gcc-tinyconfig-undefined-reference.log").read_bytes()
-    (tmp_path / a / LD_CELL).mkdir(parents=True)
-    (tmp_path / a / LD_CELL / "build.log").write_bytes(log)
-    today = logparse.parse(log.splitlines())
-    [error] = [d for d in today if d.tool == "linker"]
-    old = replace(error, file="init/main.o", root_cause=False)
-    old.fingerprint = logparse.fingerprint(old)
-    store.add_build(BuildResult(LD_CELL, a, Status.FAIL, definition="d", artifacts_dir=f"{a}/{LD_CELL}", diagnostics=[old], parser=1))
-    gone = replace(old)  # a result whose artifacts were pruned: nothing to parse again
-    store.add_build(BuildResult("pruned", a, Status.FAIL, definition="d", diagnostics=[gone], parser=1))
-    store.add_build(BuildResult("uapi-abi-x86_64-i386", a, Status.FAIL, definition="d", diagnostics=[SEED], parser=1))
-
-    assert pipeline.reparse_stale(store) == 1
-    assert pipeline.reparse_stale(store) == 0  # once
-
-    results = {r.cell_id: r for r in store.builds(a)}
-    assert results[LD_CELL].diagnostics == today and results[LD_CELL].parser == logparse.VERSION
-    assert results["pruned"].diagnostics == [gone] and results["pruned"].parser == logparse.VERSION
-    assert results["uapi-abi-x86_64-i386"].diagnostics == [SEED] and results["uapi-abi-x86_64-i386"].parser == 0  # a check's own
-    verdict = regress.compare(BuildResult(LD_CELL, b, Status.FAIL, definition="d", diagnostics=today), results[LD_CELL])
-    assert verdict.kind == VerdictKind.STILL_FAILING and verdict.new_errors == [] and not verdict.is_regression()
 
 
 # --- reuse: which earlier result a commit may take, on a real git history and store (no build) -----

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from rich.console import Console
 
-from .. import accepted, logparse, pipeline, tree
+from .. import accepted, logparse, pipeline, reparse, tree
 from .. import images as container_images
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
@@ -65,10 +65,10 @@ def _results(args: Namespace) -> Path:
 
 
 def _store(args: Namespace, create: bool = True) -> Store:
-    """The results store, with the results an older log parser made parsed again (pipeline.reparse_stale).
+    """The results store, with the results an older log parser made parsed again (reparse.stale).
     Commands that only read it pass `create=False`: they never leave a new store where they looked."""
     store = Store(_results(args), create=create)
-    parsed = pipeline.reparse_stale(store)
+    parsed = reparse.stale(store)
     if parsed:  # on stderr: stdout may be a JSON or markdown report
         print(f"orchestrate: {parsed} stored build log{'s' if parsed != 1 else ''} parsed again: the log parser changed", file=sys.stderr)
     return store
