@@ -13,7 +13,7 @@ the root cause? A record names the labelled file when the paths are the same aft
 (`amdgpu/../display/x.c` is `display/x.c`), when the label is an absolute path ending in ours (we cut the
 build's root), or when the label names the translation unit and our record is the error in a header it
 includes (the unit is the last entry of the record's include chain). Errors without a file are matched
-by the first 40 characters of their message (clang's driver says `clang: error: x`, we keep `clang: x`).
+by the first 40 characters of their message (clang's driver says `clang: error: x`: our message is `x`, the program `clang`).
 """
 
 from __future__ import annotations
