@@ -26,7 +26,7 @@ sys.path.insert(0, str(PROJECT))
 from rich.console import Console  # noqa: E402
 
 from orchestrator import logparse, pipeline  # noqa: E402
-from orchestrator.cli.commands import collector_paused  # noqa: E402
+from orchestrator.cli.common import collector_paused  # noqa: E402
 from orchestrator.models import BuildResult, Commit, Status  # noqa: E402
 from orchestrator.store import Store  # noqa: E402
 from orchestrator.views import console, export, html  # noqa: E402

@@ -9,10 +9,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .choices import DEFAULT_TARBALL
 from .errors import ToolError, UserError
 from .tree import git
-
-DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
 # Debian's .gitignore ends with a block that ignores everything at the top level; without
 # stripping it, `git add` adds nothing.

@@ -92,3 +92,8 @@ class MailError(InfraError):
     """The nightly's mail could not be sent: the SMTP server, its TLS or its login failed."""
 
     template = "mail to {server} not sent: {detail}"
+
+
+class Interrupted(Exception):
+    """A build was stopped by a signal; it has no result to store. Not an OrchestratorError: no fault
+    of the input or the machine, and the command line says "interrupted", never "error"."""

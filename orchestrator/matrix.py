@@ -27,18 +27,16 @@ from tuxmake.target import Target
 from tuxmake.toolchain import Toolchain
 
 from . import accepted
+from .choices import MAIN_ARCHES
+from .choices import RUNTIMES as RUNTIMES  # the schema names them; the command line offers them
 from .errors import MatrixError, UserError
 from .models import Cell, Check, Fragment, MailSettings, Unit, toolchain_family
 
-# The four this project exists for come first in error messages; tuxmake knows the rest.
-MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
 ARCHES = MAIN_ARCHES + tuple(sorted(set(Architecture.supported()) - set(MAIN_ARCHES)))
 TOOLCHAINS = ("gcc", "clang") + tuple(sorted(set(Toolchain.supported()) - {"gcc", "clang"}))
 CONTAINER_RUNTIMES = ("podman", "docker", "podman-local", "docker-local")
 # Make variables tuxmake refuses (it sets them itself), and CROSS_COMPILE, which the arch decides.
 RESERVED_MAKE_VARIABLES = tuple(sorted(set(Build.MAKE_VARIABLES_REJECTLIST) | {"CROSS_COMPILE"}))
-# auto: podman where it can run the cell's image here, else null (and it says so).
-RUNTIMES = ("null", "podman", "docker", "podman-local", "docker-local", "auto")
 TUXMAKE_TARGETS = tuple(sorted(Target.supported()))
 
 # Named target sets. "kvm" builds the configuration and the arch's KVM directory only.

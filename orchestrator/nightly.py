@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from . import mirror, pipeline, regress, retention, tree, workroot
+from .choices import DEFAULT_MAX_COMMITS
 from .errors import FetchError, MailError
 from .lock import Lock
 from .matrix import ExecutorSettings, Matrix, TreeSpec
@@ -24,8 +25,6 @@ from .models import BranchRun, BranchState, MailSettings, Nightly, Unit
 from .safefile import write_text_atomic
 from .store import Store
 from .views import export, html, mail
-
-DEFAULT_MAX_COMMITS = 20
 
 
 @dataclass

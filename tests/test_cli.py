@@ -4,6 +4,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import commit_change, descendants, orchestrate, start, still_running
+from conftest import PROJECT, command_env, commit_change, descendants, orchestrate, start, still_running
 
 from orchestrator import cli
 from orchestrator.cli import commands
@@ -284,6 +285,26 @@ def test_version_is_the_packages():
 
     run = orchestrate("--version")
     assert run.returncode == 0 and run.stdout == f"orchestrate {__version__}\n"
+
+
+HEAVY = ("rich", "jsonschema", "tuxmake", "distributed", "yaml", "orchestrator.pipeline", "orchestrator.matrix", "orchestrator.build")
+
+
+def loaded_by(*args: str) -> set[str]:
+    """The heavy packages and modules a command imported, from a fresh interpreter running it."""
+    code = (
+        "import sys\nfrom orchestrator.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', *sorted(m for m in sys.modules if m.startswith({HEAVY!r})))"
+    )
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=PROJECT, env=command_env())
+    line = next(line for line in run.stdout.splitlines() if line.startswith("LOADED"))
+    return {name.split(".")[0] if not name.startswith("orchestrator.") else name for name in line.split()[1:]}
+
+
+def test_help_and_version_load_no_machinery_and_parse_loads_no_builder():
+    """Start-up is paid on every call from a script: each command loads what it uses, nothing else."""
+    assert loaded_by("--version") == set() and loaded_by("--help") == set() and loaded_by("report", "--help") == set()
+    assert loaded_by("parse", str(LOGS / "riscv-gcc-no-rule.log")) == {"rich"}  # the terminal, not the builder
 
 
 LOGS = Path(__file__).resolve().parent / "data" / "logs"

@@ -12,12 +12,11 @@ import sys
 import tempfile
 import traceback
 from datetime import UTC, datetime
+from importlib import import_module
 
 from .. import __version__
-from ..errors import OrchestratorError, UserError
-from ..executors import Interrupted
+from ..errors import Interrupted, OrchestratorError, UserError
 from ..inert import inert
-from ..views import console as views
 from . import arguments
 
 ERROR = 2
@@ -63,9 +62,13 @@ def _run(argv: list[str]) -> int:
         )
     parser = arguments.parser()
     args = parser.parse_args(argv)
-    if args.func is arguments.commands.build and args.commit is None:
+    if args.func == "commands.build" and args.commit is None:
         parser.error("the following arguments are required: --commit (or a command)")
-    return args.func(args, views.make_console())
+    module, _, name = args.func.rpartition(".")
+    handler = getattr(import_module(f"{__package__}.{module}"), name)  # only the command's own machinery loads
+    from ..views.console import make_console  # rich: for the commands, never for --help or --version
+
+    return handler(args, make_console())
 
 
 def _hint(error: OrchestratorError) -> str:

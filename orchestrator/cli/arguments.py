@@ -1,7 +1,9 @@
 """The command line's grammar: `orchestrate --commit REV [options]` (the main job) and subcommands.
 
 One argparse parser: the main job's options at the top level, each subcommand a subparser whose
-`func` is its handler in commands.py. A usage error is one line, like every other error.
+`func` names its handler as "module.function" in this package (commands.py builds and judges,
+reading.py only reads). Nothing here imports a handler: `--help` and `--version` load no machinery,
+and each command loads only its own. A usage error is one line, like every other error.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from .. import __version__, nightly
-from .. import matrix as matrix_module
-from ..demotree import DEFAULT_TARBALL
+from .. import __version__
+from ..choices import DEFAULT_MAX_COMMITS, DEFAULT_TARBALL, MAIN_ARCHES, REPORT_FORMATS, RUNTIMES
 from ..inert import inert
-from ..views import export
-from . import commands
 
 DESCRIPTION = """\
 Build a Linux kernel commit across a matrix of architectures, toolchains and configs with tuxmake,
@@ -53,17 +52,17 @@ def parser() -> ArgumentParser:
     _building(top)
     top.add_argument("--rebuild", action="store_true", help="build cells that already have a result too (never reuses one)")
     _judging(top)
-    top.set_defaults(func=commands.build)
+    top.set_defaults(func="commands.build")
     sub = top.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
 
     plan = sub.add_parser("plan", help="show the expanded matrix without building", description="Show the expanded matrix; builds nothing.")
     _common(plan)
-    plan.set_defaults(func=commands.plan)
+    plan.set_defaults(func="commands.plan")
 
     show = sub.add_parser("show", help="print the stored results and diagnostics of a commit", description="Print the stored results of a commit.")
     show.add_argument("rev", help="commit: sha (or a prefix of one stored), branch or tag")
     _common(show, cells=False)
-    show.set_defaults(func=commands.show)
+    show.set_defaults(func="reading.show")
 
     accept = sub.add_parser(
         "accept",
@@ -75,7 +74,7 @@ def parser() -> ArgumentParser:
     accept.add_argument("rev", help="commit whose stored findings to accept: sha (or a prefix of one stored), branch or tag")
     accept.add_argument("--only", choices=("errors", "warnings"), help="accept only these (default: errors and warnings)")
     _common(accept)
-    accept.set_defaults(func=commands.accept)
+    accept.set_defaults(func="commands.accept")
 
     report = sub.add_parser(
         "report",
@@ -86,9 +85,9 @@ def parser() -> ArgumentParser:
     report.add_argument("range", nargs="?", default="HEAD", help="A..B (A is shown as the first row) or one rev (default: HEAD)")
     _common(report)
     _judging(report)
-    report.add_argument("--format", choices=("table", *export.FORMATS, "html", "kcidb"), default="table", help="default: a rich table")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: a rich table")
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the format to FILE instead of stdout")
-    report.set_defaults(func=commands.report)
+    report.set_defaults(func="commands.report")
 
     bisect = sub.add_parser(
         "bisect",
@@ -102,7 +101,7 @@ def parser() -> ArgumentParser:
     _common(bisect)
     _building(bisect)
     _fail_on(bisect)
-    bisect.set_defaults(func=commands.bisect)
+    bisect.set_defaults(func="commands.bisect")
 
     _nightly(sub.add_parser(
         "nightly",
@@ -125,7 +124,7 @@ def parser() -> ArgumentParser:
     export_plan.add_argument("range", nargs="?", help="kcidb: A..B or one rev (default: HEAD)")
     export_plan.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     _common(export_plan)
-    export_plan.set_defaults(func=commands.export_matrix)
+    export_plan.set_defaults(func="commands.export_matrix")
 
     imports = sub.add_parser(
         "import",
@@ -143,7 +142,7 @@ def parser() -> ArgumentParser:
         "--replace", action="store_true", help="replace a result the cell has already (by default it is kept and nothing is imported)"
     )
     _common(imports, cells=False)
-    imports.set_defaults(func=commands.import_artifacts)
+    imports.set_defaults(func="commands.import_artifacts")
 
     images = sub.add_parser(
         "images",
@@ -154,9 +153,9 @@ def parser() -> ArgumentParser:
     )
     images.add_argument("action", choices=("build",), help="build: make the images (or find them up to date)")
     images.add_argument("--matrix", type=Path, default=Path("matrix.yaml"), help="default: the images of this matrix's cells (%(default)s)")
-    images.add_argument("--arch", action="append", default=[], choices=matrix_module.MAIN_ARCHES, help="only these arches (repeatable)")
+    images.add_argument("--arch", action="append", default=[], choices=MAIN_ARCHES, help="only these arches (repeatable)")
     images.add_argument("--toolchain", action="append", default=[], choices=("gcc", "clang"), help="only these toolchains (repeatable)")
-    images.set_defaults(func=commands.images)
+    images.set_defaults(func="commands.images")
 
     parse = sub.add_parser(
         "parse",
@@ -170,7 +169,7 @@ def parser() -> ArgumentParser:
         "--root", action="append", default=[], metavar="PATH", help="a source or build directory the log's paths start with (repeatable)"
     )
     parse.add_argument("--format", choices=("text", "json"), default="text", help="default: text")
-    parse.set_defaults(func=commands.parse)
+    parse.set_defaults(func="reading.parse")
 
     demo = sub.add_parser(
         "demo-tree",
@@ -179,7 +178,7 @@ def parser() -> ArgumentParser:
     )
     demo.add_argument("dir", type=Path, help="where to make the tree (reused if it is already one)")
     demo.add_argument("--tarball", type=Path, default=DEFAULT_TARBALL, help="default: %(default)s")
-    demo.set_defaults(func=commands.demo_tree)
+    demo.set_defaults(func="commands.demo_tree")
 
     recover = sub.add_parser(
         "recover",
@@ -188,7 +187,7 @@ def parser() -> ArgumentParser:
         "by row; the damaged file is kept beside it as results.db.damaged-<time>.",
     )
     recover.add_argument("--results", type=Path, help="results directory (default: $ORCHESTRATOR_RESULTS or results/)")
-    recover.set_defaults(func=commands.recover)
+    recover.set_defaults(func="reading.recover")
     return top
 
 
@@ -201,7 +200,7 @@ def _nightly(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-commits",
         type=int,
-        default=nightly.DEFAULT_MAX_COMMITS,
+        default=DEFAULT_MAX_COMMITS,
         metavar="N",
         help="with --each, at most N commits per branch (default: %(default)s)",
     )
@@ -215,7 +214,7 @@ def _nightly(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", action="store_true", help="wait for a running nightly to finish instead of exiting with 75")
     parser.add_argument("--mail-dry-run", action="store_true", help="print the mail the matrix's nightly.mail asks for instead of sending it")
     _fail_on(parser)
-    parser.set_defaults(func=commands.nightly)
+    parser.set_defaults(func="commands.nightly")
 
 
 def _common(parser: argparse.ArgumentParser, cells: bool = True, tree: bool = True) -> None:
@@ -228,7 +227,7 @@ def _common(parser: argparse.ArgumentParser, cells: bool = True, tree: bool = Tr
 
 
 def _building(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runtime", choices=matrix_module.RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
+    parser.add_argument("--runtime", choices=RUNTIMES, help="tuxmake runtime for every cell (default: the matrix's)")
     parser.add_argument("--jobs", type=int, metavar="N", help="make -j of each cell (default: split the cores)")
     parser.add_argument(
         "--executor",

@@ -6,12 +6,11 @@ become exit codes in one place (cli/__init__.py).
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
 from argparse import Namespace
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from urllib.parse import quote
 
 from rich.console import Console
 
-from .. import accepted, logparse, pipeline, reparse, tree
+from .. import accepted, pipeline, tree
 from .. import images as container_images
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
@@ -30,10 +29,10 @@ from ..executors import Progress
 from ..inert import inert
 from ..lock import Busy
 from ..models import Report, Status, Unit, is_check
-from ..store import Store, default_results_dir
-from ..store import recover as recover_store
+from ..store import Store
 from ..views import console as views
 from ..views import export, html, kcidb, mail, tuxsuite_plan
+from .common import collector_paused, open_store, sayer, stored_sha, write_output
 
 BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
 
@@ -60,25 +59,6 @@ def _audited_fraction(args: Namespace) -> float:
     return 1.0 if args.verify_reuse else 0.0
 
 
-def _results(args: Namespace) -> Path:
-    return args.results or default_results_dir()
-
-
-def _store(args: Namespace, create: bool = True) -> Store:
-    """The results store, with the results an older log parser made parsed again (reparse.stale).
-    Commands that only read it pass `create=False`: they never leave a new store where they looked."""
-    store = Store(_results(args), create=create)
-    parsed = reparse.stale(store)
-    if parsed:  # on stderr: stdout may be a JSON or markdown report
-        print(f"orchestrate: {parsed} stored build log{'s' if parsed != 1 else ''} parsed again: the log parser changed", file=sys.stderr)
-    return store
-
-
-def _sayer(out: Console) -> Callable[[str], None]:
-    """Progress messages for the library's `say`: printed as they are, no markup or highlighting."""
-    return lambda message: out.print(inert(message), highlight=False, markup=False, soft_wrap=True)  # one line in a log
-
-
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -103,10 +83,10 @@ def build(args: Namespace, out: Console) -> int:
     executor = _executor(args, matrix)
     shas = tree.first_parent_range(source, args.commit, label="--commit")
     base = tree.resolve(source, args.base, label="--base") if args.base else None
-    store = _store(args)
+    store = open_store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     fail_on_warnings = args.fail_on == "warnings"
-    say = _sayer(out)
+    say = sayer(out)
     rerun = _rerun(args, source, store)
     codes = []
     for sha in shas:
@@ -151,9 +131,9 @@ def bisect(args: Namespace, out: Console) -> int:
     _check_building(args)
     matrix, units, source = _selected(args)
     commits = tree.first_parent_range(source, args.range, label="bisect")
-    store = _store(args)
+    store = open_store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    say = _sayer(out)
+    say = sayer(out)
     fail_on_warnings = args.fail_on == "warnings"
     building = {
         "runtime": args.runtime,
@@ -178,20 +158,6 @@ def bisect(args: Namespace, out: Console) -> int:
     return pipeline.exit_code(ends[0].results + ends[1].results, found, fail_on_warnings)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """A report makes tens of thousands of records (builds, diagnostics, verdicts, rendered lines) that
-    form no cycles: the cyclic garbage collector would walk them again and again while they are made. A
-    short-lived command may switch it off for its whole run; the library never does (process-wide state)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def report(args: Namespace, out: Console) -> int:
     with collector_paused():  # a short-lived command making tens of thousands of records
         return _report(args, out)
@@ -207,23 +173,23 @@ def _report(args: Namespace, out: Console) -> int:
     elif args.format == "html":
         links = html.Links(_url_of(store.root, args.output))
         title = f"orchestrate report {args.range}: " + (export.causes_count(made.causes) if made.causes else "no regressions")
-        _write(args.output, html.page(made, title, links, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fail_on_warnings))
+        write_output(args.output, html.page(made, title, links, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fail_on_warnings))
     elif args.format == "kcidb":
-        _write(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
+        write_output(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
     else:
-        _write(args.output, export.FORMATS[args.format](made, fail_on_warnings))
+        write_output(args.output, export.FORMATS[args.format](made, fail_on_warnings))
     return 0
 
 
 def _made_report(args: Namespace, out: Console) -> tuple[Report, matrix_module.Matrix, Store]:
     """The report of args.range over the matrix's cells (or --cells), in matrix order."""
-    store = _store(args, create=False)
+    store = open_store(args, create=False)
     matrix = matrix_module.load(args.matrix)
     source = pipeline.source_tree(matrix, args.tree)
     base = tree.resolve(source, args.base, label="--base") if getattr(args, "base", None) else None
     cells = [c.id for c in matrix_module.select(matrix.units, args.cells, label="--cells")] if args.cells else None
     fail_on_warnings = getattr(args, "fail_on", "errors") == "warnings"
-    made = pipeline.report(store, source, args.range or "HEAD", cells, base, label="report", say=_sayer(out), fail_on_warnings=fail_on_warnings)
+    made = pipeline.report(store, source, args.range or "HEAD", cells, base, label="report", say=sayer(out), fail_on_warnings=fail_on_warnings)
     made.rerun = _rerun(args, source, store)
     if cells is None:  # matrix order first, then cells no longer in the matrix
         order = {c.id: i for i, c in enumerate(matrix.units)}
@@ -280,7 +246,7 @@ def nightly(args: Namespace, out: Console) -> int:
     if not matrix.trees:
         raise UserError(f"{args.matrix}: no `tree` or `trees` to fetch; add a tree with `url` (or `path`) and `branches`")
     cells = matrix_module.select(matrix.units, args.cells, label="--cells")
-    store = _store(args)
+    store = open_store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
 
     @contextmanager
@@ -289,7 +255,7 @@ def nightly(args: Namespace, out: Console) -> int:
             yield live.update
 
     try:
-        run = nightly_run.run(matrix, cells, store, options, say=_sayer(out), progress=progress)
+        run = nightly_run.run(matrix, cells, store, options, say=sayer(out), progress=progress)
     except Busy as busy:
         print(
             inert(f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); exiting — pass --wait to wait for it"),
@@ -313,7 +279,7 @@ def images(args: Namespace, out: Console) -> int:
         cells = matrix_module.load(args.matrix).cells
         pairs = sorted({(c.arch, c.toolchain) for c in cells if c.toolchain in ("gcc", "clang")})
     spec = container_images.spec_for(pairs)
-    container_images.build(spec, say=_sayer(out))
+    container_images.build(spec, say=sayer(out))
     return 0
 
 
@@ -325,20 +291,6 @@ def plan(args: Namespace, out: Console) -> int:
     return 0
 
 
-def show(args: Namespace, out: Console) -> int:
-    """A view: exit 0 whatever the stored statuses are (only a judged regression exits 1)."""
-    if args.rev.startswith("-"):
-        raise RevisionError("a revision may not begin with '-'", label="show", rev=args.rev)
-    store = _store(args, create=False)
-    sha = _stored_sha(store, args.rev, lambda: matrix_module.load(args.matrix), args.tree, "show")
-    commit = store.commit(sha)
-    results = store.builds(sha)
-    if commit is None or not results:
-        raise RevisionError(f"no stored results for {sha[:12]}", label="show", rev=args.rev, topic="unbuilt")
-    views.show(out, commit, results, store.root, {r.cell_id: store.attempts(sha, r.cell_id) for r in results})
-    return 0
-
-
 def accept(args: Namespace, out: Console) -> int:
     """Write the findings stored for a commit into the matrix's accepted file."""
     if args.rev.startswith("-"):
@@ -347,8 +299,8 @@ def accept(args: Namespace, out: Console) -> int:
     if matrix.accepted is None:
         raise UserError(f"{args.matrix}: names no accepted file: add `accepted: configs/accepted.txt` and run again", topic="matrix")
     units = matrix_module.select(matrix.units, args.cells, label="--cells")
-    store = _store(args, create=False)
-    sha = _stored_sha(store, args.rev, lambda: matrix, args.tree, "accept")
+    store = open_store(args, create=False)
+    sha = stored_sha(store, args.rev, lambda: matrix, args.tree, "accept")
     stored = {r.cell_id: r for r in store.builds(sha)}
     finished = [(u, stored[u.id]) for u in units if u.id in stored and stored[u.id].status in (Status.PASS, Status.FAIL)]
     if not finished:
@@ -362,47 +314,9 @@ def accept(args: Namespace, out: Console) -> int:
     before = matrix.accepted.read_text(encoding="utf-8") if matrix.accepted.is_file() else ""
     why = " ".join([f"orchestrate accept {sha[:12]}", *(f"--cells '{p}'" for p in args.cells), *([f"--only {args.only}"] if args.only else [])])
     accepted.write(matrix.accepted, accepted.merged(before, entries, why))
-    say = _sayer(out)
+    say = sayer(out)
     each = ", ".join(f"{unit_id} {len(lines)}" for unit_id, lines in entries.items())
     say(f"{sum(map(len, entries.values()))} findings accepted as known in {matrix.accepted} ({each})")
-    return 0
-
-
-def _stored_sha(store: Store, rev: str, matrix: Callable[[], matrix_module.Matrix], tree_override: Path | None, label: str) -> str:
-    """The full sha of `rev`: a stored commit it is a prefix of, else what the matrix's tree resolves
-    it to (the matrix is read only then: `show` of a stored sha needs none)."""
-    stored = store.find_shas(rev)
-    if len(stored) > 1:
-        raise RevisionError(f"ambiguous: the store holds {', '.join(sha[:12] for sha in stored)}; give more digits", label=label, rev=rev)
-    return stored[0] if stored else tree.resolve(pipeline.source_tree(matrix(), tree_override), rev, label=label)
-
-
-def recover(args: Namespace, out: Console) -> int:
-    recovered = recover_store(_results(args))
-    say = _sayer(out)
-    say(f"{recovered.rows} rows copied into a new {recovered.damaged.with_name('results.db')}")
-    say(f"the damaged database is kept as {recovered.damaged}")
-    if recovered.lost:
-        say(f"rows of {', '.join(recovered.lost)} on damaged pages are lost; those builds count as missing and build again")
-    return 0
-
-
-def parse(args: Namespace, out: Console) -> int:
-    """A view of any build log: exit 0 whatever it holds."""
-    if args.log == "-":
-        if sys.stdin is None:  # started with standard input closed (`<&-`)
-            raise UserError("parse -: standard input is closed; give a build log file, or pipe one in")
-        diagnostics = logparse.parse(sys.stdin.buffer, args.root)
-    else:
-        try:
-            with open(args.log, "rb") as log:
-                diagnostics = logparse.parse(log, args.root)
-        except OSError as error:
-            raise UserError(f"{args.log}: cannot be read ({error.strerror}); give a build log file, or - for standard input") from None
-    if args.format == "json":
-        out.file.write(export.parsed_json(args.log, diagnostics))
-    else:
-        views.parsed(out, args.log, diagnostics)
     return 0
 
 
@@ -412,14 +326,14 @@ def export_matrix(args: Namespace, out: Console) -> int:
     if args.what == "kcidb":
         with collector_paused():
             made, matrix, store = _made_report(args, out)
-            _write(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
+            write_output(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
         return 0
     if args.range is not None:
         raise UserError(f"export tuxsuite-plan takes no range ('{args.range}'): a plan is the matrix, not results")
     matrix = matrix_module.load(args.matrix)
     units = matrix_module.select(matrix.units, args.cells, label="--cells")
     text = tuxsuite_plan.text(units, f"orchestrator-{Path(args.matrix).stem}")
-    _write(args.output, text)
+    write_output(args.output, text)
     return 0
 
 
@@ -435,27 +349,16 @@ def import_artifacts(args: Namespace, out: Console) -> int:
         directories = {path.name: path for path in sorted(args.dir.iterdir()) if path.is_dir()} if args.dir.is_dir() else {}
         if not directories:
             raise UserError(f"{args.dir}: no directory of artifacts named by cell id here; give --cell ID for a single build's artifacts")
-    store = _store(args)
+    store = open_store(args)
     command = " ".join(["orchestrate", *sys.argv[1:]])
     stored = pipeline.import_results(matrix, directories, source, args.commit, store, args.origin, command, replace_stored=args.replace)
     for result in stored:
         reason = f" ({result.reason})" if result.reason else ""
-        _sayer(out)(f"{result.cell_id}: {result.status.upper()} imported for {result.sha[:12]} from {args.origin}{reason}")
+        sayer(out)(f"{result.cell_id}: {result.status.upper()} imported for {result.sha[:12]} from {args.origin}{reason}")
     return 0
-
-
-def _write(output: Path | None, text: str) -> None:
-    """`text` to the file -o names, else to stdout."""
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text)
-    except OSError as error:
-        raise UserError(f"-o {output}: cannot write ({error.strerror}); give a writable path") from None
 
 
 def demo_tree(args: Namespace, out: Console) -> int:
     sha = make_demo_tree(args.dir, args.tarball)
-    _sayer(out)(f"{args.dir}: demo kernel tree at {sha}")
+    sayer(out)(f"{args.dir}: demo kernel tree at {sha}")
     return 0

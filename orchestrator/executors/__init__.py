@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ..build import BuildRequest, Finished, build_cell
 from ..classify import one_line
+from ..errors import Interrupted as Interrupted  # the executors raise it; the command line catches it
 from ..models import BuildResult, Check, Status, Unit
 
 # on_progress(cell_id, state, detail): "queued", then "building" with the step it is on; "worker" with
@@ -36,10 +37,6 @@ def run(request: BuildRequest) -> Finished | None:
 def infra_result(cell: Unit, sha: str, runtime: str, reason: str) -> BuildResult:
     """An infrastructure error of `cell` at `sha`: an attempt that finished nothing."""
     return BuildResult(cell_id=cell.id, sha=sha, status=Status.INFRA, definition=cell.definition, reason=one_line(reason), runtime=runtime)
-
-
-class Interrupted(Exception):
-    """A build was stopped by a signal; it has no result to store."""
 
 
 class Executor(Protocol):
