@@ -8,7 +8,5 @@ from pathlib import Path
 MAIN_ARCHES = ("x86_64", "i386", "arm64", "riscv")
 # tuxmake's runtimes; auto: podman where it can run the cell's image here, else null (and it says so).
 RUNTIMES = ("null", "podman", "docker", "podman-local", "docker-local", "auto")
-# What `orchestrate report --format` writes: the rich table, views/export.FORMATS, the HTML page, KCIDB.
-REPORT_FORMATS = ("table", "markdown", "json", "junit", "html", "kcidb")
 DEFAULT_MAX_COMMITS = 20  # per branch, for a nightly that builds each new commit
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")  # Debian's linux-source-6.1: the demo tree

@@ -9,7 +9,6 @@ import jsonschema
 from conftest import bisected, every_kind
 from junitparser import Error, Failure, JUnitXml
 
-from orchestrator import choices
 from orchestrator.models import BranchState, Commit, Diagnostic, FirstBad, Report, ReuseAudit, Row, Status, Verdict, VerdictKind
 from orchestrator.views import export
 
@@ -163,8 +162,3 @@ def test_an_audit_says_what_differed_or_that_it_could_not_compare():
     assert export.audit_line(ReuseAudit(CELL, SHA, "a" * 40, Status.PASS, Status.PASS)).endswith("; built the same")
     assert "not compared" in export.audit_line(ReuseAudit(CELL, SHA, "a" * 40, Status.PASS, None))
     assert export.audit_dict(audit)["mismatch"] is True
-
-
-def test_the_command_line_offers_exactly_the_formats_there_are():
-    """The choices are named where the command line can read them without loading the views."""
-    assert ("table", *export.FORMATS, "html", "kcidb") == choices.REPORT_FORMATS

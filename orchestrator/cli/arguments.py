@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
-from ..choices import DEFAULT_MAX_COMMITS, DEFAULT_TARBALL, MAIN_ARCHES, REPORT_FORMATS, RUNTIMES
+from ..choices import DEFAULT_MAX_COMMITS, DEFAULT_TARBALL, MAIN_ARCHES, RUNTIMES
 from ..inert import inert
+from ..views import formats
 
 DESCRIPTION = """\
 Build a Linux kernel commit across a matrix of architectures, toolchains and configs with tuxmake,
@@ -85,7 +86,7 @@ def parser() -> ArgumentParser:
     report.add_argument("range", nargs="?", default="HEAD", help="A..B (A is shown as the first row) or one rev (default: HEAD)")
     _common(report)
     _judging(report)
-    report.add_argument("--format", choices=REPORT_FORMATS, default="table", help="default: a rich table")
+    report.add_argument("--format", choices=("table", *formats.FORMATS), default="table", help="default: a rich table")
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the format to FILE instead of stdout")
     report.set_defaults(func="commands.report")
 

@@ -31,7 +31,7 @@ from ..lock import Busy
 from ..models import Report, Status, Unit, is_check
 from ..store import Store
 from ..views import console as views
-from ..views import export, html, kcidb, mail, tuxsuite_plan
+from ..views import formats, kcidb, mail, tuxsuite_plan
 from .common import collector_paused, open_store, sayer, stored_sha, write_output
 
 BUSY = 75  # EX_TEMPFAIL: another nightly is running; try again later
@@ -165,20 +165,25 @@ def report(args: Namespace, out: Console) -> int:
 
 def _report(args: Namespace, out: Console) -> int:
     if args.format == "table" and args.output:
-        raise UserError("-o FILE goes with --format markdown, json, junit, html or kcidb")
+        raise UserError(f"-o FILE goes with --format {', '.join(formats.FORMATS)}")
     made, matrix, store = _made_report(args, out)
-    fail_on_warnings = args.fail_on == "warnings"
     if args.format == "table":
-        views.report(out, made, fail_on_warnings)
-    elif args.format == "html":
-        links = html.Links(_url_of(store.root, args.output))
-        title = f"orchestrate report {args.range}: " + (export.causes_count(made.causes) if made.causes else "no regressions")
-        write_output(args.output, html.page(made, title, links, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), fail_on_warnings))
-    elif args.format == "kcidb":
-        write_output(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
+        views.report(out, made, args.fail_on == "warnings")
     else:
-        write_output(args.output, export.FORMATS[args.format](made, fail_on_warnings))
+        write_output(args.output, formats.write(args.format, _report_file(args, made, matrix, store)))
     return 0
+
+
+def _report_file(args: Namespace, made: Report, matrix: matrix_module.Matrix, store: Store) -> formats.ReportFile:
+    return formats.ReportFile(
+        report=made,
+        fail_on_warnings=getattr(args, "fail_on", "errors") == "warnings",
+        title=f"orchestrate report {args.range or 'HEAD'}",
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        results_url=_url_of(store.root, args.output),
+        units={u.id: u for u in matrix.units},
+        source=_kcidb_source(matrix, store),
+    )
 
 
 def _made_report(args: Namespace, out: Console) -> tuple[Report, matrix_module.Matrix, Store]:
@@ -326,7 +331,7 @@ def export_matrix(args: Namespace, out: Console) -> int:
     if args.what == "kcidb":
         with collector_paused():
             made, matrix, store = _made_report(args, out)
-            write_output(args.output, kcidb.text(made, {u.id: u for u in matrix.units}, _kcidb_source(matrix, store)))
+            write_output(args.output, formats.write("kcidb", _report_file(args, made, matrix, store)))
         return 0
     if args.range is not None:
         raise UserError(f"export tuxsuite-plan takes no range ('{args.range}'): a plan is the matrix, not results")

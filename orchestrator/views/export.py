@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 
 from ..inert import inert_json, inert_text
 from ..models import BranchRun, Cell, Commit, Diagnostic, FirstBad, Nightly, Report, ReuseAudit, RootCause, Row, Status, Unit, Verdict, VerdictKind
+from .formats import ReportFile
 
 SCHEMA_VERSION = "1.7"  # of the JSON outputs; orchestrator/schemas/output-1.json describes them
 SCHEMA_FILE = "output-1.json"
@@ -328,7 +329,16 @@ def junit(report: Report, fail_on_warnings: bool = False) -> str:
     return inert_text(ElementTree.tostring(suites, encoding="unicode", xml_declaration=True)) + "\n"  # XML allows no control characters
 
 
-FORMATS = {"markdown": markdown, "json": as_json, "junit": junit}
+def markdown_file(file: ReportFile) -> str:
+    return markdown(file.report, file.fail_on_warnings)
+
+
+def json_file(file: ReportFile) -> str:
+    return as_json(file.report, file.fail_on_warnings)
+
+
+def junit_file(file: ReportFile) -> str:
+    return junit(file.report, file.fail_on_warnings)
 
 
 # --- bisection ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from ..inert import inert
 from ..models import BranchRun, BuildResult, Diagnostic, Nightly, Report, RootCause, Row, Status, Verdict, VerdictKind
 from . import export
+from .formats import ReportFile
 
 # Verdict → its class in the stylesheet; the color only repeats what the mark and the words say.
 KIND_CLASS = {
@@ -99,6 +100,12 @@ def page(report: Report, title: str, links: Links, generated: str, fail_on_warni
     body = [f"<h1>{_text(title)}</h1>", f'<p class="meta">{_text(shown)}; written {_text(generated)}</p>']
     body += _report_sections(report, links, "", fail_on_warnings)
     return _document(title, body)
+
+
+def page_file(file: ReportFile) -> str:
+    """The page of `orchestrate report --format html`, its title saying what regressed."""
+    title = f"{file.title}: " + (export.causes_count(file.report.causes) if file.report.causes else "no regressions")
+    return page(file.report, title, Links(file.results_url), file.generated, file.fail_on_warnings)
 
 
 def nightly_page(nightly: Nightly, links: Links) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ..inert import inert_json
 from ..models import BuildResult, Cell, Check, Diagnostic, Report, Status, Unit
+from .formats import ReportFile
 
 MAJOR, MINOR = 5, 3  # the schema version the documents claim: kcidb_io.schema.LATEST when written
 EXCERPT_LIMIT = 16384  # characters: the schema's maxLength of log_excerpt
@@ -50,6 +51,10 @@ def document(report: Report, units: dict[str, Unit], source: Source) -> dict:
     if tests:
         made["tests"] = tests
     return made
+
+
+def document_file(file: ReportFile) -> str:
+    return text(file.report, dict(file.units), file.source)
 
 
 def text(report: Report, units: dict[str, Unit], source: Source) -> str:
