@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import bisect, build, containers, imported, regress, reuse, tree
+from . import bisect, build, containers, executors, imported, regress, reuse, tree
 from .build import BuildRequest
 from .errors import MatrixError, RevisionError, TreeError, UserError, WorkRootError
-from .executors import Executor, Progress, cluster, local, quiet
+from .executors import Executor, Progress, quiet
 from .lock import Busy, Lock
 from .matrix import ExecutorSettings, Matrix
 from .models import (
@@ -263,15 +263,9 @@ def _build(
     root = building.work_root
     runtimes = choose_runtimes(todo, building.runtime, say)
     jobs = building.jobs or matrix.jobs
-    executor: Executor
-    if building.executor.is_local:
-        checkout = tree.checkout(source, sha, root)
-        plan = local.schedule(len(todo), local.cores(), jobs, building.workers)
-        jobs = plan.jobs
-        executor = local.LocalExecutor(plan.workers, on_progress, root / "workers.log")
-    else:
-        checkout = source  # unused: a worker checks out its own
-        executor = cluster.DaskExecutor(building.executor, str(building.url), jobs, on_progress, say)
+    where = executors.Where(building.executor, building.url, source, sha, root, len(todo), jobs, building.workers, on_progress, say)
+    started = executors.start(where)
+    executor, checkout, jobs = started.executor, started.source, started.jobs
     ccache = os.path.abspath(os.environ.get("CCACHE_DIR") or root / "ccache")
     requests = [
         BuildRequest(

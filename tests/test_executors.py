@@ -1,10 +1,12 @@
 """Executors: the local one splits the cores between concurrent cells, and keeps the protocol."""
 
 import io
+import subprocess
 import tarfile
 
 import pytest
 
+from orchestrator import executors
 from orchestrator.executors import Executor, cluster, local, on_worker
 from orchestrator.matrix import ExecutorSettings, executor_address
 
@@ -54,3 +56,27 @@ def test_a_worker_address_is_local_or_a_scheduler_and_dask_means_plain_tcp():
     assert executor_address("dask://10.0.0.1:8786") == "tcp://10.0.0.1:8786"
     with pytest.raises(ValueError, match="must be local, dask://HOST:PORT or tls://HOST:PORT"):
         executor_address("http://10.0.0.1:8786")
+
+
+def test_the_address_scheme_chooses_the_executor_from_one_registry(tmp_path):
+    """local: a pool here, building from a worktree of the commit; tcp:// and tls://: a cluster's workers,
+    which check the commit out themselves. Nothing connects before the run enters the executor."""
+    repo = tmp_path / "repo"
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "--quiet", str(repo)], check=True)
+    subprocess.run([*git, "commit", "--quiet", "--allow-empty", "-m", "a"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+    def where(address: str) -> executors.Where:
+        settings = ExecutorSettings(address=address)
+        return executors.Where(settings, "git://127.0.0.1/linux.git", repo, sha, tmp_path / "work", 9, None, None, executors.quiet, print)
+
+    here = executors.start(where("local"))
+    assert isinstance(here.executor, local.LocalExecutor) and here.executor.workers == local.schedule(9, local.cores()).workers
+    checked_out = subprocess.run(["git", "-C", here.source, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert here.source != str(repo) and checked_out == sha
+    for address in ("tcp://127.0.0.1:1", "tls://127.0.0.1:1"):
+        there = executors.start(where(address))
+        assert isinstance(there.executor, cluster.DaskExecutor) and there.executor.client is None
+        assert there.source == str(repo) and there.jobs is None
+    assert set(executors.OPENERS) == {"local", "tcp", "tls"}  # what executor_address lets through

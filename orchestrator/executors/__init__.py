@@ -1,19 +1,27 @@
 """Executors: what runs many cell builds, and where.
 
 An executor takes build requests and yields each attempt as soon as it is finished; it knows nothing of
-the store, retries or verdicts (the pipeline does). `local` runs them in worker processes here; another
-executor (a cluster, say) is a new module beside it that keeps the same small protocol.
+the store, retries or verdicts (the pipeline does). `local` runs them in worker processes here, `cluster`
+on a Dask cluster's workers. Which one a run gets is chosen by its address's scheme in OPENERS, the one
+registry: another executor (Kubernetes, SSH) is a module beside these with a `start(Where) -> Started`
+function and a line there (and its scheme in the matrix schema's address pattern).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ..build import BuildRequest, Finished, build_cell
 from ..classify import one_line
 from ..errors import Interrupted as Interrupted  # the executors raise it; the command line catches it
 from ..models import BuildResult, Check, Status, Unit
+
+if TYPE_CHECKING:
+    from ..matrix import ExecutorSettings
 
 # on_progress(cell_id, state, detail): "queued", then "building" with the step it is on; "worker" with
 # the address of the cluster worker that took the cell.
@@ -53,3 +61,38 @@ class Executor(Protocol):
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         """Done with it: on an exception, stop() first."""
         ...
+
+
+@dataclass(frozen=True)
+class Where:
+    """What starting an executor for one commit's builds may need to know."""
+
+    settings: ExecutorSettings  # the matrix's `executor:` (or --executor)
+    url: str | None  # what remote workers fetch the commit from
+    source: Path  # the tree
+    sha: str
+    work_root: Path
+    cells: int  # how many requests there will be
+    jobs: int | None  # make -j per cell, if the matrix or the command line says
+    workers: int | None  # cells at once, if the command line says
+    on_progress: Progress
+    say: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Started:
+    executor: Executor
+    source: str  # the checkout the requests name: a worktree here; the tree, for workers that check out their own
+    jobs: int | None  # make -j per cell (None: each worker's own cores)
+
+
+# The scheme of the executor's address → "module:function" in this package that starts it.
+OPENERS = {"local": "local:start", "tcp": "cluster:start", "tls": "cluster:start"}
+
+
+def start(where: Where) -> Started:
+    """The executor the address names, ready to take the commit's requests (imported only when used)."""
+    scheme = where.settings.address.partition("://")[0]
+    module, _, function = OPENERS[scheme].partition(":")
+    started: Started = getattr(import_module(f"{__package__}.{module}"), function)(where)
+    return started

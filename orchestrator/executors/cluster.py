@@ -25,7 +25,7 @@ from ..build import BuildRequest, Finished, partial_dir
 from ..classify import one_line
 from ..errors import InfraError
 from ..matrix import ExecutorSettings
-from . import Interrupted, Progress, infra_result, on_worker, quiet
+from . import Interrupted, Progress, Started, Where, infra_result, on_worker, quiet
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and hear from it, at the start
 CALL_TIMEOUT = 30.0  # seconds the scheduler has to answer any later call: then it is lost
@@ -36,6 +36,11 @@ class ClusterError(InfraError):
     """The Dask scheduler cannot be reached, or was lost during the run."""
 
     template = "Dask scheduler {address}: {detail}"
+
+
+def start(where: Where) -> Started:
+    """The cluster's workers, each checking out the commit from `where.url` itself."""
+    return Started(DaskExecutor(where.settings, str(where.url), where.jobs, where.on_progress, where.say), str(where.source), where.jobs)
 
 
 class DaskExecutor:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import tree
 from ..build import BuildRequest, Finished, current_step, partial_dir, read_tail
-from . import Interrupted, Progress, infra_result, quiet, run
+from . import Interrupted, Progress, Started, Where, infra_result, quiet, run
 
 STOP_GRACE = 5.0  # seconds tuxmake gets to stop make before the whole build is killed
 JOBS_PER_CORE = 8  # make -j beyond this many jobs per core here only queues them (and their memory)
@@ -50,6 +51,13 @@ def schedule(cells: int, cores: int, jobs: int | None = None, workers: int | Non
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
+
+
+def start(where: Where) -> Started:
+    """A pool here, building from a worktree of the commit, the cores split between its cells."""
+    checkout = tree.checkout(where.source, where.sha, where.work_root)
+    plan = schedule(where.cells, cores(), where.jobs, where.workers)
+    return Started(LocalExecutor(plan.workers, where.on_progress, where.work_root / "workers.log"), str(checkout), plan.jobs)
 
 
 class LocalExecutor:
