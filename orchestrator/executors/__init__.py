@@ -86,13 +86,17 @@ class Started:
     jobs: int | None  # make -j per cell (None: each worker's own cores)
 
 
-# The scheme of the executor's address → "module:function" in this package that starts it.
-OPENERS = {"local": "local:start", "tcp": "cluster:start", "tls": "cluster:start"}
+# The scheme of the executor's address → "module:function" that starts it (imported when used).
+OPENERS = {
+    "local": "orchestrator.executors.local:start",
+    "tcp": "orchestrator.executors.cluster:start",
+    "tls": "orchestrator.executors.cluster:start",
+}
 
 
 def start(where: Where) -> Started:
     """The executor the address names, ready to take the commit's requests (imported only when used)."""
     scheme = where.settings.address.partition("://")[0]
     module, _, function = OPENERS[scheme].partition(":")
-    started: Started = getattr(import_module(f"{__package__}.{module}"), function)(where)
+    started: Started = getattr(import_module(module), function)(where)
     return started
