@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from . import mirror, pipeline, regress, retention, tree, workroot
+from . import mirror, pipeline, regress, retention, runs, tree, workroot
 from .choices import DEFAULT_MAX_COMMITS
 from .errors import FetchError, MailError
 from .lock import Lock
@@ -161,25 +161,21 @@ def _run_branch(
     plan = plan_branch(previous, tip, new, total, force_pushed, options.each, complete)
     run.state, run.detail = plan.state, plan.detail
     say(f"{spec.name} {branch}: {plan.detail}")
-    executor = executor_for(options, matrix, spec)
-    for sha in plan.commits:
-        with progress(f"{spec.name} {branch}: building {sha[:12]}") as update:
-            done = pipeline.build_commit(
-                matrix,
-                cells,
-                repo,
-                sha,
-                store,
-                runtime=options.runtime,
-                jobs=options.jobs,
-                reuse=options.reuse,
-                verify_reuse=matrix.nightly.verify_reuse if options.verify_reuse is None else options.verify_reuse,
-                executor=executor,
-                work_root=work_root,
-                command=f"orchestrate nightly ({spec.name} {branch})",
-                on_progress=update or (lambda cell, state, detail: None),  # update: the callable progress yields
-                say=say,
-            )
+    road = runs.Road(
+        matrix,
+        cells,
+        repo,
+        store,
+        runtime=options.runtime,
+        jobs=options.jobs,
+        reuse=options.reuse,
+        verify_reuse=matrix.nightly.verify_reuse if options.verify_reuse is None else options.verify_reuse,
+        executor=executor_for(options, matrix, spec),
+        work_root=work_root,
+        command=f"orchestrate nightly ({spec.name} {branch})",
+        say=say,
+    )
+    for done in road.commits(plan.commits, lambda sha: progress(f"{spec.name} {branch}: building {sha[:12]}")):
         run.built += len(done.built)
         run.built_cells.update(done.built)
         run.reused += len(done.reused)
@@ -187,7 +183,7 @@ def _run_branch(
         run.results.extend(done.results + done.kept)  # a kept result still had a failed attempt
     _judge(run, repo, store, cells, list(reversed(plan.commits)), options.fail_on_warnings)
     if not options.each and not force_pushed and len(new) > 1:
-        _bisect(run, matrix, cells, repo, store, replace(options, executor=executor), work_root, say)
+        _bisect(run, replace(road, command=f"orchestrate nightly ({spec.name} {branch}: bisect)"), options.fail_on_warnings)
     store.record_nightly(spec.name, branch, spec.source, previous, tip, run.state)
     return run
 
@@ -199,25 +195,20 @@ def executor_for(options: Options, matrix: Matrix, spec: TreeSpec) -> ExecutorSe
     return settings if settings.source_url or not spec.url else replace(settings, source_url=spec.url)
 
 
-def _bisect(
-    run: BranchRun, matrix: Matrix, cells: list[Unit], repo: Path, store: Store, options: Options, work_root: Path, say: Callable[[str], None]
-) -> None:
+def _bisect(run: BranchRun, road: runs.Road, fail_on_warnings: bool) -> None:
     """Where the tip's regressions began, when more than one new commit could have brought them: only
     those judged against the previous tip, which is then known good."""
     assert run.previous_tip is not None and run.tip is not None and run.rows
-    found = [v for v in run.rows[-1].verdicts.values() if v.base_sha == run.previous_tip and v.is_regression(options.fail_on_warnings)]
+    found = [v for v in run.rows[-1].verdicts.values() if v.base_sha == run.previous_tip and v.is_regression(fail_on_warnings)]
     if not found:
         return
-    commits = tree.first_parent_range(repo, f"{run.previous_tip}..{run.tip}")
-    say(f"{run.tree} {run.branch}: bisecting {len(found)} regression(s) over {len(commits) - 1} new commits")
-    building = {"runtime": options.runtime, "jobs": options.jobs, "work_root": work_root, "say": say,
-                "executor": options.executor,
-                "command": f"orchestrate nightly ({run.tree} {run.branch}: bisect)"}  # fmt: skip
-    run.first_bad = pipeline.first_bad_commits(matrix, cells, repo, store, commits, found, options.fail_on_warnings, **building)
+    commits = tree.first_parent_range(road.source, f"{run.previous_tip}..{run.tip}")
+    road.say(f"{run.tree} {run.branch}: bisecting {len(found)} regression(s) over {len(commits) - 1} new commits")
+    run.first_bad = runs.first_bad(road, commits, found, fail_on_warnings)
     run.built += sum(answer.builds for answer in run.first_bad)
     run.causes = regress.with_first_bad(run.causes, run.first_bad)
     for answer in run.first_bad:
-        say(f"{run.tree} {run.branch}: {export.first_bad_line(answer)} ({', '.join(answer.cells)})")
+        road.say(f"{run.tree} {run.branch}: {export.first_bad_line(answer)} ({', '.join(answer.cells)})")
 
 
 def _judge(run: BranchRun, repo: Path, store: Store, cells: list[Unit], built: list[str], fail_on_warnings: bool = False) -> None:

@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from . import bisect, build, containers, executors, imported, regress, reuse, tree
+from . import build, containers, executors, imported, regress, reuse, tree
 from .build import BuildRequest
 from .errors import MatrixError, RevisionError, TreeError, UserError, WorkRootError
 from .executors import Executor, Progress, quiet
@@ -21,7 +20,6 @@ from .models import (
     Cell,
     Check,
     Commit,
-    FirstBad,
     Report,
     ReuseAudit,
     RootCause,
@@ -550,41 +548,6 @@ def exit_code(results: list[BuildResult], found: list[Verdict], fail_on_warnings
 def range_exit_code(codes: list[int]) -> int:
     """The exit code of a range from its commits': 1 if any regressed, else the worst of the rest."""
     return 1 if 1 in codes else max(codes, default=0)
-
-
-def first_bad_commits(
-    matrix: Matrix,
-    units: Sequence[Unit],
-    source: Path,
-    store: Store,
-    commits: list[str],
-    found: list[Verdict],
-    fail_on_warnings: bool = False,
-    **building: Any,
-) -> list[FirstBad]:
-    """Where each regression among `found` (verdicts at commits[-1] against commits[0]) began: one
-    bisection per set of new fingerprints, shared by the cells that regressed alike, building only the
-    first of them. Each build is stored like any other (`building`: build_commit's options)."""
-    by_id = {unit.id: unit for unit in units}
-    groups: dict[frozenset[str], list[str]] = {}
-    for verdict in found:
-        if verdict.cell_id in by_id and verdict.is_regression(fail_on_warnings):
-            new = verdict.new_errors + (verdict.new_warnings if fail_on_warnings else [])
-            groups.setdefault(frozenset(d.fingerprint for d in new), []).append(verdict.cell_id)
-    answers: list[FirstBad] = []
-    for fingerprints, cells in groups.items():
-        unit = by_id[cells[0]]
-
-        def build(sha: str, unit: Unit = unit) -> tuple[BuildResult | None, bool]:
-            run = build_commit(matrix, [unit], source, sha, store, **building)
-            return (run.results[0] if run.results else None), unit.id in run.built
-
-        answers += bisect.first_bad(commits, cells, fingerprints, build)
-    stored = store.commits(sorted({sha for answer in answers for sha in answer.candidates}))
-    for answer in answers:
-        answer.commits = {sha: stored.get(sha) or tree.commit_info(source, sha) for sha in answer.candidates}
-        store.add_first_bad(answer)  # `orchestrate report` names it too
-    return answers
 
 
 def work_lock(work_root: Path) -> Lock:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from rich.console import Console
 
-from .. import accepted, pipeline, tree
+from .. import accepted, pipeline, runs, tree
 from .. import images as container_images
 from .. import matrix as matrix_module
 from .. import nightly as nightly_run
@@ -79,49 +79,59 @@ def build(args: Namespace, out: Console) -> int:
     if args.commit.startswith("-"):
         raise RevisionError("a revision may not begin with '-'", label="--commit", rev=args.commit)
     _check_building(args)
-    matrix, cells, source = _selected(args)
-    executor = _executor(args, matrix)
-    shas = tree.first_parent_range(source, args.commit, label="--commit")
-    base = tree.resolve(source, args.base, label="--base") if args.base else None
-    store = open_store(args)
+    road = _road(args, out, rebuild=args.rebuild)
+    shas = tree.first_parent_range(road.source, args.commit, label="--commit")
+    base = tree.resolve(road.source, args.base, label="--base") if args.base else None
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     fail_on_warnings = args.fail_on == "warnings"
-    say = sayer(out)
-    rerun = _rerun(args, source, store)
+    rerun = _rerun(args, road.source, road.store)
     codes = []
-    for sha in shas:
-        with views.LiveProgress(out, cells, f"building {sha[:12]} of {source}") as progress:
-            run = pipeline.build_commit(
-                matrix,
-                cells,
-                source,
-                sha,
-                store,
-                runtime=args.runtime,
-                jobs=args.jobs,
-                rebuild=args.rebuild,
-                reuse=args.reuse,
-                verify_reuse=_audited_fraction(args),
-                executor=executor,
-                command=" ".join(["orchestrate", *sys.argv[1:]]),
-                on_progress=progress.update,
-                say=say,
-            )
+    for run in road.commits(shas, _live(out, road)):
         views.summary(out, run.commit, run.results, run.built)
         views.audits(out, run.audits)
-        found = pipeline.verdicts(store, source, run.results, base, say)
-        views.verdicts(out, run.commit, found, pipeline.causes(store, run.commit, found, fail_on_warnings), rerun)
-        note = pipeline.history_cut_note(source, found)
-        if note:
-            print(inert(f"orchestrate: {note}, or pass --base REV"), file=sys.stderr)
-        codes.append(pipeline.exit_code(run.results + run.kept, found, fail_on_warnings, run.mismatches))
+        judged = runs.judge(road, run, base, fail_on_warnings)
+        views.verdicts(out, run.commit, judged.verdicts, judged.causes, rerun)
+        if judged.history_note:
+            print(inert(f"orchestrate: {judged.history_note}, or pass --base REV"), file=sys.stderr)
+        codes.append(judged.exit_code)
     if len(shas) > 1:
         out.print()
-        ids = [c.id for c in cells]
-        report = pipeline.report(store, source, args.commit, ids, base, "--commit", say, fail_on_warnings)
+        ids = [c.id for c in road.units]
+        report = pipeline.report(road.store, road.source, args.commit, ids, base, "--commit", road.say, fail_on_warnings)
         report.rerun = rerun
         views.report(out, report, fail_on_warnings)
     return pipeline.range_exit_code(codes)
+
+
+def _road(args: Namespace, out: Console, rebuild: bool = False) -> runs.Road:
+    """The road the command's commits build on: the matrix's cells --cells selects, its tree (or
+    --tree), the store, and the building options of the command line."""
+    matrix, units, source = _selected(args)
+    return runs.Road(
+        matrix,
+        units,
+        source,
+        open_store(args),
+        runtime=args.runtime,
+        jobs=args.jobs,
+        rebuild=rebuild,
+        reuse=args.reuse,
+        verify_reuse=_audited_fraction(args),
+        executor=_executor(args, matrix),
+        command=" ".join(["orchestrate", *sys.argv[1:]]),
+        say=sayer(out),
+    )
+
+
+def _live(out: Console, road: runs.Road) -> runs.ProgressFor:
+    """Each commit's cells shown live while it builds."""
+
+    @contextmanager
+    def progress(sha: str) -> Iterator[Progress]:
+        with views.LiveProgress(out, list(road.units), f"building {sha[:12]} of {road.source}") as live:
+            yield live.update
+
+    return progress
 
 
 def bisect(args: Namespace, out: Console) -> int:
@@ -129,33 +139,19 @@ def bisect(args: Namespace, out: Console) -> int:
     if ".." not in args.range or args.range.startswith("-"):
         raise RevisionError("give a range GOOD..BAD: the first commit good, the last one bad", label="bisect", rev=args.range)
     _check_building(args)
-    matrix, units, source = _selected(args)
-    commits = tree.first_parent_range(source, args.range, label="bisect")
-    store = open_store(args)
+    road = _road(args, out)
+    commits = tree.first_parent_range(road.source, args.range, label="bisect")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    say = sayer(out)
     fail_on_warnings = args.fail_on == "warnings"
-    building = {
-        "runtime": args.runtime,
-        "jobs": args.jobs,
-        "reuse": args.reuse,
-        "verify_reuse": _audited_fraction(args),
-        "executor": _executor(args, matrix),
-        "command": " ".join(["orchestrate", *sys.argv[1:]]),
-        "say": say,
-    }
-    ends = []
-    for sha in (commits[0], commits[-1]):
-        with views.LiveProgress(out, units, f"building {sha[:12]} of {source}") as progress:
-            ends.append(pipeline.build_commit(matrix, units, source, sha, store, on_progress=progress.update, **building))
-    found = pipeline.verdicts(store, source, ends[1].results, commits[0], say)
-    views.verdicts(out, ends[1].commit, found, pipeline.causes(store, ends[1].commit, found, fail_on_warnings), _rerun(args, source, store))
-    answers = pipeline.first_bad_commits(matrix, units, source, store, commits, found, fail_on_warnings, **building)
+    good, bad = road.commits([commits[0], commits[-1]], _live(out, road))
+    judged = runs.judge(road, bad, commits[0], fail_on_warnings)
+    views.verdicts(out, bad.commit, judged.verdicts, judged.causes, _rerun(args, road.source, road.store))
+    answers = runs.first_bad(road, commits, judged.verdicts, fail_on_warnings)
     out.print()
     if not answers:
         out.print(f"no regression from {commits[0][:12]} to {commits[-1][:12]}: nothing to bisect", highlight=False)
     views.first_bad(out, answers)
-    return pipeline.exit_code(ends[0].results + ends[1].results, found, fail_on_warnings)
+    return pipeline.exit_code(good.results + bad.results, judged.verdicts, fail_on_warnings)
 
 
 def report(args: Namespace, out: Console) -> int:
