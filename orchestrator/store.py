@@ -31,7 +31,8 @@ from .models import Attempt, BuildResult, Commit, Diagnostic, FirstBad, Outcome,
 DB_NAME = "results.db"
 STATUSES = {status.value: status for status in Status}  # a stored value → its Status (a dict beats Status(value) ×30,000)
 
-# Each entry moves the schema from version N to N+1; never edit one that has shipped.
+# Each entry moves the schema from version N to N+1; never edit one that has shipped. What they add up
+# to, to read: schema.sql beside this file (a new migration updates it; tests/test_store.py compares).
 MIGRATIONS = [
     """
     CREATE TABLE commits (

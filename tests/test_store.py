@@ -301,3 +301,31 @@ def test_a_reused_result_keeps_the_commit_that_built_it_and_its_input_set(tmp_pa
     assert store.result(reused, "riscv", "d").reused_from == built and not store.result(built, "riscv", "d").reused
     assert store.inputs_of(reused, "riscv", "d") == read and store.inputs_of(failed, "riscv", "d") is None
     assert store.with_inputs("riscv", "d") == {built, reused} and store.with_inputs("riscv", "other") == set()
+
+
+def _structure(db: sqlite3.Connection) -> dict:
+    """Each table's columns (name, type, not null, default, primary key), foreign keys, and indexes
+    (unique or not, their columns; the ones SQLite makes for UNIQUE too)."""
+
+    def indexes(table: str) -> list:
+        listed = db.execute(f"PRAGMA index_list({table})").fetchall()
+        return sorted((bool(unique), [row[2] for row in db.execute(f"PRAGMA index_info('{name}')")]) for _, name, unique, *_ in listed)
+
+    tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {
+        table: {
+            "columns": [tuple(row[1:]) for row in db.execute(f"PRAGMA table_info({table})")],
+            "foreign keys": [tuple(row[2:5]) for row in db.execute(f"PRAGMA foreign_key_list({table})")],
+            "indexes": indexes(table),
+        }
+        for table in tables
+    }
+
+
+def test_replaying_the_migrations_gives_exactly_the_schema_file(tmp_path):
+    """orchestrator/schema.sql is the schema to read; the migrations are what makes and upgrades stores."""
+    Store(tmp_path / "migrated")
+    migrated = sqlite3.connect(tmp_path / "migrated" / "results.db")
+    written = sqlite3.connect(":memory:")
+    written.executescript((Path(__file__).resolve().parent.parent / "orchestrator" / "schema.sql").read_text())
+    assert _structure(written) == _structure(migrated)
