@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..models import Report, Unit
-    from .kcidb import Source
 
 # name → "module:function" in this package
 FORMATS = {
@@ -24,6 +23,16 @@ FORMATS = {
     "html": "html:page_file",
     "kcidb": "kcidb:document_file",
 }
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a document says about where the commits and the logs are (KCIDB's ids and URLs)."""
+
+    origin: str  # the CI system's name in every id: `kcidb: {origin: …}` in matrix.yaml
+    logs: str  # the URL the results directory is published at ("file:///…/results/" or the matrix's log_url), ending in "/"
+    tree_name: str = ""
+    repository_url: str = ""  # only an https:// URL (the schema takes no other)
 
 
 @dataclass(frozen=True)

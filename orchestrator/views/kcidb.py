@@ -10,26 +10,16 @@ above) with one test under it: FAIL when the layouts differ, PASS when they agre
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..inert import inert_json
 from ..models import BuildResult, Cell, Check, Diagnostic, Report, Status, Unit
 from .formats import ReportFile
+from .formats import Source as Source  # what a KCIDB document says about where it comes from
 
 MAJOR, MINOR = 5, 3  # the schema version the documents claim: kcidb_io.schema.LATEST when written
 EXCERPT_LIMIT = 16384  # characters: the schema's maxLength of log_excerpt
 BUILD_STATUS = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INFRA: "ERROR", Status.MATRIX_ERROR: "MISS"}
-
-
-@dataclass(frozen=True)
-class Source:
-    """What a document says about where the commits and the logs are."""
-
-    origin: str  # the CI system's name in every id: `kcidb: {origin: …}` in matrix.yaml
-    logs: str  # the URL the results directory is published at ("file:///…/results/" or the matrix's log_url), ending in "/"
-    tree_name: str = ""
-    repository_url: str = ""  # only an https:// URL (the schema takes no other)
 
 
 def document(report: Report, units: dict[str, Unit], source: Source) -> dict:
