@@ -2,6 +2,8 @@
 results) on a real git history and a real store: what is built, stored, kept and judged, in milliseconds."""
 
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -10,6 +12,7 @@ from conftest import SEED
 
 from orchestrator import executors, runs
 from orchestrator.build import BuildRequest, Finished
+from orchestrator.lock import Lock
 from orchestrator.matrix import ExecutorSettings, load
 from orchestrator.models import BuildResult, Status, VerdictKind
 from orchestrator.store import Store
@@ -135,3 +138,41 @@ def test_bisect_builds_on_the_road_only_what_it_needs_and_names_the_first_bad_co
     assert answer.candidates == [c] and answer.good == b and answer.cells == [CELL]  # the last good commit, the first bad
     assert ASKED[:2] == [(a, CELL), (d, CELL)] and (c, CELL) in ASKED and len(ASKED) <= 4  # the ends, then probes
     assert [stored.candidates for stored in road.store.first_bad([d])] == [[c]]  # `orchestrate report` names it too
+
+
+def test_a_cell_another_run_is_building_is_waited_for_and_its_result_used(road):
+    """Two runs of one commit: the second waits on the cell's lock, then takes what the first stored."""
+    a, *_ = shas(road)
+    said: list[str] = []
+    done: list = []
+
+    def second_run() -> None:  # a thread of its own, with its own connection to the store
+        done.extend(replace(road, store=Store(road.store.root), say=said.append).commits([a]))
+
+    with Lock(road.store.cell_lock(a, CELL), wait=False):  # the first run, building the cell
+        waiting = threading.Thread(target=second_run)
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while not any("waiting for it" in message for message in said) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first = Store(road.store.root)
+        first.add_build(BuildResult(CELL, a, Status.PASS, definition=road.units[0].definition, runtime="null"))
+        first.close()
+    waiting.join(60)
+    [run] = done
+    assert [r.status for r in run.results] == [Status.PASS] and run.built == [] and ASKED == []
+    assert any("using the result the other run stored (PASS)" in message for message in said)
+
+
+def test_a_cell_a_commit_cannot_change_takes_its_earlier_result_and_an_audit_says_when_it_differs(road):
+    """B and C change no file the cell read: B takes A's result unbuilt; C, audited (every reusable cell
+    built anyway), comes out another way, and that mismatch is an error of the reuse rule: exit 2."""
+    a, b, c, _ = shas(road)
+    reusing = replace(road, reuse=True)
+    ANSWERS[(a, CELL)] = [replace(attempt(Status.PASS), sha=a, inputs=frozenset({"arch/riscv/kvm/vcpu.c"}))]
+    first, second = reusing.commits([a, b])
+    assert [(a, CELL)] == ASKED and second.reused == [CELL] and second.results[0].reused_from == a
+    ANSWERS[(c, CELL)] = [replace(attempt(Status.FAIL, SEED), sha=c)]
+    [audited] = replace(reusing, verify_reuse=1.0).commits([c])
+    assert [(audit.cell_id, audit.mismatch) for audit in audited.audits] == [(CELL, True)]
+    assert runs.judge(reusing, audited).exit_code == 2
