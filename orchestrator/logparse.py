@@ -89,7 +89,6 @@ LD_CANNOT_FIND = re.compile(r"^(?P<prog>\S*ld(?:\.bfd|\.gold)?): (?P<msg>cannot 
 KCONFIG_FILE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<sev>warning|error): (?P<msg>.*)$")
 MAKE_FAILURE = re.compile(r"^(?:\S*make(?:\[\d+\])?|(?P<file>[^\s:]+):(?P<line>\d+)): \*\*\* (?P<msg>.*)$")
 MAKE_DIRECTORY = re.compile(r"^\S*make(?:\[(?P<level>\d+)\])?: (?P<what>Entering|Leaving) directory [`'](?P<dir>/[^']*)'$")
-NO_RULE = re.compile(r"^No rule to make target '(?P<target>[^']+)'(?P<rest>.*?)\.?\s*(?:Stop\.)?$")
 # The look-ahead checks the shape first: without it, a long `[: : : ...` would try the target after every `: `.
 MAKE_ERROR = re.compile(r"^(?=\[[^\]]*\] Error \d+$)\[(?P<where>[^\]]*?)(?::\d+)?: (?P<target>[^\]]+)\] Error (?P<code>\d+)$")
 MAKE_CHATTER = ("Waiting for unfinished jobs", "Deleting file", "Deleting intermediate file")  # make -j's own news
