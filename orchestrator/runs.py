@@ -10,8 +10,8 @@ A command only chooses the commits, shows what comes back, and maps the exit sta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import bisect, pipeline, tree
@@ -28,6 +28,11 @@ ProgressFor = Callable[[str], AbstractContextManager[Progress | None]]
 
 def _silent(message: str) -> None:
     """A Say that says nothing."""
+
+
+def _unshown(sha: str) -> AbstractContextManager[None]:
+    """A commit's progress, shown nowhere."""
+    return nullcontext()
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,10 +76,7 @@ class Road:
     def commits(self, shas: Iterable[str], progress: ProgressFor | None = None) -> Iterator[CommitRun]:
         """Each commit in turn, yielded once it is built and stored (and its progress shown is closed)."""
         for sha in shas:
-            if progress is None:
-                yield self.build(sha)
-                continue
-            with progress(sha) as update:
+            with (progress or _unshown)(sha) as update:
                 run = self.build(sha, update or quiet)
             yield run
 
@@ -88,7 +90,6 @@ class Judged:
     causes: list[RootCause]  # its regressions, one per root cause
     history_note: str  # why failures could not be judged (a clone's history cut off), or ""
     exit_code: int  # 0 nothing regressed, 1 a regression, 2 an error or a failure that could not be judged
-    results: list[BuildResult] = field(default_factory=list)  # every result the exit code read
 
 
 def judge(road: Road, run: CommitRun, base: str | None = None, fail_on_warnings: bool = False) -> Judged:
@@ -96,9 +97,8 @@ def judge(road: Road, run: CommitRun, base: str | None = None, fail_on_warnings:
     result, or `base`'s), its root causes, and its exit status."""
     found = pipeline.verdicts(road.store, road.source, run.results, base, road.say)
     causes = pipeline.causes(road.store, run.commit, found, fail_on_warnings)
-    results = run.results + run.kept  # a kept result still had an attempt that failed
-    code = pipeline.exit_code(results, found, fail_on_warnings, run.mismatches)
-    return Judged(run, found, causes, pipeline.history_cut_note(road.source, found) or "", code, results)
+    code = pipeline.exit_code(run.results + run.kept, found, fail_on_warnings, run.mismatches)  # a kept result had an attempt that failed
+    return Judged(run, found, causes, pipeline.history_cut_note(road.source, found) or "", code)
 
 
 def first_bad(road: Road, commits: list[str], found: list[Verdict], fail_on_warnings: bool = False) -> list[FirstBad]:
