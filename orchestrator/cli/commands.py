@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from argparse import Namespace
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -86,7 +86,7 @@ def build(args: Namespace, out: Console) -> int:
     fail_on_warnings = args.fail_on == "warnings"
     rerun = _rerun(args, road.source, road.store)
     codes = []
-    for run in road.commits(shas, _live(out, road)):
+    for run in road.commits(shas, _live_commits(out, road)):
         views.summary(out, run.commit, run.results, run.built)
         views.audits(out, run.audits)
         judged = runs.judge(road, run, base, fail_on_warnings)
@@ -123,15 +123,21 @@ def _road(args: Namespace, out: Console, rebuild: bool = False) -> runs.Road:
     )
 
 
-def _live(out: Console, road: runs.Road) -> runs.ProgressFor:
-    """Each commit's cells shown live while it builds."""
+def _live(out: Console, units: Sequence[Unit]) -> runs.ProgressFor:
+    """The cells shown live while a commit builds, under a title."""
 
     @contextmanager
-    def progress(sha: str) -> Iterator[Progress]:
-        with views.LiveProgress(out, list(road.units), f"building {sha[:12]} of {road.source}") as live:
+    def progress(title: str) -> Iterator[Progress]:
+        with views.LiveProgress(out, list(units), title) as live:
             yield live.update
 
     return progress
+
+
+def _live_commits(out: Console, road: runs.Road) -> runs.ProgressFor:
+    """The road's cells shown live while each commit builds, under its sha."""
+    shown = _live(out, road.units)
+    return lambda sha: shown(f"building {sha[:12]} of {road.source}")
 
 
 def bisect(args: Namespace, out: Console) -> int:
@@ -143,7 +149,7 @@ def bisect(args: Namespace, out: Console) -> int:
     commits = tree.first_parent_range(road.source, args.range, label="bisect")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     fail_on_warnings = args.fail_on == "warnings"
-    good, bad = road.commits([commits[0], commits[-1]], _live(out, road))
+    good, bad = road.commits([commits[0], commits[-1]], _live_commits(out, road))
     judged = runs.judge(road, bad, commits[0], fail_on_warnings)
     views.verdicts(out, bad.commit, judged.verdicts, judged.causes, _rerun(args, road.source, road.store))
     answers = runs.first_bad(road, commits, judged.verdicts, fail_on_warnings)
@@ -249,14 +255,8 @@ def nightly(args: Namespace, out: Console) -> int:
     cells = matrix_module.select(matrix.units, args.cells, label="--cells")
     store = open_store(args)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-
-    @contextmanager
-    def progress(title: str) -> Iterator[Progress]:
-        with views.LiveProgress(out, cells, title) as live:
-            yield live.update
-
     try:
-        run = nightly_run.run(matrix, cells, store, options, say=sayer(out), progress=progress)
+        run = nightly_run.run(matrix, cells, store, options, say=sayer(out), progress=_live(out, cells))
     except Busy as busy:
         print(
             inert(f"orchestrate: another nightly is running ({busy.holder}; lock {busy.path}); exiting — pass --wait to wait for it"),
